@@ -1,0 +1,232 @@
+//! Quote validation, our JSON form, and the reference sample's payload.
+#![allow(clippy::unwrap_used)]
+
+use quotecast_shared::quote::{
+    MAX_SYMBOL_LEN, ReferenceQuote, parse_quote_payload, validate_symbol,
+};
+use quotecast_shared::{Channel, Quote, QuoteError};
+use serde_json::Value;
+
+fn amzn() -> Quote {
+    Quote::new(
+        "AMZN",
+        1_700_000_000_000,
+        [190.0, 191.5, 189.5, 191.0],
+        1_062_884,
+    )
+    .unwrap()
+}
+
+#[test]
+fn valid_quote_round_trips_through_json() {
+    let q = amzn().with_previous_close(Some(190.5)).unwrap();
+    let text = q.to_json();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["symbol"], "AMZN");
+    assert_eq!(v["timestamp"], 1_700_000_000_000i64);
+    assert_eq!(v["previousClose"], 190.5);
+    assert_eq!(v["volume"], 1_062_884);
+    assert_eq!(Quote::from_json(&text).unwrap(), q);
+}
+
+#[test]
+fn previous_close_is_optional_and_omitted_when_absent() {
+    let text = amzn().to_json();
+    assert!(!text.contains("previousClose"));
+    assert_eq!(Quote::from_json(&text).unwrap().previous_close, None);
+}
+
+#[test]
+fn change_is_computed_from_previous_close() {
+    let q = amzn().with_previous_close(Some(200.0)).unwrap();
+    let (change, pct) = q.change().unwrap();
+    assert!((change - -9.0).abs() < 1e-9);
+    assert!((pct - -4.5).abs() < 1e-9);
+    assert_eq!(amzn().change(), None);
+    assert_eq!(
+        amzn().with_previous_close(Some(0.0)).unwrap().change(),
+        None
+    );
+}
+
+#[test]
+fn symbols_are_checked() {
+    assert_eq!(validate_symbol(""), Err(QuoteError::EmptySymbol));
+    let long = "A".repeat(MAX_SYMBOL_LEN + 1);
+    assert_eq!(
+        validate_symbol(&long),
+        Err(QuoteError::SymbolTooLong {
+            len: MAX_SYMBOL_LEN + 1
+        })
+    );
+    assert!(matches!(
+        validate_symbol("AM ZN"),
+        Err(QuoteError::SymbolInvalid { .. })
+    ));
+    assert!(matches!(
+        validate_symbol("AMZN\n"),
+        Err(QuoteError::SymbolInvalid { .. })
+    ));
+    for ok in ["BRK.B", "^GSPC", "BTC-USD", "A"] {
+        assert_eq!(validate_symbol(ok), Ok(()), "{ok}");
+    }
+}
+
+#[test]
+fn invalid_prices_are_refused_with_their_field() {
+    let bad = |ohlc: [f64; 4]| Quote::new("X", 0, ohlc, 1).unwrap_err();
+    assert_eq!(
+        bad([f64::NAN, 1.0, 1.0, 1.0]),
+        QuoteError::NonFinite { field: "open" }
+    );
+    assert_eq!(
+        bad([1.0, f64::INFINITY, 1.0, 1.0]),
+        QuoteError::NonFinite { field: "high" }
+    );
+    assert_eq!(
+        bad([1.0, 1.0, f64::NEG_INFINITY, 1.0]),
+        QuoteError::NonFinite { field: "low" }
+    );
+    assert_eq!(
+        bad([1.0, 1.0, 1.0, f64::NAN]),
+        QuoteError::NonFinite { field: "close" }
+    );
+    assert_eq!(
+        bad([1.0, 1.0, 2.0, 1.0]),
+        QuoteError::HighBelowLow {
+            high: 1.0,
+            low: 2.0
+        }
+    );
+    assert_eq!(
+        Quote::new("X", -1, [1.0; 4], 1).unwrap_err(),
+        QuoteError::NegativeTimestamp { timestamp: -1 }
+    );
+    assert_eq!(
+        amzn().with_previous_close(Some(f64::NAN)).unwrap_err(),
+        QuoteError::NonFinite {
+            field: "previousClose"
+        }
+    );
+}
+
+#[test]
+fn invalid_json_quotes_get_typed_errors() {
+    let with = |volume: &str, high: &str| {
+        format!(
+            r#"{{"symbol":"X","timestamp":1,"open":1,"high":{high},"low":1,"close":1,"volume":{volume}}}"#
+        )
+    };
+    assert_eq!(
+        Quote::from_json(&with("-5", "1")),
+        Err(QuoteError::NegativeVolume { volume: -5.0 })
+    );
+    assert_eq!(
+        Quote::from_json(&with("1.5", "1")),
+        Err(QuoteError::FractionalVolume { volume: 1.5 })
+    );
+    assert_eq!(
+        Quote::from_json(&with("1", "0.5")),
+        Err(QuoteError::HighBelowLow {
+            high: 0.5,
+            low: 1.0
+        })
+    );
+    assert_eq!(Quote::from_json(&with("1e3", "1")).unwrap().volume, 1000);
+    assert!(matches!(
+        Quote::from_json("{\"symbol\":\"X\"}"),
+        Err(QuoteError::Malformed(_))
+    ));
+    assert!(matches!(
+        Quote::from_json("not json"),
+        Err(QuoteError::Malformed(_))
+    ));
+    // serde's own entry point runs the same validation.
+    assert!(serde_json::from_str::<Quote>(&with("-5", "1")).is_err());
+}
+
+/// Bars of the reference sample's fallback data set, as its producer would send them.
+fn reference_bars() -> Vec<Value> {
+    let text = include_str!("fixtures/reference-fallback-bars.json");
+    let file: Value = serde_json::from_str(text).unwrap();
+    file["bars"].as_array().unwrap().clone()
+}
+
+/// The reference producer's Kafka value: the bar as pandas column names, as JSON text.
+fn reference_payload(bar: &Value) -> String {
+    let inner = serde_json::json!({
+        "Open": bar["open"], "High": bar["high"], "Low": bar["low"],
+        "Close": bar["close"], "Adj Close": bar["adj_close"], "Volume": bar["volume"],
+    });
+    serde_json::json!({"topic": "amazon", "value": inner.to_string()}).to_string()
+}
+
+#[test]
+fn every_reference_fallback_bar_parses_into_a_valid_quote() {
+    let bars = reference_bars();
+    assert!(bars.len() > 10);
+    for (i, bar) in bars.iter().enumerate() {
+        let r = ReferenceQuote::from_json(&reference_payload(bar)).unwrap();
+        assert_eq!(r.topic, "amazon");
+        assert_eq!(r.close, bar["close"].as_f64().unwrap());
+        assert_eq!(r.adj_close, bar["adj_close"].as_f64());
+        let q = r.into_quote("AMZN", 1_000 + i as i64).unwrap();
+        assert_eq!(q.symbol, "AMZN");
+        assert_eq!(q.open, bar["open"].as_f64().unwrap());
+        assert_eq!(q.volume, bar["volume"].as_u64().unwrap());
+    }
+}
+
+#[test]
+fn reference_payload_with_object_value_and_without_adj_close_is_read() {
+    let text =
+        r#"{"topic":"amazon","value":{"Open":1,"High":2,"Low":0.5,"Close":1.5,"Volume":10}}"#;
+    let r = ReferenceQuote::from_json(text).unwrap();
+    assert_eq!(r.adj_close, None);
+    assert_eq!(r.high, 2.0);
+}
+
+#[test]
+fn bad_reference_payloads_are_refused() {
+    // Python's json.dumps writes NaN for missing pandas values.
+    let nan = r#"{"topic":"amazon","value":"{\"Open\":NaN,\"High\":1,\"Low\":1,\"Close\":1,\"Volume\":1}"}"#;
+    assert!(
+        matches!(ReferenceQuote::from_json(nan), Err(QuoteError::Malformed(m)) if m.contains("reference `value`"))
+    );
+    let missing = r#"{"topic":"amazon","value":"{\"Open\":1}"}"#;
+    assert!(matches!(
+        ReferenceQuote::from_json(missing),
+        Err(QuoteError::Malformed(_))
+    ));
+    let inverted = r#"{"topic":"amazon","value":"{\"Open\":1,\"High\":1,\"Low\":2,\"Close\":1,\"Volume\":1}"}"#;
+    let r = ReferenceQuote::from_json(inverted).unwrap();
+    assert!(matches!(
+        r.into_quote("AMZN", 0),
+        Err(QuoteError::HighBelowLow { .. })
+    ));
+}
+
+#[test]
+fn channel_payloads_are_read_in_both_formats() {
+    let ours = parse_quote_payload(&amzn().to_json(), "IGNORED", 5).unwrap();
+    assert_eq!(ours, amzn());
+    let bar = &reference_bars()[0];
+    let theirs = parse_quote_payload(&reference_payload(bar), "AMZN", 42).unwrap();
+    assert_eq!(theirs.symbol, "AMZN");
+    assert_eq!(theirs.timestamp, 42);
+    assert_eq!(theirs.close, bar["close"].as_f64().unwrap());
+    assert!(parse_quote_payload("[1,2]", "AMZN", 0).is_err());
+    assert!(parse_quote_payload("", "AMZN", 0).is_err());
+}
+
+#[test]
+fn channel_carries_quote_as_text_and_accepts_raw_objects() {
+    let ch = Channel::for_quote(&amzn());
+    assert_eq!(ch.name, "AMZN");
+    let wire = serde_json::to_value(&ch).unwrap();
+    assert!(wire["data"].is_string(), "AWSJSON is written as text");
+    let raw: Channel = serde_json::from_str(r#"{"name":"AMZN","data":{"a":1}}"#).unwrap();
+    assert_eq!(raw.data, r#"{"a":1}"#);
+    let text: Channel = serde_json::from_str(r#"{"name":"AMZN","data":"{\"a\": 1}"}"#).unwrap();
+    assert_eq!(text.data, r#"{"a": 1}"#);
+}

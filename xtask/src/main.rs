@@ -1,0 +1,45 @@
+//! Project automation, in Rust instead of shell scripts (the rust-analyzer `xtask` pattern).
+//!
+//! `cargo xtask <command>`; every command prints each step it runs and how long it took, and
+//! installs what it needs itself, so a fresh machine needs nothing but cargo.
+
+mod ci;
+mod dev;
+mod setup;
+mod step;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+Commands:
+  setup   install what development and tests need (idempotent; skips what is present)
+  ci      run every check CI runs: setup, fmt, clippy, tests, the wasm32 build
+  dev     run quotecast locally
+  help    print this message
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("ci") => ci::run(),
+        Some("dev") => dev::run(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprint!("unknown command `{other}`\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! `cargo xtask setup`: installs, idempotently, what building and testing need.
+//!
+//! Each requirement knows how to tell whether it is already there, so a second run costs
+//! a few process spawns. Recipes follow `../shared/TOOLCHAIN.md` (offline machines: only
+//! the package registries are reachable).
+
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::step::{exec, output, step};
+
+/// The rustup target the dashboard and the `shared` crate's wasm check build for.
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+fn install_all() -> Result<()> {
+    ensure_rustup_component("rustfmt")?;
+    ensure_rustup_component("clippy")?;
+    ensure_rustup_target(WASM_TARGET)?;
+    Ok(())
+}
+
+pub fn run() -> Result<()> {
+    step("setup", install_all)
+}
+
+fn ensure_rustup_target(target: &str) -> Result<()> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .is_some_and(|list| list.lines().any(|l| l.trim() == target));
+    if installed {
+        println!("    rustup target {target}: present");
+        return Ok(());
+    }
+    step(&format!("rustup target add {target}"), || {
+        exec(Command::new("rustup").args(["target", "add", target]))
+    })
+}
+
+fn ensure_rustup_component(component: &str) -> Result<()> {
+    let installed = output(Command::new("rustup").args(["component", "list", "--installed"]))
+        .is_some_and(|list| {
+            list.lines()
+                .any(|l| l.starts_with(&format!("{component}-")))
+        });
+    if installed {
+        println!("    rustup component {component}: present");
+        return Ok(());
+    }
+    step(&format!("rustup component add {component}"), || {
+        exec(Command::new("rustup").args(["component", "add", component]))
+    })
+}

@@ -1,0 +1,69 @@
+//! What an AppSync-compatible server is configured with: credentials and limits.
+//!
+//! Every limit of `APPSYNC_SPEC.md` §A.7 is a field here, with AppSync's value as default.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use quotecast_shared::realtime::{DEFAULT_CONNECTION_TIMEOUT_MS, MAX_PAYLOAD_BYTES};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// API keys accepted in `x-api-key`.
+    pub api_keys: Vec<String>,
+    /// IAM credentials accepted in SigV4 signatures: access key id → secret access key.
+    pub iam_credentials: HashMap<String, String>,
+    /// How far a SigV4 `x-amz-date` may be from the server's clock.
+    pub signature_max_skew: Duration,
+    /// Interval of `ka` frames.
+    pub keep_alive_interval: Duration,
+    /// Keep-alive deadline announced in `connection_ack`.
+    pub connection_timeout_ms: u64,
+    /// A socket that has not sent `connection_init` by then is closed.
+    pub connection_init_timeout: Duration,
+    /// Connections are closed after this long whatever their activity (AppSync: 24 h).
+    pub max_connection_duration: Duration,
+    /// Live subscriptions per connection.
+    pub max_subscriptions_per_connection: usize,
+    /// Open WebSocket connections per server; further upgrades get HTTP 429.
+    pub max_connections: usize,
+    /// Largest subscription payload delivered; a larger publish is refused with an error.
+    pub max_payload_bytes: usize,
+    /// Largest client frame or HTTP body accepted.
+    pub max_request_bytes: usize,
+    /// Bytes of frames queued for one connection before it counts as a slow consumer and is
+    /// disconnected.
+    pub max_queued_bytes_per_connection: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            api_keys: Vec::new(),
+            iam_credentials: HashMap::new(),
+            signature_max_skew: Duration::from_secs(15 * 60),
+            keep_alive_interval: Duration::from_secs(60),
+            connection_timeout_ms: DEFAULT_CONNECTION_TIMEOUT_MS,
+            connection_init_timeout: Duration::from_secs(30),
+            max_connection_duration: Duration::from_secs(24 * 60 * 60),
+            max_subscriptions_per_connection: 100,
+            max_connections: 20_000,
+            max_payload_bytes: MAX_PAYLOAD_BYTES,
+            max_request_bytes: 5 * 1024 * 1024,
+            max_queued_bytes_per_connection: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_keys.push(key.into());
+        self
+    }
+
+    pub fn with_iam_credential(mut self, access_key_id: &str, secret: &str) -> Self {
+        self.iam_credentials
+            .insert(access_key_id.to_owned(), secret.to_owned());
+        self
+    }
+}

@@ -1,0 +1,424 @@
+//! One real-time connection: the server side of the protocol state machine (§A.5).
+//!
+//! A reader (this task) decodes client frames and answers through the connection's
+//! [`Outbox`]; a writer task drains the outbox into the socket in batches. The connection
+//! ends when the client leaves, when it never sends `connection_init`, when its credentials
+//! were wrong, when it stops reading, at its maximum age, or at server shutdown; in every
+//! case its subscriptions leave the hub before the task ends.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use quotecast_shared::realtime::{
+    ClientMessage, DecodeError, ErrorObject, ServerMessage, StartPayload,
+};
+use serde_json::Value;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::JoinHandle;
+
+use super::auth::{AuthFailure, Principal};
+use super::graphql::{GraphqlError, OperationType, prepare};
+use super::hub::{Registration, Subscriber};
+use super::outbox::{Close, Outbox};
+use super::resolvers::subscription_filter;
+use super::server::AppSync;
+
+/// Close code for a client that never sent `connection_init`.
+const CLOSE_INIT_TIMEOUT: Close = Close {
+    code: 4408,
+    reason: "connection_init not received in time",
+    flush_first: true,
+};
+const CLOSE_MAX_AGE: Close = Close {
+    code: 1000,
+    reason: "maximum connection duration reached",
+    flush_first: true,
+};
+const CLOSE_TOO_BIG: Close = Close {
+    code: 1009,
+    reason: "frame too large",
+    flush_first: true,
+};
+
+/// How long a closing connection may take to flush its last frames.
+const FLUSH_GRACE: Duration = Duration::from_secs(5);
+
+pub async fn run(
+    socket: WebSocket,
+    app: Arc<AppSync>,
+    principal: Result<Principal, AuthFailure>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let (sink, stream) = socket.split();
+    let outbox = Arc::new(Outbox::new(app.config.max_queued_bytes_per_connection));
+    let mut writer = tokio::spawn(write_frames(sink, outbox.clone()));
+    let mut conn = Connection {
+        app,
+        outbox,
+        principal,
+        acked: false,
+        subscriptions: HashMap::new(),
+    };
+    let close = conn.read(stream, &mut writer).await;
+    conn.unregister_all();
+    conn.outbox.close(close.clone());
+    if close.flush_first {
+        if tokio::time::timeout(FLUSH_GRACE, &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+    } else {
+        tracing::warn!(
+            code = close.code,
+            reason = close.reason,
+            "disconnecting client"
+        );
+        writer.abort();
+    }
+}
+
+/// Drains the outbox into the socket, a batch per wake-up, until the connection closes.
+async fn write_frames(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>) {
+    let mut batch = Vec::new();
+    loop {
+        let close = outbox.next_batch(&mut batch).await;
+        for frame in batch.drain(..) {
+            if sink.feed(Message::Text(frame)).await.is_err() {
+                return;
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+        if let Some(close) = close {
+            let frame = CloseFrame {
+                code: close.code,
+                reason: close.reason.into(),
+            };
+            let _ = sink.send(Message::Close(Some(frame))).await;
+            return;
+        }
+    }
+}
+
+struct Connection {
+    app: Arc<AppSync>,
+    outbox: Arc<Outbox>,
+    principal: Result<Principal, AuthFailure>,
+    acked: bool,
+    /// Live subscriptions by client id.
+    subscriptions: HashMap<String, Registration>,
+}
+
+/// What to do after a frame.
+enum Flow {
+    Continue,
+    Close(Close),
+}
+
+impl Connection {
+    /// Reads frames until the connection should end, and says how it ends.
+    async fn read(
+        &mut self,
+        mut stream: SplitStream<WebSocket>,
+        writer: &mut JoinHandle<()>,
+    ) -> Close {
+        let app = self.app.clone();
+        let config = &app.config;
+        let init_deadline = tokio::time::sleep(config.connection_init_timeout);
+        let max_age = tokio::time::sleep(config.max_connection_duration);
+        let mut keep_alive = tokio::time::interval(config.keep_alive_interval);
+        keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shutdown = self.app.shutting_down();
+        tokio::pin!(init_deadline, max_age, shutdown);
+        let outbox = self.outbox.clone();
+        let closed = outbox.wait_closed();
+        tokio::pin!(closed);
+        loop {
+            tokio::select! {
+                frame = stream.next() => {
+                    let was_acked = self.acked;
+                    let flow = match frame {
+                        Some(Ok(Message::Text(text))) if text.len() > config.max_payload_bytes => {
+                            self.error(None, ErrorObject::new(
+                                "LimitExceededError",
+                                format!("frame of {} bytes is larger than {} bytes", text.len(), config.max_payload_bytes),
+                            ));
+                            Flow::Close(CLOSE_TOO_BIG)
+                        }
+                        Some(Ok(Message::Text(text))) => self.on_text(text.as_str()),
+                        Some(Ok(Message::Binary(_))) => {
+                            self.error(None, ErrorObject::new(
+                                "UnsupportedOperation",
+                                "binary frames are not supported; send JSON text frames",
+                            ));
+                            Flow::Continue
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                        Some(Ok(Message::Close(_))) | None => return Close::NORMAL,
+                        Some(Err(e)) => return self.on_socket_error(e),
+                    };
+                    if let Flow::Close(close) = flow {
+                        return close;
+                    }
+                    if self.acked && !was_acked {
+                        // The ack was followed by a ka; the next one is an interval away.
+                        keep_alive.reset();
+                    }
+                }
+                _ = keep_alive.tick(), if self.acked => self.send(ServerMessage::Ka),
+                _ = &mut init_deadline, if !self.acked => return CLOSE_INIT_TIMEOUT,
+                _ = &mut max_age => return CLOSE_MAX_AGE,
+                _ = &mut shutdown => return Close::SHUTDOWN,
+                close = &mut closed => return close,
+                _ = &mut *writer => return Close::NORMAL,
+            }
+        }
+    }
+
+    fn on_socket_error(&mut self, e: axum::Error) -> Close {
+        let too_big = e
+            .into_inner()
+            .downcast_ref::<tungstenite::Error>()
+            .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+        if too_big {
+            let limit = self.app.config.max_request_bytes;
+            self.error(
+                None,
+                ErrorObject::new(
+                    "LimitExceededError",
+                    format!("frame is larger than {limit} bytes"),
+                ),
+            );
+            CLOSE_TOO_BIG
+        } else {
+            Close::NORMAL
+        }
+    }
+
+    fn send(&self, msg: ServerMessage) {
+        // A full or closing outbox ends the connection by itself.
+        let _ = self.outbox.push(msg.encode());
+    }
+
+    fn error(&self, id: Option<&str>, error: ErrorObject) {
+        self.errors(id, vec![error]);
+    }
+
+    fn errors(&self, id: Option<&str>, errors: Vec<ErrorObject>) {
+        self.send(ServerMessage::Error {
+            id: id.map(str::to_owned),
+            errors,
+        });
+    }
+
+    fn on_text(&mut self, text: &str) -> Flow {
+        match ClientMessage::decode(text) {
+            Err(e) => {
+                self.on_decode_error(&e);
+                Flow::Continue
+            }
+            Ok(ClientMessage::ConnectionInit) => self.on_init(),
+            // AppSync ignores everything a client sends before it has acknowledged it.
+            Ok(ClientMessage::Start { .. } | ClientMessage::Stop { .. }) if !self.acked => {
+                Flow::Continue
+            }
+            Ok(ClientMessage::Start { id, payload }) => {
+                self.on_start(id, &payload);
+                Flow::Continue
+            }
+            Ok(ClientMessage::Stop { id }) => {
+                self.on_stop(&id);
+                Flow::Continue
+            }
+        }
+    }
+
+    fn on_decode_error(&self, e: &DecodeError) {
+        let error = match e {
+            DecodeError::UnknownType(_) => ErrorObject::new("UnsupportedOperation", e.to_string()),
+            DecodeError::NotJson(_) | DecodeError::NotObject | DecodeError::MissingType => {
+                ErrorObject::new(
+                    "UnsupportedOperation",
+                    format!("unknown not supported through the realtime channel ({e})"),
+                )
+            }
+            DecodeError::MissingId { .. }
+            | DecodeError::InvalidId { .. }
+            | DecodeError::BadPayload { .. } => {
+                ErrorObject::new("BadRequestException", e.to_string())
+            }
+        };
+        self.error(e.id(), error);
+    }
+
+    fn on_init(&mut self) -> Flow {
+        if self.acked {
+            return Flow::Continue;
+        }
+        match &self.principal {
+            Ok(_) => {
+                self.send(ServerMessage::ConnectionAck {
+                    connection_timeout_ms: self.app.config.connection_timeout_ms,
+                });
+                self.send(ServerMessage::Ka);
+                self.acked = true;
+                Flow::Continue
+            }
+            Err(failure) => {
+                tracing::debug!(%failure, "real-time connection refused");
+                self.send(ServerMessage::ConnectionError {
+                    errors: vec![
+                        ErrorObject::new(failure.error_type(), failure.to_string()).with_code(401),
+                    ],
+                });
+                Flow::Close(Close::NORMAL)
+            }
+        }
+    }
+
+    fn on_start(&mut self, id: String, payload: &StartPayload) {
+        if self.subscriptions.contains_key(&id) {
+            let msg = format!("subscription id {id} is already in use on this connection");
+            return self.error(Some(&id), ErrorObject::new("DuplicatedOperationError", msg));
+        }
+        let max = self.app.config.max_subscriptions_per_connection;
+        if self.subscriptions.len() >= max {
+            let msg = format!("Max number of {max} subscriptions reached");
+            return self.error(
+                Some(&id),
+                ErrorObject::new("MaxSubscriptionsReachedError", msg),
+            );
+        }
+        match self.subscribe(&id, payload) {
+            Ok(registration) => {
+                self.subscriptions.insert(id, registration);
+            }
+            Err(Refusal::WithId(errors)) => self.errors(Some(&id), errors),
+            Err(Refusal::WithoutId(error)) => self.error(None, error),
+        }
+    }
+
+    /// Authorises, validates and resolves a `start`, then registers it (queueing its ack).
+    fn subscribe(&self, id: &str, payload: &StartPayload) -> Result<Registration, Refusal> {
+        let app = &self.app;
+        let auth = payload.authorization().ok_or_else(|| {
+            Refusal::one(
+                "UnauthorizedException",
+                "Valid authorization header not provided.",
+            )
+        })?;
+        let principal = app
+            .auth
+            .auth_object(auth, "/graphql", payload.data.as_bytes())
+            .map_err(|f| Refusal::one(f.error_type(), f.to_string()))?;
+        let request = payload.request().map_err(|e| {
+            Refusal::one(
+                "BadRequestException",
+                format!("start payload data is not a GraphQL request: {e}"),
+            )
+        })?;
+        let op = prepare(
+            &app.schema,
+            &request.query,
+            &request.variables,
+            request.operation_name.as_deref(),
+        )
+        .map_err(|errors| Refusal::WithId(errors.iter().map(graphql_error).collect()))?;
+        if op.kind != OperationType::Subscription {
+            return Err(Refusal::WithoutId(ErrorObject::new(
+                "UnsupportedOperation",
+                format!("{} not supported through the realtime channel", op.kind),
+            )));
+        }
+        let root = &app.schema.subscription;
+        let (Some(field), Some(def)) = (
+            op.fields.first(),
+            op.fields
+                .first()
+                .and_then(|f| app.schema.field(root, &f.name)),
+        ) else {
+            return Err(Refusal::one(
+                "BadRequestException",
+                "the subscription selects no subscription field",
+            ));
+        };
+        if !app.schema.allows(root, def, principal.directive()) {
+            let msg = format!("Not Authorized to access {} on type {root}", field.name);
+            return Err(Refusal::one("Unauthorized", msg));
+        }
+        let filter = subscription_filter(def, &field.args).map_err(|e| {
+            Refusal::one(
+                "BadRequestException",
+                format!("invalid subscription filter: {e}"),
+            )
+        })?;
+        let Some(selection) = field.selection.clone() else {
+            return Err(Refusal::one(
+                "BadRequestException",
+                "the subscription field has no selection set",
+            ));
+        };
+        let subscriber = Subscriber {
+            outbox: self.outbox.clone(),
+            id: id.to_owned(),
+            key: field.key.clone(),
+            filter,
+            selection,
+        };
+        let ack = ServerMessage::StartAck { id: id.to_owned() };
+        Ok(app.hub.register(&field.name, subscriber, || self.send(ack)))
+    }
+
+    fn on_stop(&mut self, id: &str) {
+        match self.subscriptions.remove(id) {
+            Some(registration) => {
+                self.app.hub.remove(&registration);
+                self.send(ServerMessage::Complete { id: id.to_owned() });
+            }
+            None => self.error(
+                Some(id),
+                ErrorObject::new(
+                    "UnknownOperationError",
+                    format!("no subscription with id {id} on this connection"),
+                ),
+            ),
+        }
+    }
+
+    fn unregister_all(&mut self) {
+        for (_, registration) in self.subscriptions.drain() {
+            self.app.hub.remove(&registration);
+        }
+    }
+}
+
+/// Why a `start` was refused, and whether the error names the subscription.
+enum Refusal {
+    WithId(Vec<ErrorObject>),
+    WithoutId(ErrorObject),
+}
+
+impl Refusal {
+    fn one(error_type: &str, message: impl Into<String>) -> Self {
+        Refusal::WithId(vec![ErrorObject::new(error_type, message)])
+    }
+}
+
+/// A validation error as a real-time error object (message and locations, no type).
+fn graphql_error(e: &GraphqlError) -> ErrorObject {
+    let mut obj = ErrorObject::message_only(e.message.clone());
+    obj.error_type = e.error_type.clone();
+    if let Value::Object(json) = e.to_json()
+        && let Some(locations) = json.get("locations")
+    {
+        obj.extra.insert("locations".to_owned(), locations.clone());
+    }
+    obj
+}

@@ -1,0 +1,21 @@
+//! GraphQL for the AppSync-compatible server: the schema, and requests parsed with a real
+//! GraphQL parser (`async-graphql-parser`), validated against the schema and coerced.
+//!
+//! The executor itself is small because every resolver of the quotecast schema is a NONE
+//! data source: mutations return their arguments, queries return `null`, subscriptions
+//! register a filter. What matters is the shape: [`prepare`] turns a request into root fields
+//! with coerced arguments and flattened selection sets (fragments, aliases, `@skip` and
+//! `@include` resolved), and [`Selection::write`] writes a value as a selection set shapes it.
+
+mod coerce;
+mod error;
+mod prepare;
+mod schema;
+mod selection;
+
+pub use error::GraphqlError;
+pub use prepare::{Operation, RootField, prepare};
+pub use schema::{FieldDef, Schema, SchemaError, named as named_type};
+pub use selection::{SelectedField, Selection, push_json_string};
+
+pub use async_graphql_parser::types::OperationType;

@@ -1,0 +1,203 @@
+//! A connection's send queue: bounded in bytes, drained in batches by one writer task.
+//!
+//! Fan-out pushes frames without waiting, from any task. When a client stops reading, its
+//! queue fills up to the byte limit and the connection is closed as a slow consumer: it
+//! never slows the publisher or the other connections, and memory stays bounded.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::Notify;
+
+/// Why and how a connection ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Close {
+    pub code: u16,
+    pub reason: &'static str,
+    /// Send what is queued before closing (a final error frame, say); a slow consumer's
+    /// backlog is dropped instead.
+    pub flush_first: bool,
+}
+
+impl Close {
+    pub const NORMAL: Close = Close {
+        code: 1000,
+        reason: "",
+        flush_first: true,
+    };
+    pub const SLOW_CONSUMER: Close = Close {
+        code: 1008,
+        reason: "send queue full: client is not reading",
+        flush_first: false,
+    };
+    pub const SHUTDOWN: Close = Close {
+        code: 1001,
+        reason: "server shutting down",
+        flush_first: true,
+    };
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// The connection is closing; the frame was not queued.
+    Closed,
+    /// The queue was full; the connection is now closing as a slow consumer.
+    Overflow,
+}
+
+#[derive(Default)]
+struct State {
+    frames: VecDeque<Utf8Bytes>,
+    bytes: usize,
+    closing: Option<Close>,
+}
+
+pub struct Outbox {
+    state: Mutex<State>,
+    /// Wakes the writer: frames queued or closing.
+    notify: Notify,
+    /// Wakes the reader: closing.
+    closed: Notify,
+    max_bytes: usize,
+}
+
+impl Outbox {
+    pub fn new(max_bytes: usize) -> Self {
+        Outbox {
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+            closed: Notify::new(),
+            max_bytes,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock leaves plain data behind; keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a frame.
+    pub fn push(&self, frame: impl Into<Utf8Bytes>) -> Result<(), PushError> {
+        let frame = frame.into();
+        let mut state = self.lock();
+        if state.closing.is_some() {
+            return Err(PushError::Closed);
+        }
+        if state.bytes + frame.len() > self.max_bytes {
+            state.closing = Some(Close::SLOW_CONSUMER);
+            state.frames.clear();
+            state.bytes = 0;
+            drop(state);
+            self.notify.notify_one();
+            self.closed.notify_one();
+            return Err(PushError::Overflow);
+        }
+        state.bytes += frame.len();
+        state.frames.push_back(frame);
+        drop(state);
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// Starts closing the connection; the first reason given wins.
+    pub fn close(&self, close: Close) {
+        let mut state = self.lock();
+        if state.closing.is_none() {
+            if !close.flush_first {
+                state.frames.clear();
+                state.bytes = 0;
+            }
+            state.closing = Some(close);
+        }
+        drop(state);
+        self.notify.notify_one();
+        self.closed.notify_one();
+    }
+
+    /// Resolves with the close reason once the connection is closing (one waiter: the
+    /// connection's reader).
+    pub async fn wait_closed(&self) -> Close {
+        loop {
+            if let Some(close) = self.lock().closing.clone() {
+                return close;
+            }
+            self.closed.notified().await;
+        }
+    }
+
+    /// Waits for frames, moves all queued ones into `batch`, and returns the close reason
+    /// once the connection is closing (after the last frames to send).
+    pub async fn next_batch(&self, batch: &mut Vec<Utf8Bytes>) -> Option<Close> {
+        loop {
+            {
+                let mut state = self.lock();
+                if !state.frames.is_empty() || state.closing.is_some() {
+                    batch.extend(state.frames.drain(..));
+                    state.bytes = 0;
+                    return state.closing.clone();
+                }
+            }
+            // One consumer: a notify_one that lands between the check and here leaves a permit.
+            self.notify.notified().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_come_out_in_order_in_one_batch() {
+        let outbox = Outbox::new(1000);
+        for i in 0..5 {
+            outbox.push(format!("f{i}")).unwrap();
+        }
+        let mut batch = Vec::new();
+        assert_eq!(outbox.next_batch(&mut batch).await, None);
+        let texts: Vec<&str> = batch.iter().map(|f| f.as_str()).collect();
+        assert_eq!(texts, ["f0", "f1", "f2", "f3", "f4"]);
+    }
+
+    #[tokio::test]
+    async fn overflow_closes_and_drops_the_backlog() {
+        let outbox = Outbox::new(10);
+        outbox.push("123456").unwrap();
+        assert_eq!(outbox.push("123456"), Err(PushError::Overflow));
+        assert_eq!(outbox.push("1"), Err(PushError::Closed));
+        let mut batch = Vec::new();
+        assert_eq!(
+            outbox.next_batch(&mut batch).await,
+            Some(Close::SLOW_CONSUMER)
+        );
+        assert!(batch.is_empty());
+    }
+
+    #[tokio::test]
+    async fn normal_close_flushes_what_is_queued() {
+        let outbox = Outbox::new(100);
+        outbox.push("last words").unwrap();
+        outbox.close(Close::NORMAL);
+        outbox.close(Close::SHUTDOWN);
+        let mut batch = Vec::new();
+        assert_eq!(outbox.next_batch(&mut batch).await, Some(Close::NORMAL));
+        assert_eq!(batch.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_writer_wakes_on_push() {
+        let outbox = std::sync::Arc::new(Outbox::new(100));
+        let waiter = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move {
+                let mut batch = Vec::new();
+                outbox.next_batch(&mut batch).await;
+                batch.len()
+            })
+        };
+        tokio::task::yield_now().await;
+        outbox.push("x").unwrap();
+        assert_eq!(waiter.await.unwrap(), 1);
+    }
+}

@@ -1,0 +1,139 @@
+//! `quotecast`: the local home of quotecast.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use quotecast_local::appsync::{Config, Server};
+
+#[derive(Parser)]
+#[command(
+    name = "quotecast",
+    version,
+    about = "Real-time stock quotes, locally: an AppSync-compatible server and friends"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the AppSync-compatible GraphQL + real-time server alone.
+    Appsync(AppsyncArgs),
+}
+
+#[derive(clap::Args)]
+struct AppsyncArgs {
+    /// Address to listen on; 127.0.0.1 keeps the server private to this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    listen: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// API key clients must send (repeat for several). Without one, a key is generated and printed.
+    #[arg(long = "api-key", env = "QUOTECAST_API_KEY")]
+    api_keys: Vec<String>,
+    /// IAM credentials accepted in SigV4 signatures, as ACCESS_KEY_ID:SECRET (repeatable).
+    #[arg(long = "iam-credentials")]
+    iam_credentials: Vec<String>,
+    /// File of IAM credentials, one ACCESS_KEY_ID:SECRET per line (# starts a comment).
+    #[arg(long)]
+    iam_credentials_file: Option<PathBuf>,
+    /// Seconds between keep-alive (`ka`) frames.
+    #[arg(long, default_value_t = 60)]
+    keep_alive_secs: u64,
+    /// Subscriptions allowed on one connection.
+    #[arg(long, default_value_t = 100)]
+    max_subscriptions: usize,
+    /// WebSocket connections allowed at once.
+    #[arg(long, default_value_t = 20_000)]
+    max_connections: usize,
+}
+
+fn parse_credential(text: &str) -> Result<(String, String)> {
+    match text.trim().split_once(':') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+            Ok((id.to_owned(), secret.to_owned()))
+        }
+        _ => bail!("IAM credentials must look like ACCESS_KEY_ID:SECRET, got {text:?}"),
+    }
+}
+
+/// A local API key in AppSync's `da2-` form, random enough for a machine-local server.
+fn generate_api_key() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let a = RandomState::new().hash_one(std::process::id());
+    let b = RandomState::new().hash_one(std::time::SystemTime::now());
+    format!("da2-{a:016x}{b:010x}")
+}
+
+impl AppsyncArgs {
+    fn config(&self) -> Result<Config> {
+        let mut config = Config {
+            keep_alive_interval: Duration::from_secs(self.keep_alive_secs.max(1)),
+            max_subscriptions_per_connection: self.max_subscriptions,
+            max_connections: self.max_connections,
+            api_keys: self.api_keys.clone(),
+            ..Config::default()
+        };
+        if config.api_keys.is_empty() {
+            config.api_keys.push(generate_api_key());
+        }
+        let mut lines: Vec<String> = self.iam_credentials.clone();
+        if let Some(path) = &self.iam_credentials_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read IAM credentials file {}", path.display()))?;
+            lines.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned),
+            );
+        }
+        for line in lines {
+            let (id, secret) = parse_credential(&line)?;
+            config.iam_credentials.insert(id, secret);
+        }
+        Ok(config)
+    }
+}
+
+async fn appsync(args: AppsyncArgs) -> Result<()> {
+    let config = args.config()?;
+    let server = Server::bind(SocketAddr::new(args.listen, args.port), config.clone())
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.listen, args.port))?;
+    let addr = server.local_addr()?;
+    println!("quotecast appsync listening");
+    println!("  GraphQL:   http://{addr}/graphql");
+    println!("  real-time: ws://{addr}/graphql/realtime (also ws://{addr}/graphql)");
+    println!("  API key:   {}", config.api_keys.join(", "));
+    if !config.iam_credentials.is_empty() {
+        let ids: Vec<&str> = config.iam_credentials.keys().map(String::as_str).collect();
+        println!("  IAM keys:  {}", ids.join(", "));
+    }
+    println!("Ctrl-C stops it.");
+    server
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+            println!("shutting down: closing connections");
+        })
+        .await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Appsync(args) => appsync(args).await,
+    }
+}

@@ -253,3 +253,66 @@ impl Schema {
             .filter(move |f| f.subscribes_to.iter().any(|m| m == mutation))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SDL: &str = r#"
+        type Channel @aws_api_key @aws_iam { name: String data: AWSJSON }
+        type Secret @aws_iam { v: String }
+        type Query { open: Channel secret: Secret plain: String }
+        type Mutation { publish(name: String!, data: AWSJSON!): Channel @aws_iam }
+        type Subscription { subscribe(filter: String): Channel @aws_subscribe(mutations: ["publish"]) @aws_api_key }
+        schema { query: Query mutation: Mutation subscription: Subscription }
+    "#;
+
+    #[test]
+    fn auth_directives_decide_who_may_read_a_field() {
+        let s = Schema::parse(SDL).unwrap();
+        let field = |t: &str, f: &str| s.field(t, f).unwrap().clone();
+        let publish = field("Mutation", "publish");
+        assert!(s.allows("Mutation", &publish, "aws_iam"));
+        assert!(
+            !s.allows("Mutation", &publish, "aws_api_key"),
+            "field directives replace the default"
+        );
+        let plain = field("Query", "plain");
+        assert!(
+            s.allows("Query", &plain, "aws_api_key"),
+            "no directive: the default mode"
+        );
+        assert!(!s.allows("Query", &plain, "aws_iam"));
+        let secret = field("Query", "secret");
+        assert!(
+            !s.allows("Query", &secret, "aws_api_key"),
+            "the returned type must admit the caller too"
+        );
+        let subs: Vec<&str> = s
+            .subscribers_of("publish")
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(subs, ["subscribe"]);
+    }
+
+    #[test]
+    fn the_deployed_schema_loads_and_bad_schemas_are_refused() {
+        let s = Schema::quotecast().unwrap();
+        let publish = s.field("Mutation", "publish").unwrap();
+        assert!(
+            s.allows("Mutation", publish, "aws_iam")
+                && s.allows("Mutation", publish, "aws_api_key")
+        );
+        assert!(matches!(
+            Schema::parse("type {"),
+            Err(SchemaError::Parse(_))
+        ));
+        assert!(matches!(
+            Schema::parse("type Query { a: Nope }"),
+            Err(SchemaError::MissingRoot(_))
+        ));
+        let unknown =
+            "type Query { a: Nope } type Mutation { b: String } type Subscription { c: String }";
+        assert!(matches!(Schema::parse(unknown), Err(SchemaError::UnknownType(t)) if t == "Nope"));
+    }
+}

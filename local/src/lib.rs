@@ -2,8 +2,9 @@
 //!
 //! [`appsync`] is a server that behaves like AWS AppSync for the quotecast schema (GraphQL over
 //! HTTP and the AppSync real-time WebSocket protocol), so the dashboard, the consumer and any
-//! AppSync client work against it unchanged. The load generator drives any AppSync endpoint, this
+//! AppSync client work against it unchanged. [`loadtest`] drives any AppSync endpoint, this
 //! one or the real service, over the real protocol and measures it.
 
 pub mod appsync;
 pub mod client;
+pub mod loadtest;

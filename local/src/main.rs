@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use quotecast_local::appsync::{Config, Server};
+use quotecast_local::loadtest::LoadTest;
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +24,69 @@ struct Cli {
 enum Command {
     /// Run the AppSync-compatible GraphQL + real-time server alone.
     Appsync(AppsyncArgs),
+    /// Load-test an AppSync endpoint (this server or a real one) over the real protocol.
+    Loadtest(LoadtestArgs),
+}
+
+#[derive(clap::Args)]
+struct LoadtestArgs {
+    /// GraphQL HTTP endpoint to publish to.
+    #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
+    url: String,
+    /// Real-time endpoint; derived from --url as AWS does when omitted.
+    #[arg(long)]
+    realtime_url: Option<String>,
+    /// API key for both publishing and subscribing.
+    #[arg(long, env = "QUOTECAST_API_KEY")]
+    api_key: String,
+    /// WebSocket connections to open.
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// Subscriptions per connection.
+    #[arg(long, default_value_t = 5)]
+    subscriptions: usize,
+    /// Distinct symbols the subscriptions spread over.
+    #[arg(long, default_value_t = 50)]
+    symbols: usize,
+    /// Publishes per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Publishes per HTTP request (aliased mutations).
+    #[arg(long, default_value_t = 10)]
+    batch: usize,
+    /// Seconds to publish for.
+    #[arg(long, default_value_t = 20)]
+    duration_secs: u64,
+    /// Seconds at the start whose latencies are not recorded.
+    #[arg(long, default_value_t = 2)]
+    warmup_secs: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+async fn loadtest(args: LoadtestArgs) -> Result<()> {
+    let test = LoadTest {
+        realtime_url: args
+            .realtime_url
+            .unwrap_or_else(|| quotecast_shared::realtime::url::realtime_url(&args.url)),
+        graphql_url: args.url,
+        api_key: args.api_key,
+        connections: args.connections,
+        subscriptions_per_connection: args.subscriptions,
+        symbols: args.symbols.max(1),
+        rate: args.rate,
+        batch: args.batch.max(1),
+        duration: Duration::from_secs(args.duration_secs),
+        warmup: Duration::from_secs(args.warmup_secs),
+    };
+    let report = test.run().await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -135,5 +199,6 @@ async fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Appsync(args) => appsync(args).await,
+        Command::Loadtest(args) => loadtest(args).await,
     }
 }

@@ -3,6 +3,7 @@
 //! `cargo xtask <command>`; every command prints each step it runs and how long it took, and
 //! installs what it needs itself, so a fresh machine needs nothing but cargo.
 
+mod bench;
 mod ci;
 mod dev;
 mod setup;
@@ -16,7 +17,8 @@ cargo xtask <command>
 Commands:
   setup   install what development and tests need (idempotent; skips what is present)
   ci      run every check CI runs: setup, fmt, clippy, tests, the wasm32 build
-  dev     run quotecast locally
+  dev     build and run quotecast locally (arguments after `--` go to `quotecast appsync`)
+  bench   run the benchmarks of BENCHMARKS.md (`bench appsync`)
   help    print this message
 ";
 
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(),
         Some("ci") => ci::run(),
         Some("dev") => dev::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

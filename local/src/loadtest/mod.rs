@@ -1,0 +1,167 @@
+//! `quotecast loadtest`: drives an AppSync endpoint over the real protocol and measures it.
+//!
+//! N WebSocket connections each start M subscriptions (`{"name":{"eq":<symbol>}}`, symbols
+//! spread evenly); a paced publisher posts aliased `publish` mutations over HTTP; every
+//! `data` frame's latency is the time from the publisher stamping it to the reader seeing it
+//! (same machine, same clock). The report compares delivered with expected frames, so a
+//! lost frame shows up as less than 100 %.
+
+mod publisher;
+mod subscribers;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadTest {
+    pub graphql_url: String,
+    pub realtime_url: String,
+    pub api_key: String,
+    pub connections: usize,
+    pub subscriptions_per_connection: usize,
+    pub symbols: usize,
+    /// Publishes per second, in total.
+    pub rate: u64,
+    /// Publishes per HTTP request.
+    pub batch: usize,
+    pub duration: Duration,
+    /// Latencies of frames published during the first `warmup` are not recorded.
+    pub warmup: Duration,
+}
+
+/// What came out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub connections: usize,
+    pub subscriptions: usize,
+    pub symbols: usize,
+    pub setup_secs: f64,
+    pub publish_secs: f64,
+    pub publishes: u64,
+    pub publish_requests: u64,
+    pub publish_errors: u64,
+    pub publishes_per_sec: f64,
+    pub expected_deliveries: u64,
+    pub deliveries: u64,
+    pub delivered_pct: f64,
+    pub deliveries_per_sec: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_max_ms: f64,
+    pub reader_errors: u64,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "connections        {} ({} subscriptions over {} symbols, set up in {:.1}s)",
+            self.connections, self.subscriptions, self.symbols, self.setup_secs
+        )?;
+        writeln!(
+            f,
+            "publishes          {} in {} requests over {:.1}s ({:.0}/s), {} failed",
+            self.publishes,
+            self.publish_requests,
+            self.publish_secs,
+            self.publishes_per_sec,
+            self.publish_errors
+        )?;
+        writeln!(
+            f,
+            "deliveries         {} of {} expected ({:.3} %), {:.0}/s",
+            self.deliveries, self.expected_deliveries, self.delivered_pct, self.deliveries_per_sec
+        )?;
+        writeln!(
+            f,
+            "latency            p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            self.latency_p50_ms, self.latency_p99_ms, self.latency_max_ms
+        )?;
+        write!(f, "reader errors      {}", self.reader_errors)
+    }
+}
+
+/// Microseconds since the Unix epoch: the stamp the publisher writes and readers compare.
+pub(crate) fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+pub(crate) fn symbol(i: usize) -> String {
+    format!("S{i:03}")
+}
+
+/// Counters shared by every reader.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub deliveries: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    // 1 µs to 10 min at 3 significant digits; these bounds are valid constants.
+    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| unreachable!())
+}
+
+impl LoadTest {
+    pub async fn run(&self) -> anyhow::Result<Report> {
+        let setup_started = Instant::now();
+        let tally = Arc::new(Tally::default());
+        let record_after = Arc::new(AtomicU64::new(u64::MAX));
+        let fleet = subscribers::open(self, tally.clone(), record_after.clone()).await?;
+        let setup_secs = setup_started.elapsed().as_secs_f64();
+        eprintln!(
+            "loadtest: {} connections with {} subscriptions ready in {setup_secs:.1}s; publishing {}/s for {:?}",
+            fleet.connections, fleet.subscriptions, self.rate, self.duration
+        );
+
+        let per_symbol: HashMap<String, u64> = fleet.per_symbol.clone();
+        record_after.store(
+            now_micros() + self.warmup.as_micros() as u64,
+            Ordering::Relaxed,
+        );
+        let published = publisher::run(self, &per_symbol).await;
+
+        // Let the last frames arrive.
+        let drain_deadline = Instant::now() + Duration::from_secs(10);
+        while tally.deliveries.load(Ordering::Relaxed) < published.expected
+            && Instant::now() < drain_deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let histogram = fleet.finish().await;
+        let deliveries = tally.deliveries.load(Ordering::Relaxed);
+        let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+        Ok(Report {
+            connections: self.connections,
+            subscriptions: self.connections * self.subscriptions_per_connection,
+            symbols: self.symbols,
+            setup_secs,
+            publish_secs: published.elapsed.as_secs_f64(),
+            publishes: published.publishes,
+            publish_requests: published.requests,
+            publish_errors: published.errors,
+            publishes_per_sec: published.publishes as f64
+                / published.elapsed.as_secs_f64().max(1e-9),
+            expected_deliveries: published.expected,
+            deliveries,
+            delivered_pct: if published.expected == 0 {
+                100.0
+            } else {
+                deliveries as f64 * 100.0 / published.expected as f64
+            },
+            deliveries_per_sec: deliveries as f64 / published.elapsed.as_secs_f64().max(1e-9),
+            latency_p50_ms: ms(0.5),
+            latency_p99_ms: ms(0.99),
+            latency_max_ms: histogram.max() as f64 / 1000.0,
+            reader_errors: tally.errors.load(Ordering::Relaxed),
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! `cargo xtask bench [appsync]`: the benchmarks whose numbers go into BENCHMARKS.md.
+//!
+//! `appsync` starts the release `quotecast appsync` on a free loopback port, runs
+//! `quotecast loadtest` against it at the target load (1,000 connections × 5 subscriptions
+//! over 50 symbols, 1,000 publishes/s = 100,000 deliveries/s) and at three times that, and
+//! prints each report with the server's memory before and after. Reports are also written to
+//! `target/bench/appsync.txt`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::step::{cargo, exec, project_root, step};
+
+const API_KEY: &str = "da2-benchmark";
+
+pub fn run(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        None | Some("appsync") => step("bench appsync", appsync),
+        Some(other) => bail!("unknown benchmark `{other}`; available: appsync"),
+    }
+}
+
+/// The server process, killed when dropped so a failed run leaves nothing behind.
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl ServerProcess {
+    fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+fn appsync() -> Result<()> {
+    step("cargo build --release -p quotecast-local", || {
+        exec(cargo().args(["build", "--release", "--locked", "-p", "quotecast-local"]))
+    })?;
+    let binary = project_root().join("target/release/quotecast");
+    let mut child = Command::new(&binary)
+        .args([
+            "appsync",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--api-key",
+            API_KEY,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let server = ServerProcess(child);
+    let mut url = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(u) = line.trim().strip_prefix("GraphQL:") {
+            url = Some(u.trim().to_owned());
+            break;
+        }
+    }
+    let url = url.context("the server did not print its GraphQL URL")?;
+    println!("    server at {url}");
+
+    let mut reports = String::new();
+    for (label, rate) in [("target load", "1000"), ("three times the target", "3000")] {
+        let rss_before = server.rss_kib().unwrap_or(0);
+        let output = step(&format!("loadtest: {label}"), || {
+            let out = Command::new(&binary)
+                .args([
+                    "loadtest",
+                    "--url",
+                    &url,
+                    "--api-key",
+                    API_KEY,
+                    "--connections",
+                    "1000",
+                    "--subscriptions",
+                    "5",
+                    "--symbols",
+                    "50",
+                    "--rate",
+                    rate,
+                    "--batch",
+                    "10",
+                    "--duration-secs",
+                    "20",
+                    "--warmup-secs",
+                    "2",
+                ])
+                .stderr(Stdio::inherit())
+                .output()
+                .context("cannot run quotecast loadtest")?;
+            if !out.status.success() {
+                bail!("loadtest exited with {}", out.status);
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        })?;
+        let rss_after = server.rss_kib().unwrap_or(0);
+        let section = format!(
+            "## {label}: {rate} publishes/s\n{output}\nserver RSS         {} MiB before, {} MiB after\n\n",
+            rss_before / 1024,
+            rss_after / 1024
+        );
+        print!("{section}");
+        reports.push_str(&section);
+    }
+    let dir = project_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("appsync.txt"), reports)?;
+    println!("    reports written to target/bench/appsync.txt");
+    Ok(())
+}

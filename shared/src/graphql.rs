@@ -106,6 +106,11 @@ impl PublishBatch {
         64 + self.payload_bytes
     }
 
+    /// [`Self::estimated_body_len`] after pushing `channel`, to decide before pushing.
+    pub fn estimated_body_len_with(&self, channel: &Channel) -> usize {
+        self.estimated_body_len() + channel.name.len() + channel.data.len() + PER_MESSAGE_OVERHEAD
+    }
+
     pub fn channels(&self) -> &[Channel] {
         &self.channels
     }

@@ -9,6 +9,7 @@
 pub mod channel;
 pub mod filter;
 pub mod graphql;
+pub mod lambda;
 pub mod quote;
 pub mod realtime;
 

@@ -87,3 +87,25 @@ fn batch_aliases_fields_in_order_with_their_own_variables() {
     );
     assert_eq!(batch.channels(), channels.as_slice());
 }
+
+#[test]
+fn kafka_batch_response_has_the_documented_shape() {
+    use quotecast_shared::lambda::KafkaBatchResponse;
+    let mut r = KafkaBatchResponse::default();
+    assert_eq!(
+        serde_json::to_value(&r).unwrap(),
+        serde_json::json!({"batchItemFailures": []})
+    );
+    r.fail("mytopic-0", 15);
+    r.fail("mytopic-0", 12);
+    assert_eq!(
+        serde_json::to_value(&r).unwrap()["batchItemFailures"][0],
+        serde_json::json!({"itemIdentifier": {"partition": "mytopic-0", "offset": 15}})
+    );
+    assert_eq!(r.failed_offset("mytopic-0"), Some(12));
+    assert_eq!(r.failed_offset("mytopic-1"), None);
+    let null: KafkaBatchResponse = serde_json::from_str(r#"{"batchItemFailures":null}"#).unwrap();
+    assert!(null.batch_item_failures.is_empty());
+    let missing: KafkaBatchResponse = serde_json::from_str("{}").unwrap();
+    assert!(missing.batch_item_failures.is_empty());
+}

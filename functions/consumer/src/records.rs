@@ -1,0 +1,208 @@
+//! From Kafka records to channel messages.
+//!
+//! A record's value is one quote: ours (`Quote` JSON), or the reference sample's
+//! `{"topic", "value"}` payload, which is forwarded as it is after checking it. The channel
+//! name is the record key (the symbol); without a key, our quote's own symbol; without
+//! either, the topic name (the reference's topic-per-stock layout).
+
+use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use quotecast_shared::quote::{ReferenceQuote, validate_symbol};
+use quotecast_shared::{Channel, Quote, QuoteError};
+use serde_json::Value;
+
+/// Why a record was skipped rather than published.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Skip {
+    #[error("tombstone (null value)")]
+    Tombstone,
+    #[error("{field} is not valid base64")]
+    Base64 { field: &'static str },
+    #[error("{field} is not UTF-8")]
+    NotUtf8 { field: &'static str },
+    #[error("key is not a valid symbol: {0}")]
+    BadKey(QuoteError),
+    #[error("value is not a quote: {0}")]
+    BadQuote(QuoteError),
+}
+
+/// Reads the Lambda event JSON. Tolerates what AWS's own documentation examples show: a
+/// `partition` written as a string, and records without `headers`.
+pub fn decode_event(mut event: Value) -> Result<KafkaEvent, serde_json::Error> {
+    if let Some(partitions) = event.get_mut("records").and_then(Value::as_object_mut) {
+        for record in partitions
+            .values_mut()
+            .filter_map(Value::as_array_mut)
+            .flatten()
+        {
+            let Some(obj) = record.as_object_mut() else {
+                continue;
+            };
+            if let Some(Value::String(p)) = obj.get("partition")
+                && let Ok(n) = p.trim().parse::<i64>()
+            {
+                obj.insert("partition".to_owned(), Value::from(n));
+            }
+            obj.entry("headers")
+                .or_insert_with(|| Value::Array(Vec::new()));
+        }
+    }
+    serde_json::from_value(event)
+}
+
+fn decode_text(field: &'static str, b64: &str) -> Result<String, Skip> {
+    let bytes = STANDARD
+        .decode(b64.trim())
+        .map_err(|_| Skip::Base64 { field })?;
+    String::from_utf8(bytes).map_err(|_| Skip::NotUtf8 { field })
+}
+
+/// The channel message a record publishes.
+pub fn channel_of(record: &KafkaRecord) -> Result<Channel, Skip> {
+    let value = record.value.as_deref().ok_or(Skip::Tombstone)?;
+    let text = decode_text("value", value)?;
+    let key = match record.key.as_deref() {
+        Some(k) => {
+            let k = decode_text("key", k)?;
+            let k = k.trim().to_owned();
+            validate_symbol(&k).map_err(Skip::BadKey)?;
+            Some(k)
+        }
+        None => None,
+    };
+    match Quote::from_json(&text) {
+        Ok(quote) => {
+            let name = key.unwrap_or_else(|| quote.symbol.clone());
+            Ok(Channel::new(name, quote.to_json()))
+        }
+        // A well-formed quote of ours that fails validation is bad, not a reference payload.
+        Err(e @ QuoteError::Malformed(_)) if !looks_like_reference(&text) => Err(Skip::BadQuote(e)),
+        Err(QuoteError::Malformed(_)) => {
+            let name = key.or_else(|| record.topic.clone()).unwrap_or_default();
+            let reference = ReferenceQuote::from_json(&text).map_err(Skip::BadQuote)?;
+            reference
+                .into_quote(&name, record.timestamp.0.timestamp_millis())
+                .map_err(Skip::BadQuote)?;
+            Ok(Channel::new(name, text))
+        }
+        Err(e) => Err(Skip::BadQuote(e)),
+    }
+}
+
+fn looks_like_reference(text: &str) -> bool {
+    serde_json::from_str::<Value>(text)
+        .is_ok_and(|v| v.get("topic").is_some() && v.get("value").is_some())
+}
+
+/// The partitions of an event in a stable order, each with its records in offset order.
+pub fn partitions(event: &KafkaEvent) -> Vec<(&str, Vec<&KafkaRecord>)> {
+    let mut partitions: Vec<(&str, Vec<&KafkaRecord>)> = event
+        .records
+        .iter()
+        .map(|(key, records)| {
+            let mut records: Vec<&KafkaRecord> = records.iter().collect();
+            records.sort_by_key(|r| r.offset);
+            (key.as_str(), records)
+        })
+        .collect();
+    partitions.sort_by(|a, b| a.0.cmp(b.0));
+    partitions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn b64(s: &str) -> String {
+        STANDARD.encode(s)
+    }
+
+    fn record(key: Option<&str>, value: Option<&str>) -> KafkaRecord {
+        let event = json!({"records": {"quotes-0": [{
+            "topic": "quotes", "partition": 0, "offset": 7, "timestamp": 1700000000000i64,
+            "timestampType": "CREATE_TIME", "key": key.map(b64), "value": value.map(b64), "headers": []
+        }]}});
+        decode_event(event).unwrap().records["quotes-0"][0].clone()
+    }
+
+    const QUOTE: &str =
+        r#"{"symbol":"AMZN","timestamp":1,"open":1,"high":2,"low":0.5,"close":1.5,"volume":10}"#;
+
+    #[test]
+    fn our_quotes_are_published_under_their_key_or_symbol() {
+        let ch = channel_of(&record(Some("TSLA"), Some(QUOTE))).unwrap();
+        assert_eq!(ch.name, "TSLA");
+        assert_eq!(Quote::from_json(&ch.data).unwrap().close, 1.5);
+        assert_eq!(channel_of(&record(None, Some(QUOTE))).unwrap().name, "AMZN");
+    }
+
+    #[test]
+    fn reference_payloads_are_checked_and_forwarded_as_they_are() {
+        let payload = r#"{"topic":"amazon","value":"{\"Open\":1,\"High\":2,\"Low\":0.5,\"Close\":1.5,\"Adj Close\":1.5,\"Volume\":10}"}"#;
+        let ch = channel_of(&record(None, Some(payload))).unwrap();
+        assert_eq!(
+            (ch.name.as_str(), ch.data.as_str()),
+            ("quotes", payload),
+            "topic name without a key"
+        );
+        assert_eq!(
+            channel_of(&record(Some("AMZN"), Some(payload)))
+                .unwrap()
+                .name,
+            "AMZN"
+        );
+        let inverted = r#"{"topic":"amazon","value":"{\"Open\":1,\"High\":1,\"Low\":2,\"Close\":1,\"Volume\":10}"}"#;
+        assert!(matches!(
+            channel_of(&record(None, Some(inverted))),
+            Err(Skip::BadQuote(QuoteError::HighBelowLow { .. }))
+        ));
+    }
+
+    #[test]
+    fn unreadable_records_are_skipped_with_a_reason() {
+        assert_eq!(channel_of(&record(Some("A"), None)), Err(Skip::Tombstone));
+        let mut r = record(Some("A"), Some(QUOTE));
+        r.value = Some("***".into());
+        assert_eq!(channel_of(&r), Err(Skip::Base64 { field: "value" }));
+        r.value = Some(STANDARD.encode([0xff, 0xfe]));
+        assert_eq!(channel_of(&r), Err(Skip::NotUtf8 { field: "value" }));
+        assert!(matches!(
+            channel_of(&record(Some("A"), Some("not json"))),
+            Err(Skip::BadQuote(_))
+        ));
+        assert!(matches!(
+            channel_of(&record(Some("A B"), Some(QUOTE))),
+            Err(Skip::BadKey(_))
+        ));
+        let negative = QUOTE.replace("\"volume\":10", "\"volume\":-1");
+        assert!(matches!(
+            channel_of(&record(None, Some(&negative))),
+            Err(Skip::BadQuote(QuoteError::NegativeVolume { .. }))
+        ));
+    }
+
+    #[test]
+    fn documentation_quirks_are_tolerated() {
+        let event = json!({"eventSource": "SelfManagedKafka", "records": {"t-0": [
+            {"topic": "t", "partition": "0", "offset": 2, "timestamp": 1, "timestampType": "CREATE_TIME", "key": null, "value": null},
+            {"topic": "t", "partition": 0, "offset": 1, "timestamp": 1, "timestampType": "CREATE_TIME", "value": null, "headers": [{"h": [-61, -85]}]}
+        ]}});
+        let event = decode_event(event).unwrap();
+        let parts = partitions(&event);
+        assert_eq!(
+            parts[0].1.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            [1, 2],
+            "offset order"
+        );
+        assert_eq!(
+            parts[0].1[0].headers[0]["h"]
+                .iter()
+                .map(|b| *b as u8)
+                .collect::<Vec<_>>(),
+            "ë".as_bytes()
+        );
+        assert!(decode_event(json!({"records": {"t-0": [{"partition": "zero"}]}})).is_err());
+    }
+}

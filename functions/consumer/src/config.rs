@@ -23,7 +23,7 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `AWS_REGION` (set by Lambda): for SigV4 and Secrets Manager.
     pub region: String,
-    /// `PUBLISH_CHUNK_SIZE`: records per request (1–1000, default 100).
+    /// `PUBLISH_CHUNK_SIZE`: records per request (1–1000, default 250).
     pub chunk_size: usize,
     /// `PUBLISH_MAX_REQUEST_BYTES`: request body bound (default 512 KiB).
     pub max_request_bytes: usize,
@@ -114,7 +114,7 @@ impl Config {
             appsync_url,
             auth,
             region,
-            chunk_size: number("PUBLISH_CHUNK_SIZE", 100, 1, 1000)? as usize,
+            chunk_size: number("PUBLISH_CHUNK_SIZE", 250, 1, 1000)? as usize,
             max_request_bytes: number(
                 "PUBLISH_MAX_REQUEST_BYTES",
                 512 * 1024,
@@ -153,7 +153,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.auth, AuthConfig::ApiKey("da2-k".into()));
-        assert_eq!((c.chunk_size, c.partition_concurrency), (100, 8));
+        assert_eq!((c.chunk_size, c.partition_concurrency), (250, 8));
         assert_eq!(c.retry.budget, Duration::from_secs(20));
         let c = from(&[
             ("APPSYNC_URL", "https://x/graphql"),

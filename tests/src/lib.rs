@@ -1,0 +1,80 @@
+//! The harness of quotecast's whole-system tests: real servers on loopback ports, the Lambda
+//! event exactly as AWS builds it, and an HTTP proxy that injects faults.
+#![allow(clippy::unwrap_used)]
+
+pub mod fault_proxy;
+pub mod kafka_event;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use quotecast_local::appsync::server::AppSync;
+use quotecast_local::appsync::{Config, Server};
+use quotecast_local::client::{GraphqlHttp, RealtimeClient, Transport};
+use quotecast_shared::realtime::AuthObject;
+use tokio::sync::oneshot;
+
+pub const API_KEY: &str = "da2-e2etestkey00000000000000";
+pub const ACCESS_KEY_ID: &str = "AKIDQUOTECASTE2E";
+pub const SECRET: &str = "e2e/secret+key";
+
+/// A running AppSync-compatible server on a free loopback port.
+pub struct LocalAppSync {
+    pub addr: SocketAddr,
+    pub app: Arc<AppSync>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl LocalAppSync {
+    pub async fn start() -> LocalAppSync {
+        let config = Config::default()
+            .with_api_key(API_KEY)
+            .with_iam_credential(ACCESS_KEY_ID, SECRET);
+        let server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let app = server.app().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        LocalAppSync {
+            addr,
+            app,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn graphql_url(&self) -> String {
+        format!("http://{}/graphql", self.addr)
+    }
+
+    pub fn auth(&self) -> AuthObject {
+        AuthObject::api_key(&self.addr.to_string(), API_KEY)
+    }
+
+    pub fn http(&self) -> GraphqlHttp {
+        GraphqlHttp::new(&self.graphql_url(), API_KEY)
+    }
+
+    /// A connected real-time client subscribed to everything as `id`.
+    pub async fn subscriber(&self, id: &str) -> RealtimeClient {
+        let url = format!("ws://{}/graphql/realtime", self.addr);
+        let mut c = RealtimeClient::connect(&url, &self.auth(), Transport::Subprotocol)
+            .await
+            .unwrap();
+        c.init().await.unwrap();
+        let all = quotecast_shared::graphql::GraphqlRequest::subscribe(None);
+        c.subscribe(id, &all, &self.auth()).await.unwrap();
+        c
+    }
+}
+
+impl Drop for LocalAppSync {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,1 +1,217 @@
-fn main() {}
+//! Consumer benchmark (`cargo xtask bench consumer`):
+//! 1. throughput: 1,000-record batches (4 partitions, 50 symbols) through the handler into
+//!    the real local AppSync server with one subscriber reading everything;
+//! 2. cold start: the release `quotecast-consumer` binary (path in `QUOTECAST_CONSUMER_BIN`)
+//!    started under a stand-in of the Lambda Runtime API, timed to its first `next` request
+//!    (init done) and to its first response.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use quotecast_consumer::appsync::Auth;
+use quotecast_consumer::records::decode_event;
+use quotecast_consumer::{Config, Consumer};
+use quotecast_e2e::kafka_event::KafkaEventBuilder;
+use quotecast_e2e::{API_KEY, LocalAppSync};
+use quotecast_shared::Quote;
+use quotecast_shared::realtime::ServerMessage;
+use tokio::sync::Notify;
+
+const BATCHES: usize = 50;
+
+fn batch(n: usize) -> serde_json::Value {
+    let mut b = KafkaEventBuilder::new();
+    for i in 0..1000usize {
+        let symbol = format!("S{:02}", i % 50);
+        let partition = (i % 50 % 4) as i64;
+        let q = Quote::new(
+            &symbol,
+            1_700_000_000_000 + i as i64,
+            [10.0, 11.0, 9.0, 10.5],
+            (n * 1000 + i) as u64,
+        )
+        .unwrap();
+        b = b.record(
+            "quotes",
+            partition,
+            (n * 1000 + i) as i64,
+            Some(symbol.as_bytes()),
+            Some(q.to_json().as_bytes()),
+            &[],
+        );
+    }
+    b.build()
+}
+
+async fn throughput() {
+    let appsync = LocalAppSync::start().await;
+    let mut sub = appsync.subscriber("all").await;
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        while let Ok(msg) = sub.recv().await {
+            if matches!(msg, ServerMessage::Data { .. }) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let env = [
+        ("APPSYNC_URL", appsync.graphql_url()),
+        ("APPSYNC_API_KEY", API_KEY.to_owned()),
+    ];
+    let config =
+        Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    let consumer = Consumer::new(&config, Auth::ApiKey(API_KEY.to_owned())).unwrap();
+    let events: Vec<_> = (0..BATCHES)
+        .map(|n| decode_event(batch(n)).unwrap())
+        .collect();
+    // Warm the connection pool.
+    consumer.handle(&decode_event(batch(999)).unwrap()).await;
+    let mut per_batch = Vec::with_capacity(BATCHES);
+    let mut requests = 0;
+    let started = Instant::now();
+    for event in &events {
+        let t = Instant::now();
+        let (response, stats) = consumer.handle(event).await;
+        per_batch.push(t.elapsed());
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(stats.published, 1000);
+        requests += stats.requests;
+    }
+    let elapsed = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::Relaxed) < (BATCHES as u64 + 1) * 1000
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    per_batch.sort();
+    println!(
+        "consumer throughput: {BATCHES} batches of 1,000 records (4 partitions, 50 symbols), one subscriber"
+    );
+    println!(
+        "  records/s           {:.0}",
+        (BATCHES * 1000) as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  requests per batch  {:.1}",
+        requests as f64 / BATCHES as f64
+    );
+    println!(
+        "  batch time          p50 {:.1} ms, max {:.1} ms",
+        per_batch[BATCHES / 2].as_secs_f64() * 1e3,
+        per_batch[BATCHES - 1].as_secs_f64() * 1e3
+    );
+    println!(
+        "  delivered           {} of {}",
+        received.load(Ordering::Relaxed),
+        (BATCHES + 1) * 1000
+    );
+}
+
+/// The stand-in Runtime API: hands out one event, then records the response.
+struct Runtime {
+    event: String,
+    served: std::sync::atomic::AtomicBool,
+    first_next: Notify,
+    responded: Notify,
+}
+
+async fn next(State(rt): State<Arc<Runtime>>) -> impl IntoResponse {
+    rt.first_next.notify_one();
+    if rt.served.swap(true, Ordering::SeqCst) {
+        // Only one invocation: hold the second `next` until the process is killed.
+        std::future::pending::<()>().await;
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("lambda-runtime-aws-request-id", "req-1".parse().unwrap());
+    headers.insert(
+        "lambda-runtime-deadline-ms",
+        (u64::MAX / 2).to_string().parse().unwrap(),
+    );
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:consumer"
+            .parse()
+            .unwrap(),
+    );
+    (headers, rt.event.clone())
+}
+
+async fn response(State(rt): State<Arc<Runtime>>, body: String) -> &'static str {
+    assert!(body.contains("batchItemFailures"), "{body}");
+    rt.responded.notify_one();
+    "{}"
+}
+
+async fn cold_start(binary: &str) {
+    let appsync = LocalAppSync::start().await;
+    let rt = Arc::new(Runtime {
+        event: batch(0).to_string(),
+        served: Default::default(),
+        first_next: Notify::new(),
+        responded: Notify::new(),
+    });
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
+        .with_state(rt.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut times = Vec::new();
+    for _ in 0..10 {
+        let rt = rt.clone();
+        rt.served.store(false, Ordering::SeqCst);
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(binary)
+            .env("AWS_LAMBDA_RUNTIME_API", &api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "consumer")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("APPSYNC_URL", appsync.graphql_url())
+            .env("APPSYNC_API_KEY", API_KEY)
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        rt.first_next.notified().await;
+        let init = started.elapsed();
+        rt.responded.notified().await;
+        let first = started.elapsed();
+        child.kill().await.unwrap();
+        times.push((init, first));
+    }
+    times.sort();
+    let (init, first) = times[times.len() / 2];
+    println!("consumer cold start (release binary, median of 10):");
+    println!(
+        "  init (process start → first `next`)      {:.1} ms",
+        init.as_secs_f64() * 1e3
+    );
+    println!(
+        "  first invocation of 1,000 records done   {:.1} ms",
+        first.as_secs_f64() * 1e3
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    throughput().await;
+    match std::env::var("QUOTECAST_CONSUMER_BIN") {
+        Ok(binary) => cold_start(&binary).await,
+        Err(_) => {
+            println!("cold start: skipped (set QUOTECAST_CONSUMER_BIN to the release binary)")
+        }
+    }
+}

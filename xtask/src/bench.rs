@@ -1,4 +1,5 @@
-//! `cargo xtask bench [appsync]`: the benchmarks whose numbers go into BENCHMARKS.md.
+//! `cargo xtask bench [appsync | consumer]`: the benchmarks whose numbers go into
+//! BENCHMARKS.md (both when none is named).
 //!
 //! `appsync` starts the release `quotecast appsync` on a free loopback port, runs
 //! `quotecast loadtest` against it at the target load (1,000 connections × 5 subscriptions
@@ -17,9 +18,37 @@ const API_KEY: &str = "da2-benchmark";
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
-        None | Some("appsync") => step("bench appsync", appsync),
-        Some(other) => bail!("unknown benchmark `{other}`; available: appsync"),
+        None => {
+            step("bench appsync", appsync)?;
+            step("bench consumer", consumer)
+        }
+        Some("appsync") => step("bench appsync", appsync),
+        Some("consumer") => step("bench consumer", consumer),
+        Some(other) => bail!("unknown benchmark `{other}`; available: appsync, consumer"),
     }
+}
+
+/// The consumer handler's throughput into the local server, and the release binary's cold
+/// start under a stand-in Lambda Runtime API (`tests/benches/consumer.rs`).
+fn consumer() -> Result<()> {
+    step("cargo build --release -p quotecast-consumer", || {
+        exec(cargo().args(["build", "--release", "--locked", "-p", "quotecast-consumer"]))
+    })?;
+    let binary = project_root().join("target/release/quotecast-consumer");
+    step("cargo bench -p quotecast-e2e --bench consumer", || {
+        exec(
+            cargo()
+                .args([
+                    "bench",
+                    "--locked",
+                    "-p",
+                    "quotecast-e2e",
+                    "--bench",
+                    "consumer",
+                ])
+                .env("QUOTECAST_CONSUMER_BIN", &binary),
+        )
+    })
 }
 
 /// The server process, killed when dropped so a failed run leaves nothing behind.

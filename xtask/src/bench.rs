@@ -1,5 +1,5 @@
-//! `cargo xtask bench [appsync | consumer]`: the benchmarks whose numbers go into
-//! BENCHMARKS.md (both when none is named).
+//! `cargo xtask bench [appsync | consumer | producer]`: the benchmarks whose numbers go into
+//! BENCHMARKS.md (all when none is named).
 //!
 //! `appsync` starts the release `quotecast appsync` on a free loopback port, runs
 //! `quotecast loadtest` against it at the target load (1,000 connections × 5 subscriptions
@@ -20,12 +20,27 @@ pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         None => {
             step("bench appsync", appsync)?;
-            step("bench consumer", consumer)
+            step("bench consumer", consumer)?;
+            step("bench producer", producer)
         }
         Some("appsync") => step("bench appsync", appsync),
         Some("consumer") => step("bench consumer", consumer),
-        Some(other) => bail!("unknown benchmark `{other}`; available: appsync, consumer"),
+        Some("producer") => step("bench producer", producer),
+        Some(other) => bail!("unknown benchmark `{other}`; available: appsync, consumer, producer"),
     }
+}
+
+/// Quotes per second into the embedded broker with deliveries confirmed
+/// (`functions/producer/benches/publish.rs`).
+fn producer() -> Result<()> {
+    exec(cargo().args([
+        "bench",
+        "--locked",
+        "-p",
+        "quotecast-producer",
+        "--bench",
+        "publish",
+    ]))
 }
 
 /// The consumer handler's throughput into the local server, and the release binary's cold

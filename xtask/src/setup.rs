@@ -24,28 +24,49 @@ fn install_all() -> Result<()> {
 /// rdkafka builds librdkafka from source: a C toolchain, make, pkg-config and OpenSSL's
 /// headers (for SASL_SSL to MSK). Installed from Debian's packages when missing.
 fn ensure_librdkafka_build_deps() -> Result<()> {
-    let have = |cmd: &str, args: &[&str]| Command::new(cmd).args(args).output().is_ok_and(|o| o.status.success());
-    if have("pkg-config", &["--exists", "openssl"]) && have("cc", &["--version"]) && have("make", &["--version"]) {
+    let have = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if have("pkg-config", &["--exists", "openssl"])
+        && have("cc", &["--version"])
+        && have("make", &["--version"])
+    {
         println!("    librdkafka build deps (cc, make, pkg-config, libssl-dev): present");
         return Ok(());
     }
-    let sudo = if have("id", &["-u"]) && output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0") {
+    let sudo = if have("id", &["-u"])
+        && output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0")
+    {
         Vec::new()
     } else {
         vec!["sudo"]
     };
-    step("apt-get install build-essential pkg-config libssl-dev", || {
-        let apt = |args: &[&str]| {
-            let mut cmd = Command::new(sudo.first().copied().unwrap_or("apt-get"));
-            if !sudo.is_empty() {
-                cmd.arg("apt-get");
-            }
-            cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-            exec(&mut cmd)
-        };
-        apt(&["update", "-q"])?;
-        apt(&["install", "-y", "-q", "--no-install-recommends", "build-essential", "pkg-config", "libssl-dev"])
-    })
+    step(
+        "apt-get install build-essential pkg-config libssl-dev",
+        || {
+            let apt = |args: &[&str]| {
+                let mut cmd = Command::new(sudo.first().copied().unwrap_or("apt-get"));
+                if !sudo.is_empty() {
+                    cmd.arg("apt-get");
+                }
+                cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+                exec(&mut cmd)
+            };
+            apt(&["update", "-q"])?;
+            apt(&[
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                "build-essential",
+                "pkg-config",
+                "libssl-dev",
+            ])
+        },
+    )
 }
 
 pub fn run() -> Result<()> {

@@ -6,5 +6,8 @@
 //! one or the real service, over the real protocol and measures it.
 
 pub mod appsync;
+pub mod broker;
 pub mod client;
+pub mod esm;
 pub mod loadtest;
+pub mod stack;

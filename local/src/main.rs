@@ -22,10 +22,111 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole system locally: embedded Kafka, producer, event source mapping, consumer, AppSync, dashboard.
+    Dev(DevArgs),
     /// Run the AppSync-compatible GraphQL + real-time server alone.
     Appsync(AppsyncArgs),
     /// Load-test an AppSync endpoint (this server or a real one) over the real protocol.
     Loadtest(LoadtestArgs),
+}
+
+#[derive(clap::Args)]
+struct DevArgs {
+    /// Address to listen on; 127.0.0.1 keeps everything private to this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    listen: IpAddr,
+    /// Port for everything HTTP: dashboard, /config.json, /graphql, /graphql/realtime.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// API key of the local AppSync API.
+    #[arg(long, env = "QUOTECAST_API_KEY", default_value = "da2-quotecastlocal")]
+    api_key: String,
+    /// Use this Kafka broker instead of the embedded one (the topic must exist).
+    #[arg(long)]
+    bootstrap_servers: Option<String>,
+    /// Kafka topic.
+    #[arg(long, default_value = "quotes")]
+    topic: String,
+    /// Partitions of the topic on the embedded broker.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Comma-separated symbols to simulate (default: 20 large US stocks).
+    #[arg(long, value_delimiter = ',')]
+    symbols: Vec<String>,
+    /// Milliseconds between bars (one bar per symbol per tick).
+    #[arg(long, default_value_t = 1000)]
+    tick_ms: u64,
+    /// Simulator seed: the same seed gives the same quotes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Event source mapping batch size (1–10,000).
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Event source mapping batching window in milliseconds (0 sends at once).
+    #[arg(long, default_value_t = 500)]
+    batching_window_ms: u64,
+    /// The built dashboard to serve at /.
+    #[arg(long, default_value = "frontend/dist")]
+    dashboard_dir: PathBuf,
+}
+
+async fn dev(args: DevArgs) -> Result<()> {
+    let symbols: Vec<String> = if args.symbols.is_empty() {
+        quotecast_producer::config::DEFAULT_SYMBOLS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    } else {
+        args.symbols.clone()
+    };
+    for s in &symbols {
+        quotecast_shared::quote::validate_symbol(s).with_context(|| format!("--symbols: {s:?}"))?;
+    }
+    if !(1..=10_000).contains(&args.batch_size) {
+        bail!("--batch-size must be between 1 and 10000");
+    }
+    let stack = quotecast_local::stack::start(quotecast_local::stack::StackConfig {
+        listen: args.listen,
+        port: args.port,
+        api_key: args.api_key.clone(),
+        bootstrap_servers: args.bootstrap_servers.clone(),
+        topic: args.topic.clone(),
+        partitions: args.partitions.max(1),
+        default_symbols: symbols.iter().take(4).cloned().collect(),
+        symbols,
+        tick: Duration::from_millis(args.tick_ms.max(10)),
+        seed: args.seed,
+        batch_size: args.batch_size,
+        batching_window: Duration::from_millis(args.batching_window_ms),
+        dashboard_dir: args.dashboard_dir.clone(),
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "cannot start the local stack on {}:{}",
+            args.listen, args.port
+        )
+    })?;
+    let addr = stack.addr;
+    println!("quotecast is running");
+    println!("  dashboard:     http://{addr}/");
+    println!("  GraphQL:       http://{addr}/graphql");
+    println!("  real-time:     ws://{addr}/graphql/realtime");
+    println!("  API key:       {}", stack.api_key);
+    println!(
+        "  Kafka:         {} (topic {}; attach kcat or any client)",
+        stack.bootstrap_servers, stack.topic
+    );
+    println!(
+        "  batching:      {} records or {} ms",
+        args.batch_size, args.batching_window_ms
+    );
+    println!("Ctrl-C stops everything.");
+    let _ = tokio::signal::ctrl_c().await;
+    println!("shutting down: producer flushed, offsets committed, connections closed...");
+    stack.stop().await;
+    println!("stopped.");
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -66,6 +167,9 @@ struct LoadtestArgs {
 }
 
 async fn loadtest(args: LoadtestArgs) -> Result<()> {
+    if args.rate == 0 || args.connections == 0 || args.subscriptions == 0 {
+        bail!("--rate, --connections and --subscriptions must be at least 1");
+    }
     let test = LoadTest {
         realtime_url: args
             .realtime_url
@@ -193,11 +297,14 @@ async fn appsync(args: AppsyncArgs) -> Result<()> {
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // One line per consumer batch suits Lambda's logs, not a terminal: warnings only.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,quotecast_consumer=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Dev(args) => dev(args).await,
         Command::Appsync(args) => appsync(args).await,
         Command::Loadtest(args) => loadtest(args).await,
     }

@@ -1,8 +1,7 @@
-//! `cargo xtask dev`: builds and runs quotecast locally.
+//! `cargo xtask dev`: builds and runs the whole system locally (`quotecast dev`).
 //!
-//! Today that is the AppSync-compatible server on http://127.0.0.1:8080 (the embedded
-//! broker, the Lambdas and the dashboard join it as they are built). Extra arguments go to
-//! `quotecast appsync`, e.g. `cargo xtask dev -- --port 9000`.
+//! Extra arguments after `--` go to `quotecast dev`, e.g. `cargo xtask dev -- --port 9000`.
+//! The release binary is rebuilt only when sources changed, so a second run starts fast.
 
 use anyhow::Result;
 
@@ -16,7 +15,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let passed = args.iter().skip_while(|a| *a == "--");
     exec(
         std::process::Command::new(binary)
-            .arg("appsync")
+            .current_dir(project_root())
+            .arg("dev")
             .args(passed),
     )
 }

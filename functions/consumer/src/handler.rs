@@ -126,20 +126,22 @@ impl Consumer {
 
     /// Publishes every record of `event`; reports partitions that must be delivered again.
     pub async fn handle(&self, event: &KafkaEvent) -> (KafkaBatchResponse, BatchStats) {
-        let outcomes: Vec<(String, BatchStats, Option<i64>)> =
-            futures_util::stream::iter(partitions(event))
-                .map(|(key, records)| async move {
-                    let (stats, failed_at) = self.partition(key, &records).await;
-                    (key.to_owned(), stats, failed_at)
-                })
-                .buffer_unordered(self.concurrency)
-                .collect()
-                .await;
+        let parts = partitions(event);
+        // The futures are made first: a closure inside the stream defeats `Send` inference
+        // for callers that need this future to be `Send`.
+        let work: Vec<_> = parts
+            .iter()
+            .map(|(key, records)| self.partition(key, records))
+            .collect();
+        let results: Vec<(BatchStats, Option<(String, i64)>)> = futures_util::stream::iter(work)
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
         let mut response = KafkaBatchResponse::default();
         let mut total = BatchStats::default();
-        for (key, stats, failed_at) in outcomes {
+        for (stats, failed_at) in results {
             total += stats;
-            if let Some(offset) = failed_at {
+            if let Some((key, offset)) = failed_at {
                 response.fail(key, offset);
             }
         }
@@ -152,7 +154,11 @@ impl Consumer {
     }
 
     /// One partition, in offset order; returns its counts and the first offset to redeliver.
-    async fn partition(&self, key: &str, records: &[&KafkaRecord]) -> (BatchStats, Option<i64>) {
+    async fn partition(
+        &self,
+        key: &str,
+        records: &[&KafkaRecord],
+    ) -> (BatchStats, Option<(String, i64)>) {
         let mut stats = BatchStats {
             records: records.len(),
             ..BatchStats::default()
@@ -199,10 +205,10 @@ impl Consumer {
         remaining: usize,
         e: PublishError,
         mut stats: BatchStats,
-    ) -> (BatchStats, Option<i64>) {
+    ) -> (BatchStats, Option<(String, i64)>) {
         tracing::error!(partition = key, offset, remaining, error = %e, "publish failed; partition left for redelivery");
         stats.failed += remaining;
-        (stats, Some(offset))
+        (stats, Some((key.to_owned(), offset)))
     }
 
     /// Sends one request with retries; per-field refusals skip just those records.

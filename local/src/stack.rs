@@ -1,0 +1,244 @@
+//! `quotecast dev`: the whole data path on one machine.
+//!
+//! Embedded Kafka broker (or any broker) → producer handler on a timer → event source
+//! mapping emulator → consumer handler in-process → this process's AppSync-compatible server
+//! over real HTTP → WebSocket subscribers; the dashboard and its `/config.json` on the same
+//! port. Every part is the same code that runs on AWS.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use quotecast_consumer::appsync::Auth;
+use quotecast_producer::Producer;
+use quotecast_producer::handler::now_ms;
+use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
+use quotecast_producer::source::sim::Simulator;
+use quotecast_shared::lambda::KafkaBatchResponse;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_http::services::ServeDir;
+
+use crate::appsync::server::{AppSync, serve};
+use crate::appsync::{Config, Server};
+use crate::broker::EmbeddedBroker;
+use crate::esm::{BatchHandler, EsmConfig, EsmStats, EventSourceMapping};
+
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub listen: IpAddr,
+    pub port: u16,
+    pub api_key: String,
+    /// Use this broker instead of the embedded one (the topic must exist).
+    pub bootstrap_servers: Option<String>,
+    pub topic: String,
+    /// Partitions of the topic on the embedded broker.
+    pub partitions: i32,
+    pub symbols: Vec<String>,
+    /// One bar per symbol per tick.
+    pub tick: Duration,
+    pub seed: u64,
+    pub batch_size: usize,
+    pub batching_window: Duration,
+    /// The built dashboard (trunk's `dist/`), served at `/`.
+    pub dashboard_dir: PathBuf,
+    /// Symbols the dashboard shows first.
+    pub default_symbols: Vec<String>,
+}
+
+impl BatchHandler for quotecast_consumer::Consumer {
+    async fn invoke(&self, event: Value) -> Result<KafkaBatchResponse, String> {
+        self.handle_json(event).await.map_err(|e| e.to_string())
+    }
+}
+
+/// A running stack; [`RunningStack::stop`] shuts it down in order.
+pub struct RunningStack {
+    pub addr: SocketAddr,
+    pub bootstrap_servers: String,
+    pub api_key: String,
+    pub topic: String,
+    pub app: Arc<AppSync>,
+    pub esm_stats: Arc<Mutex<EsmStats>>,
+    stop: watch::Sender<bool>,
+    producer: JoinHandle<()>,
+    esm: JoinHandle<()>,
+    server: JoinHandle<std::io::Result<()>>,
+    broker: Option<EmbeddedBroker>,
+}
+
+fn stopped(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut rx = rx.clone();
+    async move {
+        let _ = rx.wait_for(|s| *s).await;
+    }
+}
+
+/// What `/config.json` tells the dashboard, apart from the URLs (taken from the request's host).
+struct DashboardConfig {
+    api_key: String,
+    default_symbols: Vec<String>,
+    symbols: Vec<String>,
+}
+
+/// What the dashboard reads at start-up to find this stack.
+async fn config_json(
+    State(config): State<Arc<DashboardConfig>>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    axum::Json(json!({
+        "graphqlUrl": format!("http://{host}/graphql"),
+        "realtimeUrl": format!("ws://{host}/graphql/realtime"),
+        "apiKey": config.api_key,
+        "defaultSymbols": config.default_symbols,
+        "symbols": config.symbols,
+    }))
+}
+
+async fn no_dashboard() -> Html<&'static str> {
+    Html(
+        "<!doctype html><title>quotecast</title><h1>quotecast is running</h1>\
+         <p>The dashboard has not been built into this directory yet. The API is live: \
+         <code>/graphql</code> (HTTP) and <code>/graphql/realtime</code> (WebSocket); \
+         <a href=\"/config.json\">/config.json</a> has the endpoints and the API key.</p>",
+    )
+}
+
+pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
+    let (broker, bootstrap_servers) = match &config.bootstrap_servers {
+        Some(b) => (None, b.clone()),
+        None => {
+            let broker = EmbeddedBroker::start(&config.topic, config.partitions)?;
+            let bootstrap = broker.bootstrap_servers().to_owned();
+            (Some(broker), bootstrap)
+        }
+    };
+    let (stop, stop_rx) = watch::channel(false);
+
+    // AppSync-compatible server, dashboard and config.json on one port.
+    let server = Server::bind(
+        SocketAddr::new(config.listen, config.port),
+        Config::default().with_api_key(config.api_key.clone()),
+    )
+    .await?;
+    let addr = server.local_addr()?;
+    let app = server.app().clone();
+    let site = Router::new()
+        .route("/config.json", get(config_json))
+        .with_state(Arc::new(DashboardConfig {
+            api_key: config.api_key.clone(),
+            default_symbols: config.default_symbols.clone(),
+            symbols: config.symbols.clone(),
+        }));
+    let site = if config.dashboard_dir.join("index.html").is_file() {
+        site.fallback_service(ServeDir::new(&config.dashboard_dir))
+    } else {
+        site.route("/", get(no_dashboard))
+    };
+    let router = app.router().merge(site);
+    let server_task = {
+        let listener = server.into_listener();
+        tokio::spawn(serve(listener, router, app.clone(), stopped(&stop_rx)))
+    };
+
+    // Producer handler on a timer.
+    let publisher = QuotePublisher::new(&KafkaSettings {
+        bootstrap_servers: bootstrap_servers.clone(),
+        security: Security::Plaintext,
+        topic: config.topic.clone(),
+        message_timeout: Duration::from_secs(30),
+    })?;
+    let sim = Simulator::new(
+        config.seed,
+        &config.symbols,
+        config.tick.as_millis().max(1) as i64,
+        now_ms(),
+    );
+    let producer = Producer::new(sim, publisher, None);
+    let producer_task = {
+        let stop_rx = stop_rx.clone();
+        let tick = config.tick;
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(tick);
+            let shutdown = stopped(&stop_rx);
+            tokio::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {
+                        if let Err(e) = producer.tick(now_ms()).await {
+                            tracing::warn!(error = %e, "producer tick failed");
+                        }
+                    }
+                    _ = &mut shutdown => break,
+                }
+            }
+            if let Err(e) = producer.publisher().flush(Duration::from_secs(5)) {
+                tracing::warn!(error = %e, "producer flush at shutdown failed");
+            }
+        })
+    };
+
+    // Event source mapping → consumer handler → this server over HTTP.
+    let consumer_env = [
+        ("APPSYNC_URL", format!("http://{addr}/graphql")),
+        ("APPSYNC_API_KEY", config.api_key.clone()),
+    ];
+    let consumer_config = quotecast_consumer::Config::from_lookup(|k| {
+        consumer_env
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.clone())
+    })?;
+    let consumer =
+        quotecast_consumer::Consumer::new(&consumer_config, Auth::ApiKey(config.api_key.clone()))?;
+    let mut esm_config = EsmConfig::new(&bootstrap_servers, &config.topic);
+    esm_config.batch_size = config.batch_size;
+    esm_config.batching_window = config.batching_window;
+    let esm = EventSourceMapping::connect(esm_config).await?;
+    let esm_stats = esm.stats();
+    let esm_task = {
+        let shutdown = stopped(&stop_rx);
+        tokio::spawn(async move {
+            if let Err(e) = esm.run(consumer, shutdown).await {
+                tracing::error!(error = %e, "event source mapping stopped");
+            }
+        })
+    };
+
+    Ok(RunningStack {
+        addr,
+        bootstrap_servers,
+        api_key: config.api_key,
+        topic: config.topic,
+        app,
+        esm_stats,
+        stop,
+        producer: producer_task,
+        esm: esm_task,
+        server: server_task,
+        broker,
+    })
+}
+
+impl RunningStack {
+    /// Stops the producer (flushing it), lets the mapping finish and commit its batch, closes
+    /// every connection, then the broker.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        let _ = self.producer.await;
+        let _ = self.esm.await;
+        let _ = self.server.await;
+        drop(self.broker);
+    }
+}

@@ -1,0 +1,251 @@
+//! The whole local data path with real parts: embedded Kafka broker, producer handler, event
+//! source mapping emulator, consumer handler, AppSync-compatible server, WebSocket subscriber.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use quotecast_consumer::appsync::Auth;
+use quotecast_consumer::{Config, Consumer};
+use quotecast_e2e::fault_proxy::{Fault, FaultProxy};
+use quotecast_e2e::{API_KEY, LocalAppSync};
+use quotecast_local::broker::EmbeddedBroker;
+use quotecast_local::client::{ClientError, RealtimeClient, Transport};
+use quotecast_local::esm::{BatchHandler, EsmConfig, EventSourceMapping};
+use quotecast_local::stack::{StackConfig, start};
+use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
+use quotecast_producer::source::sim::Simulator;
+use quotecast_shared::Quote;
+use quotecast_shared::graphql::GraphqlRequest;
+use quotecast_shared::lambda::KafkaBatchResponse;
+use quotecast_shared::realtime::{AuthObject, ServerMessage};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::Value;
+
+/// Collects quotes per channel until `want` arrived or `quiet` passed without a frame.
+async fn collect(
+    c: &mut RealtimeClient,
+    want: usize,
+    quiet: Duration,
+) -> BTreeMap<String, Vec<Quote>> {
+    let mut got: BTreeMap<String, Vec<Quote>> = BTreeMap::new();
+    let mut n = 0;
+    c.set_timeout(quiet);
+    while n < want {
+        match c.recv().await {
+            Ok(ServerMessage::Data { payload, .. }) => {
+                let ch = &payload["data"]["subscribe"];
+                let q = Quote::from_json(ch["data"].as_str().unwrap()).unwrap();
+                assert_eq!(ch["name"], q.symbol.as_str());
+                got.entry(q.symbol.clone()).or_default().push(q);
+                n += 1;
+            }
+            Ok(other) => panic!("{}", other.encode()),
+            Err(ClientError::Timeout(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    got
+}
+
+async fn subscriber(url: &str, host: &str, filter: Option<&str>) -> RealtimeClient {
+    let auth = AuthObject::api_key(host, API_KEY);
+    let mut c = RealtimeClient::connect(url, &auth, Transport::Subprotocol)
+        .await
+        .unwrap();
+    c.init().await.unwrap();
+    c.subscribe("s", &GraphqlRequest::subscribe(filter), &auth)
+        .await
+        .unwrap();
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stack_delivers_every_quote_per_symbol_in_order() {
+    let symbols: Vec<String> = ["AMZN", "TSLA", "MSFT", "NFLX"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let stack = start(StackConfig {
+        listen: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        api_key: API_KEY.to_owned(),
+        bootstrap_servers: None,
+        topic: "quotes".to_owned(),
+        partitions: 2,
+        symbols: symbols.clone(),
+        tick: Duration::from_millis(100),
+        seed: 5,
+        batch_size: 100,
+        batching_window: Duration::ZERO,
+        dashboard_dir: "/nonexistent".into(),
+        default_symbols: vec!["AMZN".to_owned()],
+    })
+    .await
+    .unwrap();
+    let host = stack.addr.to_string();
+    let config: Value = reqwest::get(format!("http://{host}/config.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["apiKey"], API_KEY);
+    assert_eq!(config["graphqlUrl"], format!("http://{host}/graphql"));
+    let mut sub = subscriber(
+        &format!("ws://{host}/graphql/realtime"),
+        &host,
+        Some(r#"{"name":{"in":["AMZN","TSLA"]}}"#),
+    )
+    .await;
+    let started = Instant::now();
+    let got = collect(&mut sub, 60, Duration::from_secs(5)).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        ["AMZN", "TSLA"],
+        "only the subscribed symbols"
+    );
+    for (symbol, quotes) in &got {
+        assert!(quotes.len() >= 25, "{symbol}: {}", quotes.len());
+        for w in quotes.windows(2) {
+            assert_eq!(
+                w[1].timestamp - w[0].timestamp,
+                100,
+                "{symbol}: no gap, no reordering, no duplicate"
+            );
+            assert_eq!(
+                w[1].previous_close,
+                Some(w[0].close),
+                "{symbol}: chained bars"
+            );
+        }
+    }
+    stack.stop().await;
+}
+
+/// The consumer handler, with every third invocation failing before it publishes anything.
+struct FlakyLambda {
+    inner: Consumer,
+    calls: AtomicUsize,
+}
+
+impl BatchHandler for FlakyLambda {
+    async fn invoke(&self, event: Value) -> Result<KafkaBatchResponse, String> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) % 3 == 1 {
+            return Err("injected: function error".to_owned());
+        }
+        self.inner
+            .handle_json(event)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_and_malformed_records_lose_nothing_and_reorder_nothing() {
+    let appsync = LocalAppSync::start().await;
+    let mut sub = appsync.subscriber("all").await;
+    let broker = EmbeddedBroker::start("quotes", 3).unwrap();
+    let bootstrap = broker.bootstrap_servers().to_owned();
+
+    // Every fourth publish request fails with 500; with no retry budget the consumer reports
+    // a partial batch failure and the mapping delivers those partitions again.
+    let proxy = FaultProxy::start(
+        &appsync.graphql_url(),
+        Arc::new(|n, _| {
+            if n % 4 == 2 {
+                Fault::Fail(500)
+            } else {
+                Fault::Forward
+            }
+        }),
+    )
+    .await;
+    let env = [
+        ("APPSYNC_URL", proxy.url()),
+        ("APPSYNC_API_KEY", API_KEY.to_owned()),
+        ("RETRY_BUDGET_MS", "0".to_owned()),
+        ("PUBLISH_CHUNK_SIZE", "20".to_owned()),
+    ];
+    let config =
+        Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    let lambda = FlakyLambda {
+        inner: Consumer::new(&config, Auth::ApiKey(API_KEY.to_owned())).unwrap(),
+        calls: AtomicUsize::new(0),
+    };
+    let mut esm_config = EsmConfig::new(&bootstrap, "quotes");
+    esm_config.batch_size = 50;
+    esm_config.batching_window = Duration::from_millis(20);
+    esm_config.retry_base = Duration::from_millis(5);
+    esm_config.retry_max = Duration::from_millis(50);
+    let esm = EventSourceMapping::connect(esm_config).await.unwrap();
+    let stats = esm.stats();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let esm_task = tokio::spawn(esm.run(lambda, async move {
+        let _ = stopped.await;
+    }));
+
+    // 3 symbols × 150 bars, with malformed records between them on the same partitions.
+    let symbols: Vec<String> = ["AMZN", "TSLA", "MSFT"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let quotes = Simulator::new(11, &symbols, 1000, 0).advance_to(150_000);
+    let publisher = QuotePublisher::new(&KafkaSettings {
+        bootstrap_servers: bootstrap.clone(),
+        security: Security::Plaintext,
+        topic: "quotes".to_owned(),
+        message_timeout: Duration::from_secs(10),
+    })
+    .unwrap();
+    let raw: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    for (i, chunk) in quotes.chunks(30).enumerate() {
+        publisher.publish(chunk).await.unwrap();
+        let junk: [&[u8]; 3] = [
+            b"not json",
+            &[0xff, 0xfe, 0x00],
+            br#"{"symbol":"AMZN","timestamp":1,"open":1,"high":0,"low":1,"close":1,"volume":1}"#,
+        ];
+        let key = &symbols[i % 3];
+        raw.send(
+            FutureRecord::to("quotes")
+                .key(key.as_bytes())
+                .payload(junk[i % 3]),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    }
+
+    let got = collect(&mut sub, quotes.len(), Duration::from_secs(15)).await;
+    for symbol in &symbols {
+        let want: Vec<&Quote> = quotes.iter().filter(|q| &q.symbol == symbol).collect();
+        let have: Vec<&Quote> = got
+            .get(symbol)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        assert_eq!(have, want, "{symbol}: every quote, once, in order");
+    }
+    let s = *stats.lock().unwrap();
+    assert!(
+        s.failed_invocations > 0,
+        "function errors were injected: {s:?}"
+    );
+    assert!(
+        s.partial_failures > 0,
+        "partial batch failures happened: {s:?}"
+    );
+    assert!(
+        proxy.counts().0 > proxy.counts().1,
+        "some requests were failed by the proxy"
+    );
+    let _ = stop.send(());
+    esm_task.await.unwrap().unwrap();
+}

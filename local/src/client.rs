@@ -110,11 +110,12 @@ impl RealtimeClient {
         Self::open(request).await
     }
 
-    /// Opens a socket from a request built by the caller (for tests of odd handshakes).
+    /// Opens a socket from a request built by the caller (for tests of odd handshakes), with
+    /// Nagle's algorithm off so small frames are not held back.
     pub async fn open(
         request: tungstenite::handshake::client::Request,
     ) -> Result<Self, ClientError> {
-        match tokio_tungstenite::connect_async(request).await {
+        match tokio_tungstenite::connect_async_with_config(request, None, true).await {
             Ok((socket, _)) => Ok(RealtimeClient {
                 socket,
                 timeout: Duration::from_secs(10),

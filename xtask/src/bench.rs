@@ -1,4 +1,4 @@
-//! `cargo xtask bench [appsync | consumer | producer]`: the benchmarks whose numbers go into
+//! `cargo xtask bench [appsync | consumer | producer | e2e]`: the benchmarks whose numbers go into
 //! BENCHMARKS.md (all when none is named).
 //!
 //! `appsync` starts the release `quotecast appsync` on a free loopback port, runs
@@ -21,13 +21,22 @@ pub fn run(args: &[String]) -> Result<()> {
         None => {
             step("bench appsync", appsync)?;
             step("bench consumer", consumer)?;
-            step("bench producer", producer)
+            step("bench producer", producer)?;
+            step("bench e2e", e2e)
         }
+        Some("e2e") => step("bench e2e", e2e),
         Some("appsync") => step("bench appsync", appsync),
         Some("consumer") => step("bench consumer", consumer),
         Some("producer") => step("bench producer", producer),
-        Some(other) => bail!("unknown benchmark `{other}`; available: appsync, consumer, producer"),
+        Some(other) => {
+            bail!("unknown benchmark `{other}`; available: appsync, consumer, producer, e2e")
+        }
     }
+}
+
+/// Producer send → WebSocket receipt through the whole local path (`tests/benches/e2e.rs`).
+fn e2e() -> Result<()> {
+    exec(cargo().args(["bench", "--locked", "-p", "quotecast-e2e", "--bench", "e2e"]))
 }
 
 /// Quotes per second into the embedded broker with deliveries confirmed

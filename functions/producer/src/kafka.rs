@@ -78,7 +78,7 @@ impl QuotePublisher {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", "lz4")
-            .set("linger.ms", "5")
+            .set("linger.ms", "1")
             .set(
                 "message.timeout.ms",
                 settings.message_timeout.as_millis().to_string(),

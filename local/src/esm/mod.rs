@@ -55,6 +55,9 @@ pub struct EsmConfig {
     pub start_at_earliest: bool,
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// How long the broker may hold a fetch open waiting for records (`fetch.wait.max.ms`):
+    /// the floor of the read latency, traded against idle fetch requests.
+    pub fetch_wait: Duration,
 }
 
 impl EsmConfig {
@@ -68,6 +71,7 @@ impl EsmConfig {
             start_at_earliest: true,
             retry_base: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
+            fetch_wait: Duration::from_millis(1),
         }
     }
 }
@@ -103,7 +107,10 @@ impl EventSourceMapping {
             .set("group.id", &config.group_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("fetch.wait.max.ms", "10")
+            .set(
+                "fetch.wait.max.ms",
+                config.fetch_wait.as_millis().max(1).to_string(),
+            )
             .set(
                 "auto.offset.reset",
                 if config.start_at_earliest {

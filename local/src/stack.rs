@@ -190,16 +190,11 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
     };
 
     // Event source mapping → consumer handler → this server over HTTP.
-    let consumer_env = [
-        ("APPSYNC_URL", format!("http://{addr}/graphql")),
-        ("APPSYNC_API_KEY", config.api_key.clone()),
-    ];
-    let consumer_config = quotecast_consumer::Config::from_lookup(|k| {
-        consumer_env
-            .iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.clone())
-    })?;
+    let graphql_url = format!("http://{addr}/graphql");
+    let consumer_config = quotecast_consumer::Config::from_pairs(&[
+        ("APPSYNC_URL", &graphql_url),
+        ("APPSYNC_API_KEY", &config.api_key),
+    ])?;
     let consumer =
         quotecast_consumer::Consumer::new(&consumer_config, Auth::ApiKey(config.api_key.clone()))?;
     let mut esm_config = EsmConfig::new(&bootstrap_servers, &config.topic);

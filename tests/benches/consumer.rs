@@ -62,12 +62,9 @@ async fn throughput() {
             }
         }
     });
-    let env = [
-        ("APPSYNC_URL", appsync.graphql_url()),
-        ("APPSYNC_API_KEY", API_KEY.to_owned()),
-    ];
+    let url = appsync.graphql_url();
     let config =
-        Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+        Config::from_pairs(&[("APPSYNC_URL", &url), ("APPSYNC_API_KEY", API_KEY)]).unwrap();
     let consumer = Consumer::new(&config, Auth::ApiKey(API_KEY.to_owned())).unwrap();
     let events: Vec<_> = (0..BATCHES)
         .map(|n| decode_event(batch(n)).unwrap())

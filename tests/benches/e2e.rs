@@ -28,12 +28,9 @@ async fn run(window: Duration) {
     let appsync = LocalAppSync::start().await;
     let mut sub = appsync.subscriber("all").await;
     let broker = EmbeddedBroker::start("quotes", 4).unwrap();
-    let env = [
-        ("APPSYNC_URL", appsync.graphql_url()),
-        ("APPSYNC_API_KEY", API_KEY.to_owned()),
-    ];
+    let url = appsync.graphql_url();
     let config =
-        Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+        Config::from_pairs(&[("APPSYNC_URL", &url), ("APPSYNC_API_KEY", API_KEY)]).unwrap();
     let consumer = Consumer::new(&config, Auth::ApiKey(API_KEY.to_owned())).unwrap();
     let mut esm_config = EsmConfig::new(broker.bootstrap_servers(), "quotes");
     esm_config.batching_window = window;

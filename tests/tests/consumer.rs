@@ -20,16 +20,16 @@ use quotecast_shared::quote::parse_quote_payload;
 use quotecast_shared::realtime::ServerMessage;
 
 fn config(url: &str) -> Config {
-    let env = [
-        ("APPSYNC_URL", url.to_owned()),
-        ("APPSYNC_API_KEY", API_KEY.to_owned()),
-        ("PUBLISH_CHUNK_SIZE", "100".to_owned()),
-        ("RETRY_BASE_MS", "5".to_owned()),
-        ("RETRY_MAX_DELAY_MS", "20".to_owned()),
-        ("RETRY_BUDGET_MS", "2000".to_owned()),
-        ("REQUEST_TIMEOUT_MS", "500".to_owned()),
-    ];
-    Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap()
+    Config::from_pairs(&[
+        ("APPSYNC_URL", url),
+        ("APPSYNC_API_KEY", API_KEY),
+        ("PUBLISH_CHUNK_SIZE", "100"),
+        ("RETRY_BASE_MS", "5"),
+        ("RETRY_MAX_DELAY_MS", "20"),
+        ("RETRY_BUDGET_MS", "2000"),
+        ("REQUEST_TIMEOUT_MS", "500"),
+    ])
+    .unwrap()
 }
 
 fn consumer(url: &str) -> Consumer {
@@ -37,12 +37,7 @@ fn consumer(url: &str) -> Consumer {
 }
 
 fn consumer_with_defaults(url: &str) -> Consumer {
-    let env = [
-        ("APPSYNC_URL", url.to_owned()),
-        ("APPSYNC_API_KEY", API_KEY.to_owned()),
-    ];
-    let config =
-        Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    let config = Config::from_pairs(&[("APPSYNC_URL", url), ("APPSYNC_API_KEY", API_KEY)]).unwrap();
     Consumer::new(&config, Auth::ApiKey(API_KEY.to_owned())).unwrap()
 }
 

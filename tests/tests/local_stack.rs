@@ -165,14 +165,14 @@ async fn failures_and_malformed_records_lose_nothing_and_reorder_nothing() {
         }),
     )
     .await;
-    let env = [
-        ("APPSYNC_URL", proxy.url()),
-        ("APPSYNC_API_KEY", API_KEY.to_owned()),
-        ("RETRY_BUDGET_MS", "0".to_owned()),
-        ("PUBLISH_CHUNK_SIZE", "20".to_owned()),
-    ];
-    let config =
-        Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    let url = proxy.url();
+    let config = Config::from_pairs(&[
+        ("APPSYNC_URL", &url),
+        ("APPSYNC_API_KEY", API_KEY),
+        ("RETRY_BUDGET_MS", "0"),
+        ("PUBLISH_CHUNK_SIZE", "20"),
+    ])
+    .unwrap();
     let lambda = FlakyLambda {
         inner: Consumer::new(&config, Auth::ApiKey(API_KEY.to_owned())).unwrap(),
         calls: AtomicUsize::new(0),

@@ -206,3 +206,30 @@ mod tests {
         assert!(decode_event(json!({"records": {"t-0": [{"partition": "zero"}]}})).is_err());
     }
 }
+
+#[cfg(test)]
+mod never_panic {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::{channel_of, decode_event, partitions};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn any_record_is_published_or_skipped(
+            key in proptest::option::of("[A-Za-z0-9+/=%*]{0,12}"),
+            value in proptest::option::of("[A-Za-z0-9+/=%*]{0,40}"),
+            partition in prop_oneof![Just(json!(0)), Just(json!("1")), Just(json!("x")), Just(json!(null)), Just(json!(-3))],
+        ) {
+            let event = json!({"records": {"t-0": [{"topic": "t", "partition": partition, "offset": 1, "timestamp": 1, "timestampType": "CREATE_TIME", "key": key, "value": value}]}});
+            if let Ok(event) = decode_event(event) {
+                for (_, records) in partitions(&event) {
+                    for r in records {
+                        let _ = channel_of(r);
+                    }
+                }
+            }
+        }
+    }
+}

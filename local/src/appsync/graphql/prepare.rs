@@ -562,3 +562,29 @@ fn compatible(var: &Type, has_default: bool, location: &Type) -> bool {
 fn const_to_json(value: &ConstValue) -> Value {
     value.clone().into_json().unwrap_or(Value::Null)
 }
+
+#[cfg(test)]
+mod never_panic {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    use super::prepare;
+    use crate::appsync::graphql::Schema;
+
+    fn queries() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            proptest::string::string_regex(r"(query|mutation|subscription)?( [A-Za-z]{1,5})?(\(\$[a-z]: [A-Za-z!\[\]]{1,8}\))? \{ ([a-z]{1,6}(\([a-z]{1,4}: (\$[a-z]|\x22[^\x22]{0,4}\x22|[0-9]|\{\}|\[\])\))? (\{ [a-z_ .]{0,20} \})? ?(\.\.\.[A-Z]|@skip\(if: \$[a-z]\))?){1,3} \}( fragment [A-Z] on [A-Za-z]{1,8} \{ [a-z .]{1,12} \})?").unwrap(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn any_request_text_is_answered(query in queries(), name in proptest::option::of("[A-Z]{1,3}")) {
+            let schema = Schema::quotecast().unwrap();
+            let vars: Map<String, Value> = json!({"a": "x", "n": 1, "d": {"k": [1]}}).as_object().cloned().unwrap();
+            let _ = prepare(&schema, &query, &vars, name.as_deref());
+        }
+    }
+}

@@ -212,6 +212,36 @@ impl RealtimeClient {
         }
     }
 
+    /// Sends every `start` at once, then waits for all their acks. `data` frames that arrive
+    /// meanwhile (on a live stream, for the subscriptions already acknowledged) are passed
+    /// over; returns how many were.
+    pub async fn subscribe_many(
+        &mut self,
+        subscriptions: &[(String, GraphqlRequest)],
+        auth: &AuthObject,
+    ) -> Result<usize, ClientError> {
+        for (id, request) in subscriptions {
+            self.send(&ClientMessage::Start {
+                id: id.clone(),
+                payload: StartPayload::new(request, auth.clone()),
+            })
+            .await?;
+        }
+        let mut waiting: std::collections::HashSet<&str> =
+            subscriptions.iter().map(|(id, _)| id.as_str()).collect();
+        let mut passed_over = 0;
+        while !waiting.is_empty() {
+            match self.recv().await? {
+                ServerMessage::StartAck { id } => {
+                    waiting.remove(id.as_str());
+                }
+                ServerMessage::Data { .. } => passed_over += 1,
+                other => return Err(ClientError::Unexpected(other.encode())),
+            }
+        }
+        Ok(passed_over)
+    }
+
     pub fn into_socket(self) -> Socket {
         self.socket
     }

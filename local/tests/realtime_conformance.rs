@@ -557,3 +557,24 @@ async fn shutdown_closes_connections_with_going_away() {
     assert_eq!(app.hub.subscription_count(), 0);
     assert_eq!(app.connection_count(), 0);
 }
+
+#[tokio::test]
+async fn pipelined_starts_on_a_live_stream_are_all_acknowledged() {
+    let server = start(config()).await;
+    let mut c = server.client().await;
+    c.subscribe("first", &subscribe_all(), &server.auth())
+        .await
+        .unwrap();
+    server
+        .http()
+        .publish(&[channel("AMZN", 1), channel("AMZN", 2)])
+        .await
+        .unwrap();
+    let more: Vec<(String, GraphqlRequest)> = (0..5)
+        .map(|i| (format!("more{i}"), subscribe_all()))
+        .collect();
+    let passed_over = c.subscribe_many(&more, &server.auth()).await.unwrap();
+    assert!(passed_over <= 2);
+    assert_eq!(server.app.hub.subscription_count(), 6);
+    server.stop().await;
+}

@@ -1,5 +1,5 @@
-//! `cargo xtask bench [appsync | consumer | producer | e2e]`: the benchmarks whose numbers go into
-//! BENCHMARKS.md (all when none is named).
+//! `cargo xtask bench [appsync | consumer | producer | e2e | soak]`: the benchmarks whose
+//! numbers go into BENCHMARKS.md and RELIABILITY.md (all but `soak` when none is named).
 //!
 //! `appsync` starts the release `quotecast appsync` on a free loopback port, runs
 //! `quotecast loadtest` against it at the target load (1,000 connections × 5 subscriptions
@@ -25,13 +25,36 @@ pub fn run(args: &[String]) -> Result<()> {
             step("bench e2e", e2e)
         }
         Some("e2e") => step("bench e2e", e2e),
+        // Ten minutes: run on demand, not with the others.
+        Some("soak") => step("bench soak", soak),
         Some("appsync") => step("bench appsync", appsync),
         Some("consumer") => step("bench consumer", consumer),
         Some("producer") => step("bench producer", producer),
         Some(other) => {
-            bail!("unknown benchmark `{other}`; available: appsync, consumer, producer, e2e")
+            bail!("unknown benchmark `{other}`; available: appsync, consumer, producer, e2e, soak")
         }
     }
+}
+
+/// The release `quotecast dev` for ten minutes under 500 subscribers (`tests/benches/soak.rs`;
+/// `SOAK_SECS` shortens it).
+fn soak() -> Result<()> {
+    step("cargo build --release -p quotecast-local", || {
+        exec(cargo().args(["build", "--release", "--locked", "-p", "quotecast-local"]))
+    })?;
+    let binary = project_root().join("target/release/quotecast");
+    exec(
+        cargo()
+            .args([
+                "bench",
+                "--locked",
+                "-p",
+                "quotecast-e2e",
+                "--bench",
+                "soak",
+            ])
+            .env("QUOTECAST_BIN", &binary),
+    )
 }
 
 /// Producer send → WebSocket receipt through the whole local path (`tests/benches/e2e.rs`).

@@ -18,7 +18,7 @@ Commands:
   setup   install what development and tests need (idempotent; skips what is present)
   ci      run every check CI runs: setup, fmt, clippy, tests, the wasm32 build
   dev     build and run the whole system locally (arguments after `--` go to `quotecast dev`)
-  bench   run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e`)
+  bench   run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | soak`)
   help    print this message
 ";
 

@@ -6,6 +6,7 @@
 mod bench;
 mod ci;
 mod dev;
+mod fuzz;
 mod setup;
 mod step;
 
@@ -19,6 +20,7 @@ Commands:
   ci      run every check CI runs: setup, fmt, clippy, tests, the wasm32 build
   dev     build and run the whole system locally (arguments after `--` go to `quotecast dev`)
   bench   run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | soak`)
+  fuzz    run the libFuzzer targets of fuzz/ (`fuzz --seconds N [TARGET...]`)
   help    print this message
 ";
 
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(),
         Some("dev") => dev::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

@@ -1,0 +1,77 @@
+//! `cargo xtask fuzz [--seconds N] [TARGET...]`: runs the libFuzzer targets of `fuzz/` for a
+//! bounded time each (default 60 s; CI runs a few seconds each as a smoke test).
+//!
+//! cargo-fuzz needs the compiler's `-Z` sanitizer flags; the stable toolchain here accepts
+//! them with `RUSTC_BOOTSTRAP=1`, so no nightly toolchain has to be fetched. Seeds live in
+//! `fuzz/corpus/<target>/`; what a run adds there stays untracked unless it found a bug, in
+//! which case the input becomes a regression test of the normal suite.
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::step::{exec, output, project_root, step};
+
+pub const TARGETS: [&str; 7] = [
+    "realtime_frame",
+    "auth_header",
+    "filter",
+    "graphql_request",
+    "kafka_event",
+    "quote_payload",
+    "replay_file",
+];
+
+fn ensure_cargo_fuzz() -> Result<()> {
+    if output(Command::new("cargo").args(["fuzz", "--version"])).is_some() {
+        println!("    cargo-fuzz: present");
+        return Ok(());
+    }
+    step("cargo install cargo-fuzz --locked", || {
+        exec(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
+    })
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let mut seconds = 60u64;
+    let mut targets: Vec<String> = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                let Some(n) = args.next().and_then(|n| n.parse().ok()) else {
+                    bail!("--seconds takes a whole number");
+                };
+                seconds = n;
+            }
+            t if TARGETS.contains(&t) => targets.push(t.to_owned()),
+            other => bail!(
+                "unknown fuzz target or option `{other}`; targets: {}",
+                TARGETS.join(", ")
+            ),
+        }
+    }
+    if targets.is_empty() {
+        targets = TARGETS.iter().map(|t| (*t).to_owned()).collect();
+    }
+    ensure_cargo_fuzz()?;
+    for target in &targets {
+        step(&format!("fuzz {target} for {seconds}s"), || {
+            let corpus = project_root().join("fuzz/corpus").join(target);
+            std::fs::create_dir_all(&corpus)?;
+            exec(
+                Command::new("cargo")
+                    .current_dir(project_root())
+                    .env("RUSTC_BOOTSTRAP", "1")
+                    .args(["fuzz", "run", target, "--release", "--debug-assertions"])
+                    .arg(&corpus)
+                    .args([
+                        "--",
+                        &format!("-max_total_time={seconds}"),
+                        "-rss_limit_mb=4096",
+                    ]),
+            )
+        })?;
+    }
+    Ok(())
+}

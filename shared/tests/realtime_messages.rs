@@ -332,3 +332,16 @@ fn errors_are_classified_like_amplify() {
     assert!(!e("LimitExceededError").is_auth_error());
     assert_eq!(ErrorObject::default().describe(), "unspecified error");
 }
+
+/// Found by `cargo xtask fuzz` (target `realtime_frame`): `"extensions": {}` decoded to a
+/// value that encoded differently.
+#[test]
+fn fuzz_regression_start_with_empty_extensions_round_trips() {
+    let text = include_str!("fixtures/fuzz-start-empty-extensions.json");
+    let msg = ClientMessage::decode(text).unwrap();
+    assert_eq!(ClientMessage::decode(&msg.encode()).unwrap(), msg);
+    let ClientMessage::Start { payload, .. } = msg else {
+        panic!()
+    };
+    assert!(payload.extensions.is_none() && payload.authorization().is_none());
+}

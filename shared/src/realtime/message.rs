@@ -160,12 +160,17 @@ impl ClientMessage {
                         id: Some(id.clone()),
                         reason: "missing".to_owned(),
                     })?;
-                let payload: StartPayload =
+                let mut payload: StartPayload =
                     serde_json::from_value(payload).map_err(|e| DecodeError::BadPayload {
                         kind: "start",
                         id: Some(id.clone()),
                         reason: e.to_string(),
                     })?;
+                // `extensions: {}` says no more than no extensions; one form keeps
+                // decode → encode → decode stable (found by fuzzing).
+                if payload.authorization().is_none() {
+                    payload.extensions = None;
+                }
                 Ok(ClientMessage::Start { id, payload })
             }
             _ => Err(DecodeError::UnknownType(kind)),

@@ -46,6 +46,16 @@ pub fn decode_event(mut event: Value) -> Result<KafkaEvent, serde_json::Error> {
             }
             obj.entry("headers")
                 .or_insert_with(|| Value::Array(Vec::new()));
+            // aws_lambda_events panics (an assert) on fractional milliseconds; AWS never sends
+            // them, so whole milliseconds are kept and the fraction dropped (found by fuzzing).
+            let fractional = match obj.get("timestamp") {
+                Some(Value::Number(n)) if !n.is_i64() && !n.is_u64() => n.as_f64(),
+                Some(Value::String(t)) => t.trim().parse::<f64>().ok().filter(|f| f.fract() != 0.0),
+                _ => None,
+            };
+            if let Some(ms) = fractional.filter(|f| f.is_finite() && f.abs() < 9.0e15) {
+                obj.insert("timestamp".to_owned(), Value::from(ms.floor() as i64));
+            }
         }
     }
     serde_json::from_value(event)
@@ -181,6 +191,21 @@ mod tests {
             channel_of(&record(None, Some(&negative))),
             Err(Skip::BadQuote(QuoteError::NegativeVolume { .. }))
         ));
+    }
+
+    /// Found by `cargo xtask fuzz` (target `kafka_event`): a fractional timestamp made
+    /// aws_lambda_events panic.
+    #[test]
+    fn fuzz_regression_fractional_timestamps_do_not_panic() {
+        let text = include_str!("../tests/fixtures/fuzz-fractional-timestamp.json");
+        let event = decode_event(serde_json::from_str(text).unwrap()).unwrap();
+        // The crate converts through f64 seconds, which may lose a millisecond.
+        let ms = event.records["quotes-0"][0].timestamp.0.timestamp_millis();
+        assert!((ms - 154_588_465_098).abs() <= 1, "{ms}");
+        let as_text = json!({"records": {"t-0": [{"topic": "t", "partition": 0, "offset": 1, "timestamp": "12.5", "timestampType": "CREATE_TIME", "value": null}]}});
+        assert!(decode_event(as_text).is_ok());
+        let absurd = json!({"records": {"t-0": [{"topic": "t", "partition": 0, "offset": 1, "timestamp": 1e300, "timestampType": "CREATE_TIME", "value": null}]}});
+        let _ = decode_event(absurd);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-use crate::step::{cargo, exec, project_root, step};
+use crate::step::{cargo, exec, project_root, release_binary, step};
 
 const API_KEY: &str = "da2-benchmark";
 
@@ -39,10 +39,7 @@ pub fn run(args: &[String]) -> Result<()> {
 /// The release `quotecast dev` for ten minutes under 500 subscribers (`tests/benches/soak.rs`;
 /// `SOAK_SECS` shortens it).
 fn soak() -> Result<()> {
-    step("cargo build --release -p quotecast-local", || {
-        exec(cargo().args(["build", "--release", "--locked", "-p", "quotecast-local"]))
-    })?;
-    let binary = project_root().join("target/release/quotecast");
+    let binary = release_binary("quotecast-local", "quotecast")?;
     exec(
         cargo()
             .args([
@@ -78,10 +75,7 @@ fn producer() -> Result<()> {
 /// The consumer handler's throughput into the local server, and the release binary's cold
 /// start under a stand-in Lambda Runtime API (`tests/benches/consumer.rs`).
 fn consumer() -> Result<()> {
-    step("cargo build --release -p quotecast-consumer", || {
-        exec(cargo().args(["build", "--release", "--locked", "-p", "quotecast-consumer"]))
-    })?;
-    let binary = project_root().join("target/release/quotecast-consumer");
+    let binary = release_binary("quotecast-consumer", "quotecast-consumer")?;
     step("cargo bench -p quotecast-e2e --bench consumer", || {
         exec(
             cargo()
@@ -117,10 +111,7 @@ impl ServerProcess {
 }
 
 fn appsync() -> Result<()> {
-    step("cargo build --release -p quotecast-local", || {
-        exec(cargo().args(["build", "--release", "--locked", "-p", "quotecast-local"]))
-    })?;
-    let binary = project_root().join("target/release/quotecast");
+    let binary = release_binary("quotecast-local", "quotecast")?;
     let mut child = Command::new(&binary)
         .args([
             "appsync",

@@ -5,13 +5,10 @@
 
 use anyhow::Result;
 
-use crate::step::{cargo, exec, project_root, step};
+use crate::step::{exec, project_root, release_binary};
 
 pub fn run(args: &[String]) -> Result<()> {
-    step("cargo build --release -p quotecast-local", || {
-        exec(cargo().args(["build", "--release", "--locked", "-p", "quotecast-local"]))
-    })?;
-    let binary = project_root().join("target/release/quotecast");
+    let binary = release_binary("quotecast-local", "quotecast")?;
     let passed = args.iter().skip_while(|a| *a == "--");
     exec(
         std::process::Command::new(binary)

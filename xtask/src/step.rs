@@ -53,3 +53,11 @@ pub fn output(cmd: &mut Command) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// Builds `package` in release mode (only what changed) and returns the path of its binary `bin`.
+pub fn release_binary(package: &str, bin: &str) -> Result<PathBuf> {
+    step(&format!("cargo build --release -p {package}"), || {
+        exec(cargo().args(["build", "--release", "--locked", "-p", package]))
+    })?;
+    Ok(project_root().join("target/release").join(bin))
+}

@@ -40,36 +40,18 @@ pub fn run(args: &[String]) -> Result<()> {
 /// `SOAK_SECS` shortens it).
 fn soak() -> Result<()> {
     let binary = release_binary("quotecast-local", "quotecast")?;
-    exec(
-        cargo()
-            .args([
-                "bench",
-                "--locked",
-                "-p",
-                "quotecast-e2e",
-                "--bench",
-                "soak",
-            ])
-            .env("QUOTECAST_BIN", &binary),
-    )
+    exec(cargo_bench("quotecast-e2e", "soak").env("QUOTECAST_BIN", &binary))
 }
 
 /// Producer send → WebSocket receipt through the whole local path (`tests/benches/e2e.rs`).
 fn e2e() -> Result<()> {
-    exec(cargo().args(["bench", "--locked", "-p", "quotecast-e2e", "--bench", "e2e"]))
+    exec(&mut cargo_bench("quotecast-e2e", "e2e"))
 }
 
 /// Quotes per second into the embedded broker with deliveries confirmed
 /// (`functions/producer/benches/publish.rs`).
 fn producer() -> Result<()> {
-    exec(cargo().args([
-        "bench",
-        "--locked",
-        "-p",
-        "quotecast-producer",
-        "--bench",
-        "publish",
-    ]))
+    exec(&mut cargo_bench("quotecast-producer", "publish"))
 }
 
 /// The consumer handler's throughput into the local server, and the release binary's cold
@@ -77,19 +59,15 @@ fn producer() -> Result<()> {
 fn consumer() -> Result<()> {
     let binary = release_binary("quotecast-consumer", "quotecast-consumer")?;
     step("cargo bench -p quotecast-e2e --bench consumer", || {
-        exec(
-            cargo()
-                .args([
-                    "bench",
-                    "--locked",
-                    "-p",
-                    "quotecast-e2e",
-                    "--bench",
-                    "consumer",
-                ])
-                .env("QUOTECAST_CONSUMER_BIN", &binary),
-        )
+        exec(cargo_bench("quotecast-e2e", "consumer").env("QUOTECAST_CONSUMER_BIN", &binary))
     })
+}
+
+/// `cargo bench --locked -p <package> --bench <bench>`.
+fn cargo_bench(package: &str, bench: &str) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["bench", "--locked", "-p", package, "--bench", bench]);
+    cmd
 }
 
 /// The server process, killed when dropped so a failed run leaves nothing behind.

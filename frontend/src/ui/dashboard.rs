@@ -1,0 +1,171 @@
+//! The dashboard proper: the selection, the feed behind it, and the once-per-frame update.
+//!
+//! Each ticker has its own signal, so a quote re-renders one card. Quotes and connection
+//! states go into a [`Batch`] as they arrive and are applied together on the next animation
+//! frame.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use leptos::prelude::*;
+use quotecast_shared::realtime::client::ConnectionState;
+
+use super::badge::StatusBadge;
+use super::card::TickerCard;
+use super::picker::Picker;
+use crate::browser::clock::now_ms;
+use crate::browser::feed::{Feed, UpdateSink};
+use crate::browser::web;
+use crate::model::config::DashboardConfig;
+use crate::model::pending::Batch;
+use crate::model::selection::{check_add, initial, symbols_from_query};
+use crate::model::ticker::TickerState;
+
+/// One watched ticker and its state.
+#[derive(Clone)]
+pub struct TickerEntry {
+    pub symbol: String,
+    pub state: RwSignal<TickerState>,
+}
+
+impl TickerEntry {
+    pub fn new(symbol: &str) -> Self {
+        TickerEntry {
+            symbol: symbol.to_owned(),
+            state: RwSignal::new(TickerState::default()),
+        }
+    }
+}
+
+/// The signals the page draws from.
+#[derive(Clone, Copy)]
+struct Board {
+    tickers: RwSignal<Vec<TickerEntry>>,
+    connections: RwSignal<BTreeMap<usize, ConnectionState>>,
+    notice: RwSignal<Option<String>>,
+}
+
+impl Board {
+    fn symbols(&self) -> Vec<String> {
+        self.tickers
+            .with_untracked(|t| t.iter().map(|e| e.symbol.clone()).collect())
+    }
+
+    /// Applies one frame's worth of updates.
+    fn apply(&self, mut batch: Batch, feed: &Feed) {
+        self.tickers.with_untracked(|entries| {
+            for entry in entries {
+                let quotes = batch.quotes.remove(&entry.symbol);
+                let unreadable = batch.unreadable.remove(&entry.symbol).unwrap_or(0);
+                if quotes.is_none() && unreadable == 0 {
+                    continue;
+                }
+                entry.state.update(|s| {
+                    for q in quotes.into_iter().flatten() {
+                        s.apply(q);
+                    }
+                    s.unreadable += unreadable;
+                });
+            }
+        });
+        if !batch.connections.is_empty() {
+            self.connections.update(|c| c.extend(batch.connections));
+        }
+        for (symbol, message) in batch.refused {
+            feed.unwatch(&symbol);
+            self.tickers.update(|t| t.retain(|e| e.symbol != symbol));
+            self.notice.set(Some(format!(
+                "{symbol} was removed: the API refused it ({message})."
+            )));
+        }
+    }
+}
+
+#[component]
+pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
+    let start = initial(
+        symbols_from_query(&web::location_search()),
+        web::saved_selection().as_deref(),
+        &config.default_symbols,
+    );
+    let board = Board {
+        tickers: RwSignal::new(start.iter().map(|s| TickerEntry::new(s)).collect()),
+        connections: RwSignal::new(BTreeMap::new()),
+        notice: RwSignal::new(None),
+    };
+
+    // The feed's sink only queues; the frame callback applies. So no signal is written
+    // while the feed is in the middle of a call.
+    let pending = Rc::new(RefCell::new(Batch::default()));
+    let frame_requested = Rc::new(Cell::new(false));
+    let feed_slot: Rc<RefCell<Option<Rc<Feed>>>> = Rc::new(RefCell::new(None));
+    let sink: UpdateSink = {
+        let feed_slot = feed_slot.clone();
+        Rc::new(move |update| {
+            pending.borrow_mut().push(update);
+            if frame_requested.replace(true) {
+                return;
+            }
+            let pending = pending.clone();
+            let frame_requested = frame_requested.clone();
+            let feed_slot = feed_slot.clone();
+            request_animation_frame(move || {
+                frame_requested.set(false);
+                let batch = std::mem::take(&mut *pending.borrow_mut());
+                if let Some(feed) = feed_slot.borrow().clone() {
+                    board.apply(batch, &feed);
+                }
+            });
+        })
+    };
+    let feed = Rc::new(Feed::new(&config, sink));
+    *feed_slot.borrow_mut() = Some(feed.clone());
+    for symbol in &start {
+        feed.watch(symbol);
+    }
+    let feed = StoredValue::new_local(feed);
+
+    Effect::new(move |_| {
+        let symbols: Vec<String> = board
+            .tickers
+            .with(|t| t.iter().map(|e| e.symbol.clone()).collect());
+        web::remember_selection(&symbols);
+    });
+
+    let now = RwSignal::new(now_ms());
+    if let Ok(clock) = set_interval_with_handle(move || now.set(now_ms()), Duration::from_secs(1)) {
+        on_cleanup(move || clock.clear());
+    }
+
+    let on_add = Callback::new(move |text: String| -> Result<(), String> {
+        let symbol = check_add(&board.symbols(), &text).map_err(|e| e.to_string())?;
+        feed.with_value(|f| f.watch(&symbol));
+        board.tickers.update(|t| t.push(TickerEntry::new(&symbol)));
+        board.notice.set(None);
+        Ok(())
+    });
+    let on_remove = Callback::new(move |symbol: String| {
+        feed.with_value(|f| f.unwatch(&symbol));
+        board.tickers.update(|t| t.retain(|e| e.symbol != symbol));
+    });
+
+    view! {
+        <div class="controls">
+            <Picker suggestions=config.suggestions.clone() on_add />
+            <StatusBadge connections=board.connections now />
+        </div>
+        {move || board.notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
+        <main class="grid" aria-label="Watched tickers">
+            <Show when=move || board.tickers.with(|t| t.is_empty())>
+                <p class="empty">"No tickers yet: add one above."</p>
+            </Show>
+            <For
+                each=move || board.tickers.get()
+                key=|entry| entry.symbol.clone()
+                children=move |entry| view! { <TickerCard entry on_remove /> }
+            />
+        </main>
+    }
+}

@@ -1,0 +1,7 @@
+//! Leptos components: small, one job each, drawing from signals the dashboard owns.
+
+pub mod app;
+pub mod badge;
+pub mod card;
+pub mod dashboard;
+pub mod picker;

@@ -2,8 +2,10 @@
 
 use anyhow::Result;
 
+use crate::dashboard;
 use crate::setup::{self, WASM_TARGET};
 use crate::step::{cargo, exec, step};
+use crate::web_tools::{CHROMEDRIVER, tools_path};
 
 pub fn checks() -> Result<()> {
     setup::run()?;
@@ -21,11 +23,14 @@ pub fn checks() -> Result<()> {
             "warnings",
         ]))
     })?;
-    step("cargo clippy (shared on wasm32)", || {
+    step("cargo clippy (shared and frontend on wasm32)", || {
         exec(cargo().args([
             "clippy",
             "--package",
             "quotecast-shared",
+            "--package",
+            "quotecast-frontend",
+            "--all-targets",
             "--target",
             WASM_TARGET,
             "--locked",
@@ -33,6 +38,27 @@ pub fn checks() -> Result<()> {
             "-D",
             "warnings",
         ]))
+    })?;
+    // The e2e tests in `tests/` load this bundle in Chromium.
+    dashboard::build()?;
+    step("wasm-bindgen-test (frontend, headless Chromium)", || {
+        exec(
+            cargo()
+                .args([
+                    "test",
+                    "--package",
+                    "quotecast-frontend",
+                    "--target",
+                    WASM_TARGET,
+                    "--locked",
+                ])
+                .env("PATH", tools_path())
+                .env(
+                    "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+                    "wasm-bindgen-test-runner",
+                )
+                .env("CHROMEDRIVER", CHROMEDRIVER),
+        )
     })?;
     step("cargo test", || {
         exec(cargo().args(["test", "--workspace", "--locked"]))

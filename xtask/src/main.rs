@@ -5,10 +5,12 @@
 
 mod bench;
 mod ci;
+mod dashboard;
 mod dev;
 mod fuzz;
 mod setup;
 mod step;
+mod web_tools;
 
 use std::process::ExitCode;
 
@@ -16,12 +18,13 @@ const HELP: &str = "\
 cargo xtask <command>
 
 Commands:
-  setup   install what development and tests need (idempotent; skips what is present)
-  ci      run every check CI runs: setup, fmt, clippy, tests, the wasm32 build
-  dev     build and run the whole system locally (arguments after `--` go to `quotecast dev`)
-  bench   run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | soak`)
-  fuzz    run the libFuzzer targets of fuzz/ (`fuzz --seconds N [TARGET...]`)
-  help    print this message
+  setup      install what development and tests need (idempotent; skips what is present)
+  ci         run every check CI runs: setup, fmt, clippy, the dashboard build, browser and native tests
+  dev        build and run the whole system locally (arguments after `--` go to `quotecast dev`)
+  dashboard  build the dashboard's release bundle (frontend/dist) with trunk
+  bench      run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | soak`)
+  fuzz       run the libFuzzer targets of fuzz/ (`fuzz --seconds N [TARGET...]`)
+  help       print this message
 ";
 
 fn main() -> ExitCode {
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::run(),
         Some("ci") => ci::run(),
+        Some("dashboard") => dashboard::run(),
         Some("dev") => dev::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),

@@ -9,6 +9,7 @@ use std::process::Command;
 use anyhow::Result;
 
 use crate::step::{exec, output, step};
+use crate::web_tools;
 
 /// The rustup target the dashboard and the `shared` crate's wasm check build for.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -18,6 +19,7 @@ fn install_all() -> Result<()> {
     ensure_rustup_component("clippy")?;
     ensure_rustup_target(WASM_TARGET)?;
     ensure_librdkafka_build_deps()?;
+    web_tools::ensure_all()?;
     Ok(())
 }
 
@@ -37,36 +39,30 @@ fn ensure_librdkafka_build_deps() -> Result<()> {
         println!("    librdkafka build deps (cc, make, pkg-config, libssl-dev): present");
         return Ok(());
     }
-    let sudo = if have("id", &["-u"])
-        && output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0")
-    {
-        Vec::new()
-    } else {
-        vec!["sudo"]
-    };
     step(
         "apt-get install build-essential pkg-config libssl-dev",
-        || {
-            let apt = |args: &[&str]| {
-                let mut cmd = Command::new(sudo.first().copied().unwrap_or("apt-get"));
-                if !sudo.is_empty() {
-                    cmd.arg("apt-get");
-                }
-                cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-                exec(&mut cmd)
-            };
-            apt(&["update", "-q"])?;
-            apt(&[
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                "build-essential",
-                "pkg-config",
-                "libssl-dev",
-            ])
-        },
+        || apt_install(&["build-essential", "pkg-config", "libssl-dev"]),
     )
+}
+
+/// Installs Debian packages, through sudo unless we are root.
+pub fn apt_install(packages: &[&str]) -> Result<()> {
+    let root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.arg("apt-get");
+            sudo
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        exec(&mut cmd)
+    };
+    apt(&["update", "-q"])?;
+    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+    install.extend_from_slice(packages);
+    apt(&install)
 }
 
 pub fn run() -> Result<()> {

@@ -63,7 +63,8 @@ impl Badge {
             Badge::Connecting => "connecting…".to_owned(),
             Badge::Live => "live".to_owned(),
             Badge::Reconnecting { at_ms } => {
-                let secs = (at_ms - now_ms).max(0).div_euclid(1000) + 1;
+                let secs = ((at_ms - now_ms).max(0) + 999) / 1000;
+                let secs = secs.max(1);
                 format!("reconnecting in {secs} s")
             }
             Badge::Offline { .. } => "offline".to_owned(),
@@ -160,6 +161,7 @@ mod tests {
     fn labels_count_down() {
         let b = Badge::Reconnecting { at_ms: 10_000 };
         assert_eq!(b.label(7_500), "reconnecting in 3 s");
+        assert_eq!(b.label(7_000), "reconnecting in 3 s");
         assert_eq!(b.label(9_999), "reconnecting in 1 s");
         assert_eq!(b.label(12_000), "reconnecting in 1 s");
         assert_eq!(Badge::Live.label(0), "live");

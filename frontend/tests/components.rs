@@ -1,0 +1,239 @@
+//! The dashboard's components in a real browser (wasm-bindgen-test in headless Chromium):
+//! what a user sees for given state, and what a user's input does.
+#![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use leptos::prelude::*;
+use quotecast_frontend::browser::web::{remember_selection, saved_selection};
+use quotecast_frontend::model::ticker::TickerState;
+use quotecast_frontend::ui::badge::StatusBadge;
+use quotecast_frontend::ui::card::TickerCard;
+use quotecast_frontend::ui::dashboard::TickerEntry;
+use quotecast_frontend::ui::picker::Picker;
+use quotecast_shared::quote::Quote;
+use quotecast_shared::realtime::ErrorObject;
+use quotecast_shared::realtime::client::ConnectionState;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{Element, HtmlElement, HtmlInputElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Mounts `view` in a fresh container and returns the container.
+fn mount<V: IntoView + 'static>(view: impl FnOnce() -> V + 'static) -> Element {
+    let document = document();
+    let host: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+    document.body().unwrap().append_child(&host).unwrap();
+    // The mounted view lives as long as the page does.
+    std::mem::forget(leptos::mount::mount_to(host.clone(), view));
+    host.into()
+}
+
+fn text(root: &Element, selector: &str) -> String {
+    root.query_selector(selector)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {selector}"))
+        .text_content()
+        .unwrap_or_default()
+}
+
+fn texts(root: &Element, selector: &str) -> Vec<String> {
+    let nodes = root.query_selector_all(selector).unwrap();
+    (0..nodes.length())
+        .map(|i| nodes.item(i).unwrap().text_content().unwrap_or_default())
+        .collect()
+}
+
+fn bar(t: i64, close: f64, previous: Option<f64>) -> Quote {
+    Quote::new(
+        "AMZN",
+        t,
+        [close - 1.0, close + 2.0, close - 2.0, close],
+        1_234_567,
+    )
+    .unwrap()
+    .with_previous_close(previous)
+    .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_card_shows_price_change_chart_and_recent_bars() {
+    let entry = TickerEntry::new("AMZN");
+    let state = entry.state;
+    let removed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let on_remove = {
+        let removed = removed.clone();
+        Callback::new(move |s: String| removed.lock().unwrap().push(s))
+    };
+    let root = mount(move || view! { <TickerCard entry on_remove /> });
+    leptos::task::tick().await;
+    assert_eq!(text(&root, ".price"), "—");
+    assert_eq!(text(&root, ".change"), "waiting for quotes…");
+    assert!(texts(&root, "tbody tr").is_empty());
+
+    state.update(|s: &mut TickerState| {
+        s.apply(bar(3_600_000, 100.0, None));
+        s.apply(bar(3_601_000, 1_234.5, Some(1_300.0)));
+    });
+    leptos::task::tick().await;
+    let card = root.query_selector("article").unwrap().unwrap();
+    assert_eq!(text(&root, ".price"), "1,234.50");
+    assert_eq!(text(&root, ".change"), "-65.50 (-5.04%)");
+    assert!(card.class_list().contains("down"));
+    assert_eq!(card.get_attribute("data-updates").as_deref(), Some("2"));
+    let path = root.query_selector(".spark path").unwrap().unwrap();
+    assert_eq!(
+        path.get_attribute("d").as_deref(),
+        Some("M0.0,46.0L240.0,2.0")
+    );
+    let rows = texts(&root, "tbody tr td:first-child");
+    assert_eq!(rows, ["01:00:01", "01:00:00"], "newest first");
+    assert_eq!(
+        texts(&root, "tbody tr:first-child td"),
+        [
+            "01:00:01",
+            "1,234.50",
+            "1,233.50",
+            "1,236.50",
+            "1,232.50",
+            "1,234,567"
+        ]
+    );
+
+    let remove: HtmlElement = root
+        .query_selector("button[aria-label='Remove AMZN']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    remove.click();
+    assert_eq!(*removed.lock().unwrap(), ["AMZN"]);
+}
+
+#[wasm_bindgen_test]
+async fn the_picker_adds_on_enter_and_shows_why_not() {
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let on_add = {
+        let asked = asked.clone();
+        Callback::new(move |s: String| {
+            asked.lock().unwrap().push(s.clone());
+            if s == "bad" {
+                Err("BAD is not a ticker".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+    };
+    let suggestions = vec!["AMZN".to_owned(), "TSLA".to_owned()];
+    let root = mount(move || view! { <Picker suggestions on_add /> });
+    leptos::task::tick().await;
+    let options: Vec<String> = {
+        let nodes = root.query_selector_all("datalist option").unwrap();
+        (0..nodes.length())
+            .map(|i| {
+                nodes
+                    .item(i)
+                    .unwrap()
+                    .unchecked_into::<Element>()
+                    .get_attribute("value")
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(options, ["AMZN", "TSLA"]);
+
+    let input: HtmlInputElement = root
+        .query_selector("input")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    let submit: HtmlElement = root
+        .query_selector("button[type=submit]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    let type_text = |value: &str| {
+        input.set_value(value);
+        input
+            .dispatch_event(&web_sys::Event::new("input").unwrap())
+            .unwrap();
+    };
+
+    type_text("bad");
+    submit.click();
+    leptos::task::tick().await;
+    assert_eq!(text(&root, ".error"), "BAD is not a ticker");
+    assert_eq!(input.value(), "bad", "kept for correction");
+
+    type_text("tsla");
+    submit.click();
+    leptos::task::tick().await;
+    assert_eq!(text(&root, ".error"), "");
+    assert_eq!(input.value(), "", "cleared after adding");
+    assert_eq!(*asked.lock().unwrap(), ["bad", "tsla"]);
+}
+
+#[wasm_bindgen_test]
+async fn the_badge_counts_down_and_explains_a_refusal() {
+    let connections = RwSignal::new(BTreeMap::new());
+    let now = RwSignal::new(1_000_000_i64);
+    let root = mount(move || view! { <StatusBadge connections now /> });
+    leptos::task::tick().await;
+    let badge = root.query_selector("#status").unwrap().unwrap();
+    assert_eq!(badge.get_attribute("data-state").as_deref(), Some("idle"));
+
+    connections.update(|c| {
+        c.insert(0, ConnectionState::Live);
+        c.insert(
+            1,
+            ConnectionState::Reconnecting {
+                at_ms: 1_003_000,
+                attempt: 2,
+            },
+        );
+    });
+    leptos::task::tick().await;
+    assert_eq!(
+        badge.get_attribute("data-state").as_deref(),
+        Some("reconnecting")
+    );
+    assert_eq!(badge.text_content().unwrap(), "reconnecting in 3 s");
+    now.set(1_002_500);
+    leptos::task::tick().await;
+    assert_eq!(badge.text_content().unwrap(), "reconnecting in 1 s");
+
+    connections.update(|c| {
+        c.insert(1, ConnectionState::Live);
+    });
+    leptos::task::tick().await;
+    assert_eq!(badge.text_content().unwrap(), "live");
+    assert!(root.query_selector(".alert").unwrap().is_none());
+
+    connections.update(|c| {
+        c.insert(
+            0,
+            ConnectionState::Failed {
+                errors: vec![ErrorObject::new(
+                    "UnauthorizedException",
+                    "You are not authorized",
+                )],
+            },
+        );
+    });
+    leptos::task::tick().await;
+    assert_eq!(badge.text_content().unwrap(), "offline");
+    assert!(text(&root, ".alert").contains("Check `apiKey` in config.json"));
+}
+
+#[wasm_bindgen_test]
+fn the_selection_survives_in_storage_and_the_address_bar() {
+    let symbols = vec!["AMZN".to_owned(), "^GSPC".to_owned()];
+    remember_selection(&symbols);
+    assert_eq!(saved_selection().as_deref(), Some("AMZN,^GSPC"));
+    let search = web_sys::window().unwrap().location().search().unwrap();
+    assert_eq!(search, "?symbols=AMZN,%5EGSPC");
+    remember_selection(&[]);
+    assert_eq!(saved_selection().as_deref(), Some(""));
+}

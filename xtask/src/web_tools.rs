@@ -83,14 +83,13 @@ pub fn locked_wasm_bindgen_version() -> Result<String> {
         std::fs::read_to_string(project_root().join("Cargo.lock")).context("reading Cargo.lock")?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
-        if line == r#"name = "wasm-bindgen""# {
-            if let Some(v) = lines
+        if line == r#"name = "wasm-bindgen""#
+            && let Some(v) = lines
                 .next()
                 .and_then(|l| l.strip_prefix(r#"version = ""#))
                 .and_then(|l| l.strip_suffix('"'))
-            {
-                return Ok(v.to_owned());
-            }
+        {
+            return Ok(v.to_owned());
         }
     }
     bail!("Cargo.lock has no wasm-bindgen package")

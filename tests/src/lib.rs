@@ -2,6 +2,7 @@
 //! event exactly as AWS builds it, and an HTTP proxy that injects faults.
 #![allow(clippy::unwrap_used)]
 
+pub mod browser;
 pub mod fault_proxy;
 pub mod kafka_event;
 

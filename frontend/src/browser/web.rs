@@ -70,6 +70,16 @@ pub fn remember_selection(symbols: &[String]) {
     }
 }
 
+/// Name of the performance mark set when the first quote is drawn: page load to first quote,
+/// as a user waits for it (read by the dashboard benchmark; visible in DevTools).
+pub const FIRST_QUOTE_MARK: &str = "quotecast:first-quote";
+
+pub fn mark_first_quote() {
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark(FIRST_QUOTE_MARK);
+    }
+}
+
 fn js_text(value: &wasm_bindgen::JsValue) -> String {
     value
         .as_string()

@@ -35,6 +35,9 @@ impl Direction {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TickerState {
     bars: VecDeque<Quote>,
+    /// Timestamp of the first bar applied: with `updates` and the last timestamp it shows
+    /// whether any bar was missed since the ticker was added.
+    pub first_timestamp: Option<i64>,
     /// Bars applied since the ticker was added (duplicates and stale ones not counted).
     pub updates: u64,
     /// Messages for this ticker that could not be read as a quote.
@@ -51,6 +54,7 @@ impl TickerState {
             }
             _ => {}
         }
+        self.first_timestamp.get_or_insert(quote.timestamp);
         self.bars.push_back(quote);
         if self.bars.len() > HISTORY {
             self.bars.pop_front();
@@ -108,6 +112,7 @@ mod tests {
         assert!(!s.apply(bar(1_000, 99.0)), "an older bar is dropped");
         assert!(s.apply(bar(2_000, 12.0)), "the same bar again replaces it");
         assert_eq!(s.closes(), [10.0, 12.0]);
+        assert_eq!(s.first_timestamp, Some(1_000));
         assert_eq!(s.updates, 3);
         let newest: Vec<i64> = s.recent(5).map(|q| q.timestamp).collect();
         assert_eq!(newest, [2_000, 1_000]);

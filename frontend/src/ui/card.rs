@@ -20,6 +20,8 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
             class=move || format!("card {}", state.with(|s| s.direction().class()))
             data-symbol=symbol.clone()
             data-updates=move || state.with(|s| s.updates.to_string())
+            data-first=move || state.with(|s| s.first_timestamp.map(|t| t.to_string()))
+            data-last=move || state.with(|s| s.last().map(|q| q.timestamp.to_string()))
             aria-label=symbol.clone()
         >
             <header class="card-head">

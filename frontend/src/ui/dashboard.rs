@@ -53,8 +53,9 @@ impl Board {
             .with_untracked(|t| t.iter().map(|e| e.symbol.clone()).collect())
     }
 
-    /// Applies one frame's worth of updates.
-    fn apply(&self, mut batch: Batch, feed: &Feed) {
+    /// Applies one frame's worth of updates; whether it held a quote for a watched ticker.
+    fn apply(&self, mut batch: Batch, feed: &Feed) -> bool {
+        let mut quoted = false;
         self.tickers.with_untracked(|entries| {
             for entry in entries {
                 let quotes = batch.quotes.remove(&entry.symbol);
@@ -62,6 +63,7 @@ impl Board {
                 if quotes.is_none() && unreadable == 0 {
                     continue;
                 }
+                quoted |= quotes.is_some();
                 entry.state.update(|s| {
                     for q in quotes.into_iter().flatten() {
                         s.apply(q);
@@ -80,6 +82,7 @@ impl Board {
                 "{symbol} was removed: the API refused it ({message})."
             )));
         }
+        quoted
     }
 }
 
@@ -100,6 +103,7 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
     // while the feed is in the middle of a call.
     let pending = Rc::new(RefCell::new(Batch::default()));
     let frame_requested = Rc::new(Cell::new(false));
+    let first_quote_seen = Rc::new(Cell::new(false));
     let feed_slot: Rc<RefCell<Option<Rc<Feed>>>> = Rc::new(RefCell::new(None));
     let sink: UpdateSink = {
         let feed_slot = feed_slot.clone();
@@ -111,11 +115,15 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
             let pending = pending.clone();
             let frame_requested = frame_requested.clone();
             let feed_slot = feed_slot.clone();
+            let first_quote_seen = first_quote_seen.clone();
             request_animation_frame(move || {
                 frame_requested.set(false);
                 let batch = std::mem::take(&mut *pending.borrow_mut());
-                if let Some(feed) = feed_slot.borrow().clone() {
-                    board.apply(batch, &feed);
+                let Some(feed) = feed_slot.borrow().clone() else {
+                    return;
+                };
+                if board.apply(batch, &feed) && !first_quote_seen.replace(true) {
+                    web::mark_first_quote();
                 }
             });
         })

@@ -1,0 +1,252 @@
+//! The dashboard's release bundle in a real headless Chromium against the real local stack
+//! (embedded Kafka, producer, event source mapping, consumer, AppSync-compatible server):
+//! what a user does and sees, including a server restart.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use fantoccini::Locator;
+use quotecast_e2e::API_KEY;
+use quotecast_e2e::browser::{Browser, dashboard_dir};
+use quotecast_local::stack::{RunningStack, StackConfig, start};
+
+const TICK_MS: i64 = 250;
+
+async fn stack_on(port: u16, default_symbols: &[&str]) -> RunningStack {
+    start(StackConfig {
+        listen: "127.0.0.1".parse().unwrap(),
+        port,
+        api_key: API_KEY.to_owned(),
+        bootstrap_servers: None,
+        topic: "quotes".to_owned(),
+        partitions: 2,
+        symbols: ["AMZN", "TSLA", "MSFT", "NFLX"].map(String::from).to_vec(),
+        tick: Duration::from_millis(TICK_MS as u64),
+        seed: 11,
+        batch_size: 100,
+        batching_window: Duration::ZERO,
+        dashboard_dir: dashboard_dir(),
+        default_symbols: default_symbols.iter().map(|s| s.to_string()).collect(),
+    })
+    .await
+    .unwrap()
+}
+
+/// Console errors, minus the ones a browser logs by itself while a server is away.
+fn errors(entries: &[quotecast_e2e::browser::ConsoleEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e.level == "SEVERE")
+        .map(|e| e.message.clone())
+        .collect()
+}
+
+/// The card's `(updates, first, last)` bar counters.
+async fn counters(browser: &Browser, symbol: &str) -> Option<(i64, i64, i64)> {
+    let card = format!("article[data-symbol='{symbol}']");
+    let get = |name: &'static str| {
+        let card = card.clone();
+        async move {
+            browser
+                .attr(&card, name)
+                .await
+                .and_then(|v| v.parse::<i64>().ok())
+        }
+    };
+    Some((
+        get("data-updates").await?,
+        get("data-first").await?,
+        get("data-last").await?,
+    ))
+}
+
+async fn updates(browser: &Browser, symbol: &str) -> i64 {
+    counters(browser, symbol).await.map_or(0, |(n, _, _)| n)
+}
+
+async fn badge(browser: &Browser) -> Option<String> {
+    browser.attr("#status", "data-state").await
+}
+
+async fn cards(browser: &Browser) -> Vec<String> {
+    let mut out = Vec::new();
+    for card in browser
+        .client
+        .find_all(Locator::Css("article[data-symbol]"))
+        .await
+        .unwrap()
+    {
+        out.push(card.attr("data-symbol").await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_release_bundle_shows_live_quotes_without_console_errors() {
+    let stack = stack_on(0, &["MSFT"]).await;
+    let browser = Browser::start().await;
+    // A share link wins over the configured defaults.
+    browser
+        .client
+        .goto(&format!("http://{}/?symbols=amzn,NFLX", stack.addr))
+        .await
+        .unwrap();
+    let title = browser.text("h1").await;
+    assert_eq!(title.as_deref(), Some("quotecast"), "the page rendered");
+    browser
+        .wait_for(
+            "two quotes on the AMZN card",
+            Duration::from_secs(30),
+            || async { (updates(&browser, "AMZN").await >= 2).then_some(()) },
+        )
+        .await;
+    assert_eq!(cards(&browser).await, ["AMZN", "NFLX"]);
+    assert_eq!(badge(&browser).await.as_deref(), Some("live"));
+    let price = browser
+        .text("article[data-symbol='AMZN'] .price")
+        .await
+        .unwrap();
+    assert!(
+        price.parse::<f64>().is_ok_and(|p| p > 0.0),
+        "price {price:?}"
+    );
+    let rows = browser
+        .client
+        .find_all(Locator::Css("article[data-symbol='AMZN'] tbody tr"))
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    let console = browser.console().await;
+    assert_eq!(
+        errors(&console),
+        Vec::<String>::new(),
+        "console: {console:?}"
+    );
+    browser.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_adds_and_removes_tickers_and_rides_out_a_server_restart() {
+    let stack = stack_on(0, &[]).await;
+    let addr: SocketAddr = stack.addr;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("http://{addr}/"))
+        .await
+        .unwrap();
+    browser
+        .wait_for("the ticker input", Duration::from_secs(20), || async {
+            browser.client.find(Locator::Css("#add-symbol")).await.ok()
+        })
+        .await;
+    assert!(cards(&browser).await.is_empty(), "no defaults configured");
+
+    // Add two tickers by typing, as a user does (Enter submits).
+    let input = browser
+        .client
+        .find(Locator::Css("#add-symbol"))
+        .await
+        .unwrap();
+    input.send_keys("amzn\u{E007}").await.unwrap();
+    input.send_keys("TSLA\u{E007}").await.unwrap();
+    browser
+        .wait_for("both tickers updating", Duration::from_secs(30), || async {
+            (updates(&browser, "AMZN").await >= 3 && updates(&browser, "TSLA").await >= 3)
+                .then_some(())
+        })
+        .await;
+    assert_eq!(cards(&browser).await, ["AMZN", "TSLA"]);
+    assert_eq!(stack.app.hub.subscription_count(), 2);
+
+    // Remove one with its button: its subscription stops, the other is not interrupted.
+    browser
+        .client
+        .find(Locator::Css("button[aria-label='Remove TSLA']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "TSLA's subscription to stop",
+            Duration::from_secs(10),
+            || async { (stack.app.hub.subscription_count() == 1).then_some(()) },
+        )
+        .await;
+    assert_eq!(cards(&browser).await, ["AMZN"]);
+    let before = updates(&browser, "AMZN").await;
+    browser
+        .wait_for("AMZN to keep updating", Duration::from_secs(20), || async {
+            (updates(&browser, "AMZN").await >= before + 4).then_some(())
+        })
+        .await;
+    // Every bar since AMZN was added, none twice: bars are TICK_MS apart.
+    let (n, first, last) = counters(&browser, "AMZN").await.unwrap();
+    assert_eq!(
+        n,
+        (last - first) / TICK_MS + 1,
+        "gap or duplicate: {n} bars over {first}..={last}"
+    );
+    let console = browser.console().await;
+    assert_eq!(
+        errors(&console),
+        Vec::<String>::new(),
+        "console: {console:?}"
+    );
+
+    // The selection survives a reload and is in the address bar.
+    browser.client.refresh().await.unwrap();
+    browser
+        .wait_for("AMZN after reload", Duration::from_secs(20), || async {
+            (updates(&browser, "AMZN").await >= 1).then_some(())
+        })
+        .await;
+    assert_eq!(cards(&browser).await, ["AMZN"]);
+    let url = browser.client.current_url().await.unwrap();
+    assert_eq!(url.query(), Some("symbols=AMZN"));
+
+    // Restart the server: the badge goes reconnecting, then live, and quotes resume.
+    stack.stop().await;
+    browser
+        .wait_for(
+            "the badge to show reconnecting",
+            Duration::from_secs(20),
+            || async { (badge(&browser).await.as_deref() == Some("reconnecting")).then_some(()) },
+        )
+        .await;
+    let label = browser.text("#status").await.unwrap();
+    assert!(label.starts_with("reconnecting in "), "{label:?}");
+    let at_restart = updates(&browser, "AMZN").await;
+    let stack = stack_on(addr.port(), &[]).await;
+    browser
+        .wait_for(
+            "live again with new quotes",
+            Duration::from_secs(45),
+            || async {
+                (badge(&browser).await.as_deref() == Some("live")
+                    && updates(&browser, "AMZN").await >= at_restart + 2)
+                    .then_some(())
+            },
+        )
+        .await;
+    assert_eq!(
+        stack.app.hub.subscription_count(),
+        1,
+        "only AMZN is resubscribed"
+    );
+    let shot = browser.screenshot("dashboard.png").await;
+    println!("screenshot: {}", shot.display());
+    // While the server was away the browser logged failed WebSocket handshakes; nothing else.
+    let console = browser.console().await;
+    let unexpected: Vec<String> = errors(&console)
+        .into_iter()
+        .filter(|m| !m.contains("WebSocket connection to"))
+        .collect();
+    assert_eq!(unexpected, Vec::<String>::new(), "console: {console:?}");
+    browser.close().await;
+    stack.stop().await;
+}

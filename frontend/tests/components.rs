@@ -72,7 +72,7 @@ async fn a_card_shows_price_change_chart_and_recent_bars() {
     leptos::task::tick().await;
     assert_eq!(text(&root, ".price"), "—");
     assert_eq!(text(&root, ".change"), "waiting for quotes…");
-    assert!(texts(&root, "tbody tr").is_empty());
+    assert!(texts(&root, "tbody tr:not(.empty)").is_empty());
 
     state.update(|s: &mut TickerState| {
         s.apply(bar(3_600_000, 100.0, None));
@@ -89,7 +89,7 @@ async fn a_card_shows_price_change_chart_and_recent_bars() {
         path.get_attribute("d").as_deref(),
         Some("M0.0,46.0L240.0,2.0")
     );
-    let rows = texts(&root, "tbody tr td:first-child");
+    let rows = texts(&root, "tbody tr:not(.empty) td:first-child");
     assert_eq!(rows, ["01:00:01", "01:00:00"], "newest first");
     assert_eq!(
         texts(&root, "tbody tr:first-child td"),

@@ -113,7 +113,9 @@ async fn the_release_bundle_shows_live_quotes_without_console_errors() {
     );
     let rows = browser
         .client
-        .find_all(Locator::Css("article[data-symbol='AMZN'] tbody tr"))
+        .find_all(Locator::Css(
+            "article[data-symbol='AMZN'] tbody tr:not(.empty)",
+        ))
         .await
         .unwrap();
     assert!(!rows.is_empty());

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [appsync | consumer | producer | e2e | soak]`: the benchmarks whose
+//! `cargo xtask bench [appsync | consumer | producer | e2e | dashboard | soak]`: the benchmarks whose
 //! numbers go into BENCHMARKS.md and RELIABILITY.md (all but `soak` when none is named).
 //!
 //! `appsync` starts the release `quotecast appsync` on a free loopback port, runs
@@ -22,16 +22,21 @@ pub fn run(args: &[String]) -> Result<()> {
             step("bench appsync", appsync)?;
             step("bench consumer", consumer)?;
             step("bench producer", producer)?;
-            step("bench e2e", e2e)
+            step("bench e2e", e2e)?;
+            step("bench dashboard", dashboard)
         }
         Some("e2e") => step("bench e2e", e2e),
+        Some("dashboard") => step("bench dashboard", dashboard),
         // Ten minutes: run on demand, not with the others.
         Some("soak") => step("bench soak", soak),
         Some("appsync") => step("bench appsync", appsync),
         Some("consumer") => step("bench consumer", consumer),
         Some("producer") => step("bench producer", producer),
         Some(other) => {
-            bail!("unknown benchmark `{other}`; available: appsync, consumer, producer, e2e, soak")
+            bail!(
+                "unknown benchmark `{other}`; \
+                 available: appsync, consumer, producer, e2e, dashboard, soak"
+            )
         }
     }
 }
@@ -46,6 +51,14 @@ fn soak() -> Result<()> {
 /// Producer send → WebSocket receipt through the whole local path (`tests/benches/e2e.rs`).
 fn e2e() -> Result<()> {
     exec(&mut cargo_bench("quotecast-e2e", "e2e"))
+}
+
+/// The release bundle's size, page load → first quote, and 1,000 updates/s over 50 tickers in
+/// headless Chromium (`tests/benches/dashboard.rs`).
+fn dashboard() -> Result<()> {
+    crate::web_tools::ensure_all()?;
+    crate::dashboard::build()?;
+    exec(&mut cargo_bench("quotecast-e2e", "dashboard"))
 }
 
 /// Quotes per second into the embedded broker with deliveries confirmed

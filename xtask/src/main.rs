@@ -22,7 +22,7 @@ Commands:
   ci         run every check CI runs: setup, fmt, clippy, the dashboard build, browser and native tests
   dev        build and run the whole system locally (arguments after `--` go to `quotecast dev`)
   dashboard  build the dashboard's release bundle (frontend/dist) with trunk
-  bench      run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | soak`)
+  bench      run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | dashboard | soak`)
   fuzz       run the libFuzzer targets of fuzz/ (`fuzz --seconds N [TARGET...]`)
   help       print this message
 ";

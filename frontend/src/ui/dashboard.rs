@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use quotecast_shared::realtime::client::ConnectionState;
 
 use super::badge::StatusBadge;
-use super::card::TickerCard;
+use super::card::{TABLE_REFRESH, TableClock, TickerCard};
 use super::picker::Picker;
 use crate::browser::clock::now_ms;
 use crate::browser::feed::{Feed, UpdateSink};
@@ -141,6 +141,14 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
             .with(|t| t.iter().map(|e| e.symbol.clone()).collect());
         web::remember_selection(&symbols);
     });
+
+    let table_clock = RwSignal::new(0_u64);
+    provide_context(TableClock(table_clock));
+    if let Ok(tick) =
+        set_interval_with_handle(move || table_clock.update(|t| *t += 1), TABLE_REFRESH)
+    {
+        on_cleanup(move || tick.clear());
+    }
 
     let now = RwSignal::new(now_ms());
     if let Ok(clock) = set_interval_with_handle(move || now.set(now_ms()), Duration::from_secs(1)) {

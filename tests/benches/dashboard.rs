@@ -1,0 +1,192 @@
+//! The dashboard in numbers (`cargo xtask bench dashboard`): the release bundle's size, the
+//! time from page load to the first quote on screen, and whether 1,000 updates/s across 50
+//! tickers stay smooth — in headless Chromium against the whole local stack.
+//!
+//! Load time is the page's own `quotecast:first-quote` performance mark (navigation start →
+//! the animation frame that drew the first quote). Smoothness is counted in the page: frames
+//! drawn and long tasks (> 50 ms, `PerformanceObserver`) over 10 s, and the quotes the cards
+//! applied against the quotes published.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use fantoccini::Locator;
+use quotecast_e2e::API_KEY;
+use quotecast_e2e::browser::{Browser, dashboard_dir};
+use quotecast_local::stack::{StackConfig, start};
+use serde_json::Value;
+
+const TICKERS: usize = 50;
+/// One bar per ticker every 50 ms: 50 × 20 = 1,000 updates/s.
+const TICK_MS: u64 = 50;
+const LOADS: usize = 10;
+const WINDOW_MS: u64 = 10_000;
+
+fn gzip_len(bytes: &[u8]) -> usize {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap().len()
+}
+
+fn sizes() {
+    println!("bundle (frontend/dist, trunk --release, wasm-opt -Oz):");
+    let mut total_gz = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(dashboard_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .collect();
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        let gz = gzip_len(&bytes);
+        total_gz += gz;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        println!("  {name:<48} {:>8} B raw {:>8} B gzip", bytes.len(), gz);
+    }
+    println!("  total transferred (gzip): {total_gz} B");
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+struct Smoothness {
+    secs: f64,
+    fps: f64,
+    applied_per_s: f64,
+    long_tasks: u64,
+    longest_ms: f64,
+}
+
+/// Frames drawn, long tasks and quotes applied over [`WINDOW_MS`], counted in the page.
+async fn measure(browser: &Browser) -> Smoothness {
+    let m: Value = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const windowMs = arguments[0];
+             const applied = () => [...document.querySelectorAll('article[data-updates]')]
+               .reduce((sum, e) => sum + Number(e.dataset.updates), 0);
+             let frames = 0, longTasks = 0, longest = 0;
+             const obs = new PerformanceObserver(list => {
+               for (const e of list.getEntries()) { longTasks++; longest = Math.max(longest, e.duration); }
+             });
+             obs.observe({ type: 'longtask' });
+             const first = applied();
+             const t0 = performance.now();
+             function frame(now) {
+               frames++;
+               if (now - t0 < windowMs) { requestAnimationFrame(frame); return; }
+               obs.disconnect();
+               done({ frames, ms: now - t0, longTasks, longest, applied: applied() - first });
+             }
+             requestAnimationFrame(frame);",
+            vec![Value::from(WINDOW_MS)],
+        )
+        .await
+        .unwrap();
+    let secs = m["ms"].as_f64().unwrap() / 1000.0;
+    Smoothness {
+        secs,
+        fps: m["frames"].as_f64().unwrap() / secs,
+        applied_per_s: m["applied"].as_f64().unwrap() / secs,
+        long_tasks: m["longTasks"].as_u64().unwrap_or(0),
+        longest_ms: m["longest"].as_f64().unwrap_or(0.0),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    sizes();
+    let symbols: Vec<String> = (0..TICKERS).map(|i| format!("T{i:02}")).collect();
+    let stack = start(StackConfig {
+        listen: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        api_key: API_KEY.to_owned(),
+        bootstrap_servers: None,
+        topic: "quotes".to_owned(),
+        partitions: 4,
+        symbols: symbols.clone(),
+        tick: Duration::from_millis(TICK_MS),
+        seed: 3,
+        batch_size: 100,
+        batching_window: Duration::ZERO,
+        dashboard_dir: dashboard_dir(),
+        default_symbols: Vec::new(),
+    })
+    .await
+    .unwrap();
+    let browser = Browser::start().await;
+
+    // Page load → first quote, with five tickers.
+    let url = format!("http://{}/?symbols={}", stack.addr, symbols[..5].join(","));
+    let mut loads = Vec::new();
+    for _ in 0..LOADS {
+        browser.client.goto("about:blank").await.unwrap();
+        browser.client.goto(&url).await.unwrap();
+        let ms: f64 = browser
+            .wait_for("the first-quote mark", Duration::from_secs(30), || async {
+                let v = browser
+                    .client
+                    .execute(
+                        "const m = performance.getEntriesByName('quotecast:first-quote');\
+                         return m.length ? m[0].startTime : null;",
+                        vec![],
+                    )
+                    .await
+                    .ok()?;
+                v.as_f64()
+            })
+            .await;
+        loads.push(ms);
+    }
+    loads.sort_by(f64::total_cmp);
+    println!(
+        "page load → first quote ({LOADS} loads, 5 tickers, bars every {TICK_MS} ms): \
+         p50 {:.0} ms, max {:.0} ms",
+        percentile(&loads, 0.5),
+        loads[loads.len() - 1]
+    );
+
+    // 50 tickers at 1,000 updates/s.
+    let url = format!("http://{}/?symbols={}", stack.addr, symbols.join(","));
+    browser.client.goto(&url).await.unwrap();
+    browser
+        .wait_for("every card updating", Duration::from_secs(30), || async {
+            let cards = browser
+                .client
+                .find_all(Locator::Css("article[data-updates]"))
+                .await
+                .ok()?;
+            let mut live = 0;
+            for c in &cards {
+                if c.attr("data-updates").await.ok()??.parse::<i64>().ok()? > 0 {
+                    live += 1;
+                }
+            }
+            (live == TICKERS).then_some(())
+        })
+        .await;
+    let busy = measure(&browser).await;
+    let published = (TICKERS as f64) * 1000.0 / TICK_MS as f64;
+    println!(
+        "{TICKERS} tickers, {published:.0} updates/s published: {:.0} applied/s by the cards, \
+         {:.1} frames/s, {} long tasks (longest {:.0} ms) over {:.1} s",
+        busy.applied_per_s, busy.fps, busy.long_tasks, busy.longest_ms, busy.secs
+    );
+    // The same page with nothing arriving: the frame rate this browser manages here anyway.
+    browser
+        .client
+        .goto(&format!("http://{}/?symbols=", stack.addr))
+        .await
+        .unwrap();
+    let idle = measure(&browser).await;
+    println!(
+        "idle page: {:.1} frames/s, {} long tasks",
+        idle.fps, idle.long_tasks
+    );
+    browser.close().await;
+    stack.stop().await;
+}

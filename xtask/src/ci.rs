@@ -2,10 +2,10 @@
 
 use anyhow::Result;
 
-use crate::dashboard;
 use crate::setup::{self, WASM_TARGET};
 use crate::step::{cargo, exec, step};
 use crate::web_tools::{CHROMEDRIVER, tools_path};
+use crate::{dashboard, deploy};
 
 pub fn checks() -> Result<()> {
     setup::run()?;
@@ -43,6 +43,7 @@ pub fn checks() -> Result<()> {
             ]))
         })?;
     }
+    deploy::check_template()?;
     // The e2e tests in `tests/` load this bundle in Chromium.
     dashboard::build()?;
     step("wasm-bindgen-test (frontend, headless Chromium)", || {

@@ -6,6 +6,7 @@
 mod bench;
 mod ci;
 mod dashboard;
+mod deploy;
 mod dev;
 mod fuzz;
 mod setup;
@@ -22,6 +23,10 @@ Commands:
   ci         run every check CI runs: setup, fmt, clippy, the dashboard build, browser and native tests
   dev        build and run the whole system locally (arguments after `--` go to `quotecast dev`)
   dashboard  build the dashboard's release bundle (frontend/dist) with trunk
+  template   check deploy/template.yaml offline (sam validate, sam validate --lint)
+  package    build both Lambdas as arm64 zips (cargo-lambda) and the dashboard, for `sam deploy`
+  publish-dashboard --stack NAME
+             upload the dashboard and a config.json from the stack's outputs (needs the aws CLI)
   bench      run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | dashboard | soak`)
   fuzz       run the libFuzzer targets of fuzz/ (`fuzz --seconds N [TARGET...]`)
   help       print this message
@@ -34,6 +39,9 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(),
         Some("dashboard") => dashboard::run(),
         Some("dev") => dev::run(&args[1..]),
+        Some("template") => step::step("template", deploy::check_template),
+        Some("package") => step::step("package", deploy::package),
+        Some("publish-dashboard") => deploy::publish_dashboard(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {

@@ -1,0 +1,246 @@
+//! The AWS side: `cargo xtask template` (the offline checks of `deploy/template.yaml` that CI
+//! runs), `cargo xtask package` (both Lambdas as arm64 zips with cargo-lambda, and the
+//! dashboard), `cargo xtask publish-dashboard --stack NAME` (the bundle and a `config.json`
+//! made from the stack's outputs, to the stack's bucket).
+//!
+//! The Python tools (AWS SAM CLI, cfn-lint, cargo-lambda with zig) live in a virtualenv under
+//! `target/tools/venv`, installed from PyPI on first use.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value, json};
+
+use crate::dashboard;
+use crate::step::{exec, output, project_root, step};
+
+const TEMPLATE: &str = "deploy/template.yaml";
+const LAMBDA_TARGET: &str = "aarch64-unknown-linux-gnu";
+
+fn venv() -> PathBuf {
+    project_root().join("target/tools/venv")
+}
+
+fn venv_bin(tool: &str) -> PathBuf {
+    venv().join("bin").join(tool)
+}
+
+/// Installs `packages` into the tools virtualenv unless `probe` already runs.
+fn ensure_python_tools(probe: &str, packages: &[&str]) -> Result<()> {
+    if output(Command::new(venv_bin(probe)).arg("--version")).is_some() {
+        println!("    {}: present", packages.join(", "));
+        return Ok(());
+    }
+    step(&format!("pip install {}", packages.join(" ")), || {
+        if !venv_bin("pip").is_file() {
+            exec(Command::new("python3").args(["-m", "venv"]).arg(venv()))?;
+        }
+        exec(
+            Command::new(venv_bin("pip"))
+                .args(["install", "-q"])
+                .args(packages),
+        )
+    })
+}
+
+/// Commands run with the virtualenv's tools first on `PATH`; AWS tools get a region and
+/// placeholder credentials so that offline checks never look for real ones.
+fn tool(name: &str) -> Command {
+    let mut cmd = Command::new(venv_bin(name));
+    let mut path = vec![venv().join("bin")];
+    if let Some(p) = std::env::var_os("PATH") {
+        path.extend(std::env::split_paths(&p));
+    }
+    cmd.current_dir(project_root())
+        .env("PATH", std::env::join_paths(path).unwrap_or_default())
+        .env("SAM_CLI_TELEMETRY", "0");
+    cmd
+}
+
+fn offline_aws(cmd: &mut Command) -> &mut Command {
+    cmd.env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAQUOTECASTOFFLINE")
+        .env("AWS_SECRET_ACCESS_KEY", "offline")
+}
+
+/// `sam validate` and `sam validate --lint` (cfn-lint): they catch different errors.
+pub fn check_template() -> Result<()> {
+    ensure_python_tools("sam", &["aws-sam-cli", "cfn-lint"])?;
+    step("sam validate", || {
+        exec(offline_aws(tool("sam").args(["validate", "-t", TEMPLATE])))
+    })?;
+    step("sam validate --lint", || {
+        exec(offline_aws(
+            tool("sam").args(["validate", "--lint", "-t", TEMPLATE]),
+        ))
+    })
+}
+
+/// Both Lambdas as arm64 zips (`target/lambda-arm64/<function>/bootstrap.zip`) and the
+/// dashboard bundle.
+pub fn package() -> Result<()> {
+    ensure_python_tools("cargo-lambda", &["cargo-lambda", "ziglang", "cmake"])?;
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .is_some_and(|l| l.lines().any(|t| t.trim() == LAMBDA_TARGET));
+    if !installed {
+        step(&format!("rustup target add {LAMBDA_TARGET}"), || {
+            exec(Command::new("rustup").args(["target", "add", LAMBDA_TARGET]))
+        })?;
+    }
+    for package in ["quotecast-producer", "quotecast-consumer"] {
+        step(&format!("cargo lambda build {package} (arm64 zip)"), || {
+            exec(tool("cargo-lambda").args([
+                "lambda",
+                "build",
+                "--profile",
+                "lambda",
+                "--arm64",
+                "--output-format",
+                "zip",
+                "--lambda-dir",
+                "target/lambda-arm64",
+                "--locked",
+                "--package",
+                package,
+            ]))
+        })?;
+        let zip = project_root()
+            .join("target/lambda-arm64")
+            .join(package)
+            .join("bootstrap.zip");
+        let size = std::fs::metadata(&zip)
+            .with_context(|| format!("{zip:?} was not built"))?
+            .len();
+        println!("    {}: {size} bytes", zip.display());
+    }
+    dashboard::build()
+}
+
+/// The dashboard's `config.json` for a deployed stack, from its outputs.
+pub fn config_from_outputs(outputs: &Map<String, Value>) -> Result<Value> {
+    let get = |key: &str| {
+        outputs
+            .get(key)
+            .and_then(Value::as_str)
+            .with_context(|| format!("the stack has no output {key}"))
+    };
+    let list = |key: &str| -> Result<Vec<String>> {
+        Ok(get(key)?
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect())
+    };
+    Ok(json!({
+        "graphqlUrl": get("GraphqlUrl")?,
+        "realtimeUrl": get("RealtimeUrl")?,
+        "apiKey": get("ApiKey")?,
+        "defaultSymbols": list("DefaultSymbols")?,
+        "symbols": list("Symbols")?,
+    }))
+}
+
+/// Uploads the bundle and `config.json` to the stack's bucket and invalidates CloudFront.
+pub fn publish_dashboard(args: &[String]) -> Result<()> {
+    let stack = match args {
+        [flag, name] if flag == "--stack" => name.clone(),
+        _ => bail!("usage: cargo xtask publish-dashboard --stack <stack name>"),
+    };
+    let described = output(Command::new("aws").args([
+        "cloudformation",
+        "describe-stacks",
+        "--stack-name",
+        &stack,
+        "--query",
+        "Stacks[0].Outputs",
+        "--output",
+        "json",
+    ]))
+    .with_context(|| format!("`aws cloudformation describe-stacks --stack-name {stack}` failed"))?;
+    let listed: Vec<Value> = serde_json::from_str(&described)?;
+    let outputs: Map<String, Value> = listed
+        .iter()
+        .filter_map(|o| {
+            Some((
+                o["OutputKey"].as_str()?.to_owned(),
+                o["OutputValue"].clone(),
+            ))
+        })
+        .collect();
+    let config = config_from_outputs(&outputs)?;
+    let bucket = outputs["DashboardBucketName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let distribution = outputs["DashboardDistributionId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if bucket.is_empty() || distribution.is_empty() {
+        bail!("stack {stack} has no DashboardBucketName / DashboardDistributionId outputs");
+    }
+    dashboard::build()?;
+    let dist = dashboard::dist_dir();
+    let config_path = project_root().join("target/config.json");
+    std::fs::write(&config_path, serde_json::to_string_pretty(&config)?)?;
+    step("aws s3 sync (dashboard)", || {
+        exec(
+            Command::new("aws")
+                .args(["s3", "sync", "--delete", "--exclude", "config.json"])
+                .arg(&dist)
+                .arg(format!("s3://{bucket}/")),
+        )
+    })?;
+    step("aws s3 cp config.json", || {
+        exec(
+            Command::new("aws")
+                .args(["s3", "cp", "--cache-control", "no-cache", "--content-type"])
+                .arg("application/json")
+                .arg(&config_path)
+                .arg(format!("s3://{bucket}/config.json")),
+        )
+    })?;
+    step("aws cloudfront create-invalidation", || {
+        exec(Command::new("aws").args([
+            "cloudfront",
+            "create-invalidation",
+            "--distribution-id",
+            &distribution,
+            "--paths",
+            "/index.html",
+            "/config.json",
+        ]))
+    })?;
+    println!(
+        "dashboard: {}",
+        outputs["DashboardUrl"].as_str().unwrap_or_default()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_json_comes_from_the_outputs() {
+        let outputs: Map<String, Value> = serde_json::from_value(json!({
+            "GraphqlUrl": "https://a.appsync-api.eu-west-1.amazonaws.com/graphql",
+            "RealtimeUrl": "wss://a.appsync-realtime-api.eu-west-1.amazonaws.com/graphql",
+            "ApiKey": "da2-abc",
+            "DefaultSymbols": "AMZN, TSLA",
+            "Symbols": "AMZN,TSLA,MSFT,",
+        }))
+        .unwrap();
+        let config = config_from_outputs(&outputs).unwrap();
+        assert_eq!(config["defaultSymbols"], json!(["AMZN", "TSLA"]));
+        assert_eq!(config["symbols"], json!(["AMZN", "TSLA", "MSFT"]));
+        assert_eq!(config["apiKey"], "da2-abc");
+        let mut missing = outputs.clone();
+        missing.remove("ApiKey");
+        let err = config_from_outputs(&missing).unwrap_err().to_string();
+        assert!(err.contains("ApiKey"), "{err}");
+    }
+}

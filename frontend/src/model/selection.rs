@@ -2,6 +2,7 @@
 //! the choice between the link, the saved selection and the configured defaults.
 
 use quotecast_shared::quote::validate_symbol;
+use quotecast_shared::realtime::url::percent_encode;
 
 /// Where the selection is kept between visits (`localStorage`).
 pub const STORAGE_KEY: &str = "quotecast.symbols";
@@ -117,18 +118,6 @@ fn percent_decode(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! the query unescaped, so decoding percent-decodes (never turning `+` into a space) and
 //! accepts both base64 alphabets with or without padding.
 
+use super::url::percent_encode;
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::DecodePaddingMode;
@@ -198,18 +199,6 @@ fn percent_decode(text: &str) -> Result<String, AuthError> {
         }
     }
     String::from_utf8(out).map_err(|_| AuthError::PercentEscape)
-}
-
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Serialize for AuthObject {

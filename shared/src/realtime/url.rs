@@ -52,3 +52,16 @@ fn is_appsync_host_url(rest: &str) -> bool {
             ["amazonaws", "com"] | ["amazonaws", "com", "cn"]
         )
 }
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for query values.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

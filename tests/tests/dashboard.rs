@@ -6,9 +6,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Router;
+use axum::routing::get;
 use fantoccini::Locator;
-use quotecast_e2e::API_KEY;
 use quotecast_e2e::browser::{Browser, dashboard_dir};
+use quotecast_e2e::{API_KEY, LocalAppSync};
 use quotecast_local::stack::{RunningStack, StackConfig, start};
 
 const TICK_MS: i64 = 250;
@@ -251,4 +253,83 @@ async fn a_user_adds_and_removes_tickers_and_rides_out_a_server_restart() {
     assert_eq!(unexpected, Vec::<String>::new(), "console: {console:?}");
     browser.close().await;
     stack.stop().await;
+}
+
+/// The bundle with a `config.json` of our choosing under `/<name>/`.
+async fn serve_with_configs(configs: Vec<(&'static str, String)>) -> SocketAddr {
+    let index = std::fs::read_to_string(dashboard_dir().join("index.html")).unwrap();
+    let mut router = Router::new();
+    for (name, config) in configs {
+        let page = index.clone();
+        router = router
+            .route(
+                &format!("/{name}/config.json"),
+                get(move || async move { config }),
+            )
+            .route(
+                &format!("/{name}/"),
+                get(move || async move { axum::response::Html(page) }),
+            );
+    }
+    let router = router.fallback_service(tower_http::services::ServeDir::new(dashboard_dir()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_api_key_or_a_broken_config_says_what_to_fix() {
+    let appsync = LocalAppSync::start().await;
+    let wrong_key = serde_json::json!({
+        "graphqlUrl": appsync.graphql_url(),
+        "apiKey": "da2-notthekey",
+        "defaultSymbols": ["AMZN"],
+    })
+    .to_string();
+    let site = serve_with_configs(vec![
+        ("wrong-key", wrong_key),
+        (
+            "no-key",
+            format!(r#"{{"graphqlUrl": "{}"}}"#, appsync.graphql_url()),
+        ),
+    ])
+    .await;
+    let browser = Browser::start().await;
+
+    browser
+        .client
+        .goto(&format!("http://{site}/wrong-key/"))
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the badge to say offline",
+            Duration::from_secs(20),
+            || async { (badge(&browser).await.as_deref() == Some("offline")).then_some(()) },
+        )
+        .await;
+    let alert = browser.text(".alert").await.unwrap();
+    assert!(alert.contains("UnauthorizedException"), "{alert}");
+    assert!(alert.contains("Check `apiKey` in config.json"), "{alert}");
+    // Refused for good: no retry storm against the API.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(badge(&browser).await.as_deref(), Some("offline"));
+    assert_eq!(appsync.app.connection_count(), 0);
+
+    browser
+        .client
+        .goto(&format!("http://{site}/no-key/"))
+        .await
+        .unwrap();
+    let problem = browser
+        .wait_for(
+            "the configuration problem",
+            Duration::from_secs(20),
+            || async { browser.text(".problem").await },
+        )
+        .await;
+    assert!(problem.contains("config.json has no `apiKey`"), "{problem}");
+    assert!(cards(&browser).await.is_empty());
+    browser.close().await;
 }

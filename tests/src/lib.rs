@@ -28,9 +28,15 @@ pub struct LocalAppSync {
 
 impl LocalAppSync {
     pub async fn start() -> LocalAppSync {
-        let config = Config::default()
+        LocalAppSync::start_with(|_| {}).await
+    }
+
+    /// A server whose configuration `adjust` changes first (limits, timeouts).
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> LocalAppSync {
+        let mut config = Config::default()
             .with_api_key(API_KEY)
             .with_iam_credential(ACCESS_KEY_ID, SECRET);
+        adjust(&mut config);
         let server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
             .await
             .unwrap();

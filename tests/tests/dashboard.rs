@@ -333,3 +333,65 @@ async fn a_wrong_api_key_or_a_broken_config_says_what_to_fix() {
     assert!(cards(&browser).await.is_empty());
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_tickers_than_one_connection_allows_spread_over_connections() {
+    // A server that allows two subscriptions per connection, and a dashboard told so.
+    let appsync = LocalAppSync::start_with(|c| c.max_subscriptions_per_connection = 2).await;
+    let symbols = ["AMZN", "TSLA", "MSFT", "NFLX", "AAPL"];
+    let config = serde_json::json!({
+        "graphqlUrl": appsync.graphql_url(),
+        "apiKey": API_KEY,
+        "defaultSymbols": symbols,
+        "maxSubscriptionsPerConnection": 2,
+    })
+    .to_string();
+    let site = serve_with_configs(vec![("five", config)]).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("http://{site}/five/"))
+        .await
+        .unwrap();
+    browser
+        .wait_for("five subscriptions", Duration::from_secs(20), || async {
+            (appsync.app.hub.subscription_count() == 5).then_some(())
+        })
+        .await;
+    assert_eq!(appsync.app.connection_count(), 3, "2 + 2 + 1");
+    let http = appsync.http();
+    for t in 1..=3_i64 {
+        let channels: Vec<_> = symbols
+            .iter()
+            .map(|s| {
+                let quote =
+                    quotecast_shared::Quote::new(*s, t * 1000, [1.0, 2.0, 0.5, 1.5], 10).unwrap();
+                quotecast_shared::channel::Channel::for_quote(&quote)
+            })
+            .collect();
+        let (status, _) = http.publish(&channels).await.unwrap();
+        assert_eq!(status, 200);
+    }
+    browser
+        .wait_for(
+            "three bars on every card",
+            Duration::from_secs(20),
+            || async {
+                for s in symbols {
+                    if updates(&browser, s).await != 3 {
+                        return None;
+                    }
+                }
+                Some(())
+            },
+        )
+        .await;
+    assert_eq!(badge(&browser).await.as_deref(), Some("live"));
+    let console = browser.console().await;
+    assert_eq!(
+        errors(&console),
+        Vec::<String>::new(),
+        "console: {console:?}"
+    );
+    browser.close().await;
+}

@@ -127,6 +127,22 @@ async fn the_release_bundle_shows_live_quotes_without_console_errors() {
         Vec::<String>::new(),
         "console: {console:?}"
     );
+    // Phone width: one column, nothing wider than the screen.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow.as_i64(),
+        Some(0),
+        "the page scrolls sideways at phone width"
+    );
+    browser.screenshot("dashboard-phone.png").await;
     browser.close().await;
     stack.stop().await;
 }
@@ -387,6 +403,21 @@ async fn more_tickers_than_one_connection_allows_spread_over_connections() {
         )
         .await;
     assert_eq!(badge(&browser).await.as_deref(), Some("live"));
+
+    // The reference sample's payload (no symbol, no time: the bar is dated on arrival).
+    let reference = r#"{"topic":"amazon","value":"{\"Open\":3.1,\"High\":3.3,\"Low\":3.0,\"Close\":3.2,\"Adj Close\":3.2,\"Volume\":1200.0}"}"#;
+    let channel = quotecast_shared::channel::Channel::new("AMZN", reference);
+    assert_eq!(http.publish(&[channel]).await.unwrap().0, 200);
+    browser
+        .wait_for(
+            "the reference bar on AMZN",
+            Duration::from_secs(20),
+            || async { (updates(&browser, "AMZN").await == 4).then_some(()) },
+        )
+        .await;
+    let price = browser.text("article[data-symbol='AMZN'] .price").await;
+    assert_eq!(price.as_deref(), Some("3.20"));
+
     let console = browser.console().await;
     assert_eq!(
         errors(&console),

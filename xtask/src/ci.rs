@@ -5,7 +5,7 @@ use anyhow::Result;
 use crate::setup::{self, WASM_TARGET};
 use crate::step::{cargo, exec, step};
 use crate::web_tools::{CHROMEDRIVER, tools_path};
-use crate::{dashboard, deploy};
+use crate::{dashboard, deploy, fuzz};
 
 pub fn checks() -> Result<()> {
     setup::run()?;
@@ -68,6 +68,7 @@ pub fn checks() -> Result<()> {
     step("cargo test", || {
         exec(cargo().args(["test", "--workspace", "--locked"]))
     })?;
+    step("fuzz smoke run", fuzz::smoke)?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `cargo xtask fuzz [--seconds N] [TARGET...]`: runs the libFuzzer targets of `fuzz/` for a
-//! bounded time each (default 60 s; CI runs a few seconds each as a smoke test).
+//! bounded time each (default 60 s). `cargo xtask fuzz --smoke` is CI's short run of the
+//! targets that need only `quotecast-shared`.
 //!
 //! cargo-fuzz needs the compiler's `-Z` sanitizer flags; the stable toolchain here accepts
 //! them with `RUSTC_BOOTSTRAP=1`, so no nightly toolchain has to be fetched. Seeds live in
@@ -11,6 +12,9 @@ use std::process::Command;
 use anyhow::{Result, bail};
 
 use crate::step::{exec, output, project_root, step};
+
+/// The targets that need only `quotecast-shared` (a build of a minute, not of the whole tree).
+pub const SHARED_TARGETS: [&str; 4] = ["realtime_frame", "auth_header", "filter", "quote_payload"];
 
 pub const TARGETS: [&str; 7] = [
     "realtime_frame",
@@ -44,6 +48,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 };
                 seconds = n;
             }
+            "--smoke" => return smoke(),
             t if TARGETS.contains(&t) => targets.push(t.to_owned()),
             other => bail!(
                 "unknown fuzz target or option `{other}`; targets: {}",
@@ -54,23 +59,37 @@ pub fn run(args: &[String]) -> Result<()> {
     if targets.is_empty() {
         targets = TARGETS.iter().map(|t| (*t).to_owned()).collect();
     }
+    let pipeline = targets
+        .iter()
+        .any(|t| !SHARED_TARGETS.contains(&t.as_str()));
+    fuzz(&targets, seconds, pipeline)
+}
+
+/// CI's smoke run: the decoders of `quotecast-shared`, a few seconds each. The other targets
+/// build the whole tree with sanitizers (18 min here), so they run with `cargo xtask fuzz`.
+pub fn smoke() -> Result<()> {
+    let targets: Vec<String> = SHARED_TARGETS.iter().map(|t| (*t).to_owned()).collect();
+    fuzz(&targets, 5, false)
+}
+
+fn fuzz(targets: &[String], seconds: u64, pipeline: bool) -> Result<()> {
     ensure_cargo_fuzz()?;
-    for target in &targets {
+    for target in targets {
         step(&format!("fuzz {target} for {seconds}s"), || {
             let corpus = project_root().join("fuzz/corpus").join(target);
             std::fs::create_dir_all(&corpus)?;
-            exec(
-                Command::new("cargo")
-                    .current_dir(project_root())
-                    .env("RUSTC_BOOTSTRAP", "1")
-                    .args(["fuzz", "run", target, "--release", "--debug-assertions"])
-                    .arg(&corpus)
-                    .args([
-                        "--",
-                        &format!("-max_total_time={seconds}"),
-                        "-rss_limit_mb=4096",
-                    ]),
-            )
+            let mut cmd = Command::new("cargo");
+            cmd.current_dir(project_root())
+                .env("RUSTC_BOOTSTRAP", "1")
+                .args(["fuzz", "run", target, "--release", "--debug-assertions"]);
+            if !pipeline {
+                cmd.arg("--no-default-features");
+            }
+            exec(cmd.arg(&corpus).args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-rss_limit_mb=4096",
+            ]))
         })?;
     }
     Ok(())

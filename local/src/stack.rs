@@ -67,7 +67,10 @@ pub struct RunningStack {
     pub topic: String,
     pub app: Arc<AppSync>,
     pub esm_stats: Arc<Mutex<EsmStats>>,
+    /// Stops the producer and the mapping.
     stop: watch::Sender<bool>,
+    /// Stops the server, once the mapping has finished its batch (which publishes to it).
+    stop_server: watch::Sender<bool>,
     producer: JoinHandle<()>,
     esm: JoinHandle<()>,
     server: JoinHandle<std::io::Result<()>>,
@@ -125,6 +128,7 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
         }
     };
     let (stop, stop_rx) = watch::channel(false);
+    let (stop_server, stop_server_rx) = watch::channel(false);
 
     // AppSync-compatible server, dashboard and config.json on one port.
     let server = Server::bind(
@@ -149,7 +153,12 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
     let router = app.router().merge(site);
     let server_task = {
         let listener = server.into_listener();
-        tokio::spawn(serve(listener, router, app.clone(), stopped(&stop_rx)))
+        tokio::spawn(serve(
+            listener,
+            router,
+            app.clone(),
+            stopped(&stop_server_rx),
+        ))
     };
 
     // Producer handler on a timer.
@@ -219,6 +228,7 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
         app,
         esm_stats,
         stop,
+        stop_server,
         producer: producer_task,
         esm: esm_task,
         server: server_task,
@@ -233,6 +243,7 @@ impl RunningStack {
         self.stop.send_replace(true);
         let _ = self.producer.await;
         let _ = self.esm.await;
+        self.stop_server.send_replace(true);
         let _ = self.server.await;
         drop(self.broker);
     }

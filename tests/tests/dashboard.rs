@@ -44,23 +44,19 @@ fn errors(entries: &[quotecast_e2e::browser::ConsoleEntry]) -> Vec<String> {
         .collect()
 }
 
-/// The card's `(updates, first, last)` bar counters.
+/// The card's `(updates, first, last)` bar counters, read in one script so that no frame
+/// lands between them.
 async fn counters(browser: &Browser, symbol: &str) -> Option<(i64, i64, i64)> {
-    let card = format!("article[data-symbol='{symbol}']");
-    let get = |name: &'static str| {
-        let card = card.clone();
-        async move {
-            browser
-                .attr(&card, name)
-                .await
-                .and_then(|v| v.parse::<i64>().ok())
-        }
-    };
-    Some((
-        get("data-updates").await?,
-        get("data-first").await?,
-        get("data-last").await?,
-    ))
+    let script = "const c = document.querySelector(`article[data-symbol='${arguments[0]}']`);
+                  if (!c || !c.dataset.first) return null;
+                  return [c.dataset.updates, c.dataset.first, c.dataset.last].map(Number);";
+    let v = browser
+        .client
+        .execute(script, vec![symbol.into()])
+        .await
+        .ok()?;
+    let n = |i: usize| v.get(i).and_then(serde_json::Value::as_i64);
+    Some((n(0)?, n(1)?, n(2)?))
 }
 
 async fn updates(browser: &Browser, symbol: &str) -> i64 {

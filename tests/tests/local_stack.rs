@@ -249,3 +249,55 @@ async fn failures_and_malformed_records_lose_nothing_and_reorder_nothing() {
     let _ = stop.send(());
     esm_task.await.unwrap().unwrap();
 }
+
+/// A function that always fails, counting its calls.
+struct BrokenLambda(Arc<AtomicUsize>);
+
+impl BatchHandler for BrokenLambda {
+    async fn invoke(&self, _event: Value) -> Result<KafkaBatchResponse, String> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err("injected: always fails".to_owned())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_the_retries_of_a_failing_batch_and_commits_nothing() {
+    let broker = EmbeddedBroker::start("quotes", 1).unwrap();
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    let publisher = QuotePublisher::new(&KafkaSettings {
+        bootstrap_servers: bootstrap.clone(),
+        security: Security::Plaintext,
+        topic: "quotes".to_owned(),
+        message_timeout: Duration::from_secs(10),
+    })
+    .unwrap();
+    let quotes = Simulator::new(3, &["AMZN".to_owned()], 1000, 0).advance_to(5_000);
+    publisher.publish(&quotes).await.unwrap();
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut esm_config = EsmConfig::new(&bootstrap, "quotes");
+    esm_config.batching_window = Duration::ZERO;
+    esm_config.retry_base = Duration::from_millis(200);
+    esm_config.retry_max = Duration::from_secs(30);
+    let esm = EventSourceMapping::connect(esm_config).await.unwrap();
+    let stats = esm.stats();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(esm.run(BrokenLambda(calls.clone()), async move {
+        let _ = stopped.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while calls.load(Ordering::SeqCst) < 3 {
+        assert!(Instant::now() < deadline, "the mapping never retried");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Retries back off towards 30 s; shutdown must not wait for them, nor run them for ever.
+    let _ = stop.send(());
+    let ended = tokio::time::timeout(Duration::from_secs(5), task).await;
+    assert!(ended.is_ok(), "the mapping kept retrying after shutdown");
+    ended.unwrap().unwrap().unwrap();
+    let stats = *stats.lock().unwrap();
+    assert_eq!(
+        stats.records_delivered, 0,
+        "a failed batch must stay uncommitted"
+    );
+}

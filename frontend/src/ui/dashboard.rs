@@ -6,7 +6,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use leptos::prelude::*;
@@ -104,7 +104,8 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
     let pending = Rc::new(RefCell::new(Batch::default()));
     let frame_requested = Rc::new(Cell::new(false));
     let first_quote_seen = Rc::new(Cell::new(false));
-    let feed_slot: Rc<RefCell<Option<Rc<Feed>>>> = Rc::new(RefCell::new(None));
+    // Weak: the feed owns the sink, so a strong reference back would be a cycle.
+    let feed_slot: Rc<RefCell<Weak<Feed>>> = Rc::new(RefCell::new(Weak::new()));
     let sink: UpdateSink = {
         let feed_slot = feed_slot.clone();
         Rc::new(move |update| {
@@ -119,7 +120,7 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
             request_animation_frame(move || {
                 frame_requested.set(false);
                 let batch = std::mem::take(&mut *pending.borrow_mut());
-                let Some(feed) = feed_slot.borrow().clone() else {
+                let Some(feed) = feed_slot.borrow().upgrade() else {
                     return;
                 };
                 if board.apply(batch, &feed) && !first_quote_seen.replace(true) {
@@ -129,7 +130,7 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
         })
     };
     let feed = Rc::new(Feed::new(&config, sink));
-    *feed_slot.borrow_mut() = Some(feed.clone());
+    *feed_slot.borrow_mut() = Rc::downgrade(&feed);
     for symbol in &start {
         feed.watch(symbol);
     }

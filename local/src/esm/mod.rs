@@ -93,6 +93,14 @@ pub struct EsmStats {
     pub partial_failures: u64,
 }
 
+/// How a delivery ended.
+enum Delivery {
+    /// Every record was handled and committed.
+    Done,
+    /// Shutdown came while a failed batch waited to be retried.
+    Stopped,
+}
+
 pub struct EventSourceMapping {
     config: EsmConfig,
     consumer: StreamConsumer,
@@ -163,7 +171,9 @@ impl EventSourceMapping {
         }
     }
 
-    /// Runs until `shutdown` resolves; the batch in flight is finished and committed first.
+    /// Runs until `shutdown` resolves. The invocation in flight is finished and what it
+    /// handled committed; a failed batch is not retried after `shutdown` (its records are
+    /// uncommitted, so they are delivered again on the next run).
     pub async fn run<H: BatchHandler>(
         self,
         handler: H,
@@ -176,7 +186,9 @@ impl EventSourceMapping {
                 _ = &mut shutdown => return Ok(()),
             };
             let batch = self.fill(first).await;
-            self.deliver(&handler, batch).await?;
+            if let Delivery::Stopped = self.deliver(&handler, batch, shutdown.as_mut()).await? {
+                return Ok(());
+            }
         }
     }
 
@@ -212,12 +224,14 @@ impl EventSourceMapping {
         batch
     }
 
-    /// Invokes the handler until every record of `batch` has been handled, committing as it goes.
+    /// Invokes the handler until every record of `batch` has been handled, committing as it
+    /// goes, or until `shutdown` resolves while it waits to retry.
     async fn deliver<H: BatchHandler>(
         &self,
         handler: &H,
         mut batch: Vec<OwnedMessage>,
-    ) -> Result<(), EsmError> {
+        mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Delivery, EsmError> {
         let mut attempt = 0u32;
         while !batch.is_empty() {
             let event = kafka_event(&self.config.bootstrap_servers, &batch);
@@ -228,7 +242,7 @@ impl EventSourceMapping {
                     self.commit(&done)?;
                     self.bump(|s| s.records_delivered += done.len() as u64);
                     if retry.is_empty() {
-                        return Ok(());
+                        return Ok(Delivery::Done);
                     }
                     self.bump(|s| s.partial_failures += 1);
                     tracing::warn!(
@@ -242,10 +256,13 @@ impl EventSourceMapping {
                     tracing::warn!(error = %e, records = batch.len(), "handler failed; retrying the batch");
                 }
             }
-            tokio::time::sleep(self.backoff(attempt)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.backoff(attempt)) => {}
+                _ = &mut shutdown => return Ok(Delivery::Stopped),
+            }
             attempt += 1;
         }
-        Ok(())
+        Ok(Delivery::Done)
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

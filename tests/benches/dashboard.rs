@@ -12,8 +12,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use fantoccini::Locator;
-use quotecast_e2e::API_KEY;
 use quotecast_e2e::browser::{Browser, dashboard_dir};
+use quotecast_e2e::stack_config;
 use quotecast_local::stack::{StackConfig, start};
 use serde_json::Value;
 
@@ -101,20 +101,12 @@ async fn measure(browser: &Browser) -> Smoothness {
 async fn main() {
     sizes();
     let symbols: Vec<String> = (0..TICKERS).map(|i| format!("T{i:02}")).collect();
+    let names: Vec<&str> = symbols.iter().map(String::as_str).collect();
     let stack = start(StackConfig {
-        listen: "127.0.0.1".parse().unwrap(),
-        port: 0,
-        api_key: API_KEY.to_owned(),
-        bootstrap_servers: None,
-        topic: "quotes".to_owned(),
         partitions: 4,
-        symbols: symbols.clone(),
-        tick: Duration::from_millis(TICK_MS),
         seed: 3,
-        batch_size: 100,
-        batching_window: Duration::ZERO,
         dashboard_dir: dashboard_dir(),
-        default_symbols: Vec::new(),
+        ..stack_config(&names, Duration::from_millis(TICK_MS))
     })
     .await
     .unwrap();

@@ -8,16 +8,50 @@ pub mod kafka_event;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use quotecast_local::appsync::server::AppSync;
 use quotecast_local::appsync::{Config, Server};
 use quotecast_local::client::{GraphqlHttp, RealtimeClient, Transport};
+use quotecast_local::stack::StackConfig;
+use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
 use quotecast_shared::realtime::AuthObject;
 use tokio::sync::oneshot;
 
 pub const API_KEY: &str = "da2-e2etestkey00000000000000";
 pub const ACCESS_KEY_ID: &str = "AKIDQUOTECASTE2E";
 pub const SECRET: &str = "e2e/secret+key";
+
+/// The local stack on a free loopback port with `symbols`, one bar each per `tick`, batching
+/// window 0 and no dashboard; tests change the fields they care about.
+pub fn stack_config(symbols: &[&str], tick: Duration) -> StackConfig {
+    StackConfig {
+        listen: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        api_key: API_KEY.to_owned(),
+        bootstrap_servers: None,
+        topic: "quotes".to_owned(),
+        partitions: 2,
+        symbols: symbols.iter().map(|s| (*s).to_owned()).collect(),
+        tick,
+        seed: 5,
+        batch_size: 100,
+        batching_window: Duration::ZERO,
+        dashboard_dir: "/nonexistent".into(),
+        default_symbols: Vec::new(),
+    }
+}
+
+/// The producer's publisher on a plaintext broker (the embedded one), topic `quotes`.
+pub fn plaintext_publisher(bootstrap: &str) -> QuotePublisher {
+    QuotePublisher::new(&KafkaSettings {
+        bootstrap_servers: bootstrap.to_owned(),
+        security: Security::Plaintext,
+        topic: "quotes".to_owned(),
+        message_timeout: Duration::from_secs(10),
+    })
+    .unwrap()
+}
 
 /// A running AppSync-compatible server on a free loopback port.
 pub struct LocalAppSync {

@@ -10,26 +10,21 @@ use axum::Router;
 use axum::routing::get;
 use fantoccini::Locator;
 use quotecast_e2e::browser::{Browser, dashboard_dir};
-use quotecast_e2e::{API_KEY, LocalAppSync};
+use quotecast_e2e::{API_KEY, LocalAppSync, stack_config};
 use quotecast_local::stack::{RunningStack, StackConfig, start};
 
 const TICK_MS: i64 = 250;
 
 async fn stack_on(port: u16, default_symbols: &[&str]) -> RunningStack {
     start(StackConfig {
-        listen: "127.0.0.1".parse().unwrap(),
         port,
-        api_key: API_KEY.to_owned(),
-        bootstrap_servers: None,
-        topic: "quotes".to_owned(),
-        partitions: 2,
-        symbols: ["AMZN", "TSLA", "MSFT", "NFLX"].map(String::from).to_vec(),
-        tick: Duration::from_millis(TICK_MS as u64),
         seed: 11,
-        batch_size: 100,
-        batching_window: Duration::ZERO,
         dashboard_dir: dashboard_dir(),
         default_symbols: default_symbols.iter().map(|s| s.to_string()).collect(),
+        ..stack_config(
+            &["AMZN", "TSLA", "MSFT", "NFLX"],
+            Duration::from_millis(TICK_MS as u64),
+        )
     })
     .await
     .unwrap()

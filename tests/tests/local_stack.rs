@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use quotecast_consumer::appsync::Auth;
 use quotecast_consumer::{Config, Consumer};
 use quotecast_e2e::fault_proxy::{Fault, FaultProxy};
-use quotecast_e2e::{API_KEY, LocalAppSync};
+use quotecast_e2e::{API_KEY, LocalAppSync, plaintext_publisher, stack_config};
 use quotecast_local::broker::EmbeddedBroker;
 use quotecast_local::client::{ClientError, RealtimeClient, Transport};
 use quotecast_local::esm::{BatchHandler, EsmConfig, EventSourceMapping};
 use quotecast_local::stack::{StackConfig, start};
-use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
 use quotecast_producer::source::sim::Simulator;
 use quotecast_shared::Quote;
 use quotecast_shared::graphql::GraphqlRequest;
@@ -65,24 +64,12 @@ async fn subscriber(url: &str, host: &str, filter: Option<&str>) -> RealtimeClie
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stack_delivers_every_quote_per_symbol_in_order() {
-    let symbols: Vec<String> = ["AMZN", "TSLA", "MSFT", "NFLX"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
     let stack = start(StackConfig {
-        listen: "127.0.0.1".parse().unwrap(),
-        port: 0,
-        api_key: API_KEY.to_owned(),
-        bootstrap_servers: None,
-        topic: "quotes".to_owned(),
-        partitions: 2,
-        symbols: symbols.clone(),
-        tick: Duration::from_millis(100),
-        seed: 5,
-        batch_size: 100,
-        batching_window: Duration::ZERO,
-        dashboard_dir: "/nonexistent".into(),
         default_symbols: vec!["AMZN".to_owned()],
+        ..stack_config(
+            &["AMZN", "TSLA", "MSFT", "NFLX"],
+            Duration::from_millis(100),
+        )
     })
     .await
     .unwrap();
@@ -195,13 +182,7 @@ async fn failures_and_malformed_records_lose_nothing_and_reorder_nothing() {
         .map(|s| s.to_string())
         .collect();
     let quotes = Simulator::new(11, &symbols, 1000, 0).advance_to(150_000);
-    let publisher = QuotePublisher::new(&KafkaSettings {
-        bootstrap_servers: bootstrap.clone(),
-        security: Security::Plaintext,
-        topic: "quotes".to_owned(),
-        message_timeout: Duration::from_secs(10),
-    })
-    .unwrap();
+    let publisher = plaintext_publisher(&bootstrap);
     let raw: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .create()
@@ -264,13 +245,7 @@ impl BatchHandler for BrokenLambda {
 async fn shutdown_ends_the_retries_of_a_failing_batch_and_commits_nothing() {
     let broker = EmbeddedBroker::start("quotes", 1).unwrap();
     let bootstrap = broker.bootstrap_servers().to_owned();
-    let publisher = QuotePublisher::new(&KafkaSettings {
-        bootstrap_servers: bootstrap.clone(),
-        security: Security::Plaintext,
-        topic: "quotes".to_owned(),
-        message_timeout: Duration::from_secs(10),
-    })
-    .unwrap();
+    let publisher = plaintext_publisher(&bootstrap);
     let quotes = Simulator::new(3, &["AMZN".to_owned()], 1000, 0).advance_to(5_000);
     publisher.publish(&quotes).await.unwrap();
 

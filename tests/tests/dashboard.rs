@@ -62,6 +62,15 @@ async fn badge(browser: &Browser) -> Option<String> {
     browser.attr("#status", "data-state").await
 }
 
+async fn wait_for_badge(browser: &Browser, state: &str, limit: Duration) {
+    let what = format!("the badge to show {state}");
+    browser
+        .wait_for(&what, limit, || async {
+            (badge(browser).await.as_deref() == Some(state)).then_some(())
+        })
+        .await;
+}
+
 async fn cards(browser: &Browser) -> Vec<String> {
     let mut out = Vec::new();
     for card in browser
@@ -222,13 +231,7 @@ async fn a_user_adds_and_removes_tickers_and_rides_out_a_server_restart() {
 
     // Restart the server: the badge goes reconnecting, then live, and quotes resume.
     stack.stop().await;
-    browser
-        .wait_for(
-            "the badge to show reconnecting",
-            Duration::from_secs(20),
-            || async { (badge(&browser).await.as_deref() == Some("reconnecting")).then_some(()) },
-        )
-        .await;
+    wait_for_badge(&browser, "reconnecting", Duration::from_secs(20)).await;
     let label = browser.text("#status").await.unwrap();
     assert!(label.starts_with("reconnecting in "), "{label:?}");
     let at_restart = updates(&browser, "AMZN").await;
@@ -309,13 +312,7 @@ async fn a_wrong_api_key_or_a_broken_config_says_what_to_fix() {
         .goto(&format!("http://{site}/wrong-key/"))
         .await
         .unwrap();
-    browser
-        .wait_for(
-            "the badge to say offline",
-            Duration::from_secs(20),
-            || async { (badge(&browser).await.as_deref() == Some("offline")).then_some(()) },
-        )
-        .await;
+    wait_for_badge(&browser, "offline", Duration::from_secs(20)).await;
     let alert = browser.text(".alert").await.unwrap();
     assert!(alert.contains("UnauthorizedException"), "{alert}");
     assert!(alert.contains("Check `apiKey` in config.json"), "{alert}");

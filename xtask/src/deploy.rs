@@ -13,7 +13,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
 use crate::dashboard;
-use crate::step::{exec, output, project_root, step};
+use crate::setup::ensure_rustup_target;
+use crate::step::{exec, output, path_with, project_root, step};
 
 const TEMPLATE: &str = "deploy/template.yaml";
 const LAMBDA_TARGET: &str = "aarch64-unknown-linux-gnu";
@@ -48,12 +49,8 @@ fn ensure_python_tools(probe: &str, packages: &[&str]) -> Result<()> {
 /// placeholder credentials so that offline checks never look for real ones.
 fn tool(name: &str) -> Command {
     let mut cmd = Command::new(venv_bin(name));
-    let mut path = vec![venv().join("bin")];
-    if let Some(p) = std::env::var_os("PATH") {
-        path.extend(std::env::split_paths(&p));
-    }
     cmd.current_dir(project_root())
-        .env("PATH", std::env::join_paths(path).unwrap_or_default())
+        .env("PATH", path_with(vec![venv().join("bin")]))
         .env("SAM_CLI_TELEMETRY", "0");
     cmd
 }
@@ -81,13 +78,7 @@ pub fn check_template() -> Result<()> {
 /// dashboard bundle.
 pub fn package() -> Result<()> {
     ensure_python_tools("cargo-lambda", &["cargo-lambda", "ziglang", "cmake"])?;
-    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
-        .is_some_and(|l| l.lines().any(|t| t.trim() == LAMBDA_TARGET));
-    if !installed {
-        step(&format!("rustup target add {LAMBDA_TARGET}"), || {
-            exec(Command::new("rustup").args(["target", "add", LAMBDA_TARGET]))
-        })?;
-    }
+    ensure_rustup_target(LAMBDA_TARGET)?;
     for package in ["quotecast-producer", "quotecast-consumer"] {
         step(&format!("cargo lambda build {package} (arm64 zip)"), || {
             exec(tool("cargo-lambda").args([

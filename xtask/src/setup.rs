@@ -69,7 +69,7 @@ pub fn run() -> Result<()> {
     step("setup", install_all)
 }
 
-fn ensure_rustup_target(target: &str) -> Result<()> {
+pub fn ensure_rustup_target(target: &str) -> Result<()> {
     let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
         .is_some_and(|list| list.lines().any(|l| l.trim() == target));
     if installed {

@@ -14,6 +14,14 @@ pub fn project_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// `PATH` with `dirs` in front, so tools installed by xtask win over older ones elsewhere.
+pub fn path_with(mut dirs: Vec<PathBuf>) -> std::ffi::OsString {
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(dirs).unwrap_or_default()
+}
+
 /// The cargo that started us, so the same toolchain runs every step.
 pub fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));

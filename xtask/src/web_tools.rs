@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::setup::apt_install;
-use crate::step::{cargo, exec, output, project_root, step};
+use crate::step::{cargo, exec, output, path_with, project_root, step};
 
 /// trunk 0.22 needs a newer rustc than this machine's 1.95.
 const TRUNK_VERSION: &str = "0.21.14";
@@ -28,14 +28,10 @@ fn tools_dir() -> PathBuf {
 /// `PATH` with the project's npm tools and cargo's bin directory first, so trunk finds the
 /// wasm-opt and wasm-bindgen installed here and not an older one elsewhere.
 pub fn tools_path() -> OsString {
-    let mut dirs = vec![
+    path_with(vec![
         tools_dir().join("node_modules/.bin"),
         cargo_home().join("bin"),
-    ];
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    std::env::join_paths(dirs).unwrap_or_default()
+    ])
 }
 
 fn cargo_home() -> PathBuf {

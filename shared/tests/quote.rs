@@ -29,6 +29,49 @@ fn valid_quote_round_trips_through_json() {
     assert_eq!(Quote::from_json(&text).unwrap(), q);
 }
 
+/// Found by the fuzz smoke run: without serde_json's `float_roundtrip`, a price written as
+/// `1.2000000000057881e21` was read back as `1.200000000005788e21`, so a quote changed on its
+/// way through JSON; the property test below found `4.246723175691972e-187`.
+#[test]
+fn prices_round_trip_exactly_through_json() {
+    for price in [
+        1.2000000000057881e21,
+        1.200000000005788e21,
+        4.246723175691972e-187,
+    ] {
+        let q = Quote::new("AMZN", 0, [price, price, price, price], 1).unwrap();
+        let back = Quote::from_json(&q.to_json()).unwrap();
+        assert_eq!(back.open.to_bits(), price.to_bits(), "{price:e}");
+        assert_eq!(back, q);
+    }
+}
+
+/// Every finite f64, either sign, subnormals and zeros included.
+fn finite_f64() -> proptest::num::f64::Any {
+    use proptest::num::f64::{NEGATIVE, NORMAL, POSITIVE, SUBNORMAL, ZERO};
+    POSITIVE | NEGATIVE | NORMAL | SUBNORMAL | ZERO
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+    /// Any finite prices, written and read back, are the same bits.
+    #[test]
+    fn any_finite_prices_round_trip_exactly(
+        open in finite_f64(),
+        close in finite_f64(),
+        previous in finite_f64(),
+    ) {
+        let q = Quote::new("AMZN", 1, [open, f64::MAX, f64::MIN, close], 7)
+            .unwrap()
+            .with_previous_close(Some(previous))
+            .unwrap();
+        let back = Quote::from_json(&q.to_json()).unwrap();
+        proptest::prop_assert_eq!(back.open.to_bits(), open.to_bits());
+        proptest::prop_assert_eq!(back.close.to_bits(), close.to_bits());
+        proptest::prop_assert_eq!(back.previous_close.map(f64::to_bits), Some(previous.to_bits()));
+    }
+}
+
 #[test]
 fn previous_close_is_optional_and_omitted_when_absent() {
     let text = amzn().to_json();

@@ -9,6 +9,7 @@ mod dashboard;
 mod deploy;
 mod dev;
 mod fuzz;
+mod resolvers;
 mod setup;
 mod step;
 mod web_tools;
@@ -20,9 +21,11 @@ cargo xtask <command>
 
 Commands:
   setup      install what development and tests need (idempotent; skips what is present)
-  ci         run every check CI runs: setup, fmt, clippy, the dashboard build, browser and native tests
+  ci         run every check CI runs: setup, the resolver linter, fmt, clippy, the dashboard build, browser and native tests
   dev        build and run the whole system locally (arguments after `--` go to `quotecast dev`)
   dashboard  build the dashboard's release bundle (frontend/dist) with trunk
+  lint-resolvers
+             lint every schema/resolvers/*.js with AWS's APPSYNC_JS linter (@aws-appsync/eslint-plugin)
   template   check deploy/template.yaml offline (sam validate, sam validate --lint)
   package    build both Lambdas as arm64 zips (cargo-lambda) and the dashboard, for `sam deploy`
   publish-dashboard --stack NAME
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(),
         Some("dashboard") => dashboard::run(),
         Some("dev") => dev::run(&args[1..]),
+        Some("lint-resolvers") => step::step("lint-resolvers", resolvers::lint),
         Some("template") => step::step("template", deploy::check_template),
         Some("package") => step::step("package", deploy::package),
         Some("publish-dashboard") => deploy::publish_dashboard(&args[1..]),

@@ -7,6 +7,8 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use quotecast_consumer::appsync::Auth;
+use quotecast_consumer::signing::{host_of, sign_post};
 use quotecast_shared::Channel;
 use quotecast_shared::graphql::{GraphqlRequest, PublishBatch};
 use quotecast_shared::realtime::{
@@ -247,33 +249,62 @@ impl RealtimeClient {
     }
 }
 
-/// GraphQL over HTTP with an API key.
+/// GraphQL over HTTP, with an API key (readers) or SigV4 (writers), as the consumer Lambda
+/// signs: the same [`Auth`] and the same signer.
 #[derive(Clone)]
 pub struct GraphqlHttp {
     client: reqwest::Client,
     url: String,
-    api_key: String,
+    auth: Auth,
 }
 
 impl GraphqlHttp {
+    /// A client that sends `x-api-key`.
     pub fn new(url: &str, api_key: &str) -> Self {
+        GraphqlHttp::with_auth(url, Auth::ApiKey(api_key.to_owned()))
+    }
+
+    /// A client that authenticates with `auth` (SigV4 for [`Auth::Iam`]).
+    pub fn with_auth(url: &str, auth: Auth) -> Self {
         GraphqlHttp {
             client: reqwest::Client::new(),
             url: url.to_owned(),
-            api_key: api_key.to_owned(),
+            auth,
         }
     }
 
     /// Posts `request`; returns the HTTP status and the body as JSON.
     pub async fn post(&self, request: &GraphqlRequest) -> Result<(u16, Value), ClientError> {
-        let response = self
+        let body = request.to_json();
+        let mut builder = self
             .client
             .post(&self.url)
-            .header("x-api-key", &self.api_key)
-            .header("content-type", "application/json")
-            .body(request.to_json())
-            .send()
-            .await?;
+            .header("content-type", "application/json");
+        match &self.auth {
+            Auth::ApiKey(key) => builder = builder.header("x-api-key", key),
+            Auth::Iam {
+                credentials,
+                region,
+            } => {
+                let base = [
+                    ("content-type", "application/json"),
+                    ("host", host_of(&self.url)),
+                ];
+                let signed = sign_post(
+                    &self.url,
+                    &base,
+                    body.as_bytes(),
+                    "appsync",
+                    region,
+                    credentials,
+                )
+                .map_err(|e| ClientError::Request(e.to_string()))?;
+                for (name, value) in signed.into_iter().filter(|(n, _)| n != "host") {
+                    builder = builder.header(name, value);
+                }
+            }
+        }
+        let response = builder.body(body).send().await?;
         let status = response.status().as_u16();
         Ok((status, response.json().await?))
     }

@@ -8,6 +8,10 @@
 pub mod appsync;
 pub mod broker;
 pub mod client;
+pub mod credentials;
 pub mod esm;
 pub mod loadtest;
+pub mod publish;
+pub mod smoke;
 pub mod stack;
+pub mod writer;

@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use quotecast_local::appsync::{Config, Server};
+use quotecast_local::credentials::default_data_dir;
 use quotecast_local::loadtest::LoadTest;
+use quotecast_local::writer::WriterOptions;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +30,63 @@ enum Command {
     Appsync(AppsyncArgs),
     /// Load-test an AppSync endpoint (this server or a real one) over the real protocol.
     Loadtest(LoadtestArgs),
+    /// Publish quotes to an AppSync endpoint (the local stack's by default), signed with IAM.
+    Publish(PublishArgs),
+    /// Check a deployment from outside with its public config: live quotes, and a key that only reads.
+    Smoke(SmokeArgs),
+}
+
+/// Where a writer publishes and how it signs (publishing is IAM's job: the public API key
+/// only reads).
+#[derive(clap::Args, Clone)]
+struct SigningArgs {
+    /// GraphQL endpoint to publish to [default: the local stack's, from its credentials file].
+    #[arg(long)]
+    url: Option<String>,
+    /// The local stack's data directory, where `quotecast dev` writes its writers' credentials.
+    #[arg(long, env = "QUOTECAST_DATA_DIR", default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
+    /// Sign with this IAM access key id (with --secret-access-key).
+    #[arg(long)]
+    access_key_id: Option<String>,
+    /// The secret of --access-key-id.
+    #[arg(long)]
+    secret_access_key: Option<String>,
+    /// Session token of temporary credentials.
+    #[arg(long)]
+    session_token: Option<String>,
+    /// Signing region [default: the endpoint's, else AWS_REGION, else us-east-1].
+    #[arg(long)]
+    region: Option<String>,
+    /// Sign with the standard AWS credential chain (environment, profile, SSO, instance role).
+    #[arg(long)]
+    aws: bool,
+}
+
+impl SigningArgs {
+    fn options(&self, api_key: Option<String>) -> WriterOptions {
+        WriterOptions {
+            url: self.url.clone(),
+            data_dir: self.data_dir.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: self.session_token.clone(),
+            region: self.region.clone(),
+            aws_chain: self.aws,
+            api_key,
+        }
+    }
+}
+
+/// Says what listening on `listen` exposes when it is not this machine only.
+fn warn_if_exposed(listen: IpAddr, what: &str) {
+    if !listen.is_loopback() {
+        eprintln!(
+            "warning: --listen {listen} exposes {what} to every machine that can reach this one; \
+             the API key is public (it is in /config.json) and lets anyone subscribe and query, \
+             and there is no TLS. Use 127.0.0.1 unless that is what you want."
+        );
+    }
 }
 
 #[derive(clap::Args)]
@@ -68,6 +127,10 @@ struct DevArgs {
     /// The built dashboard to serve at /.
     #[arg(long, default_value = "frontend/dist")]
     dashboard_dir: PathBuf,
+    /// Where the stack keeps its state (the writers' credentials.json)
+    /// [default: $XDG_DATA_HOME/quotecast, else ~/.local/share/quotecast].
+    #[arg(long, env = "QUOTECAST_DATA_DIR", default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
 }
 
 async fn dev(args: DevArgs) -> Result<()> {
@@ -85,6 +148,10 @@ async fn dev(args: DevArgs) -> Result<()> {
     if !(1..=10_000).contains(&args.batch_size) {
         bail!("--batch-size must be between 1 and 10000");
     }
+    warn_if_exposed(
+        args.listen,
+        "the dashboard, the GraphQL API and Kafka's quotes",
+    );
     let stack = quotecast_local::stack::start(quotecast_local::stack::StackConfig {
         listen: args.listen,
         port: args.port,
@@ -99,6 +166,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         batch_size: args.batch_size,
         batching_window: Duration::from_millis(args.batching_window_ms),
         dashboard_dir: args.dashboard_dir.clone(),
+        data_dir: args.data_dir.clone(),
     })
     .await
     .with_context(|| {
@@ -112,7 +180,16 @@ async fn dev(args: DevArgs) -> Result<()> {
     println!("  dashboard:     http://{addr}/");
     println!("  GraphQL:       http://{addr}/graphql");
     println!("  real-time:     ws://{addr}/graphql/realtime");
-    println!("  API key:       {}", stack.api_key);
+    println!(
+        "  API key:       {} (public: subscribe and query only)",
+        stack.api_key
+    );
+    println!(
+        "  IAM writers:   {} (publish; in {})",
+        stack.credentials.access_key_id,
+        stack.credentials_path.display()
+    );
+    println!("  publish:       quotecast publish AMZN 191.25");
     println!(
         "  Kafka:         {} (topic {}; attach kcat or any client)",
         stack.bootstrap_servers, stack.topic
@@ -131,15 +208,17 @@ async fn dev(args: DevArgs) -> Result<()> {
 
 #[derive(clap::Args)]
 struct LoadtestArgs {
-    /// GraphQL HTTP endpoint to publish to.
-    #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
-    url: String,
     /// Real-time endpoint; derived from --url as AWS does when omitted.
     #[arg(long)]
     realtime_url: Option<String>,
-    /// API key for both publishing and subscribing.
+    /// API key the subscribers connect with.
     #[arg(long, env = "QUOTECAST_API_KEY")]
     api_key: String,
+    /// Publish with the API key too, instead of signing (for APIs whose schema allows it).
+    #[arg(long)]
+    publish_with_api_key: bool,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// WebSocket connections to open.
     #[arg(long, default_value_t = 1000)]
     connections: usize,
@@ -170,12 +249,16 @@ async fn loadtest(args: LoadtestArgs) -> Result<()> {
     if args.rate == 0 || args.connections == 0 || args.subscriptions == 0 {
         bail!("--rate, --connections and --subscriptions must be at least 1");
     }
+    let api_key = args.publish_with_api_key.then(|| args.api_key.clone());
+    let writer = args.signing.options(api_key).resolve().await?;
+    eprintln!("publishing to {} as {}", writer.graphql_url, writer.source);
     let test = LoadTest {
         realtime_url: args
             .realtime_url
-            .unwrap_or_else(|| quotecast_shared::realtime::url::realtime_url(&args.url)),
-        graphql_url: args.url,
+            .unwrap_or_else(|| quotecast_shared::realtime::url::realtime_url(&writer.graphql_url)),
+        graphql_url: writer.graphql_url,
         api_key: args.api_key,
+        publish_auth: writer.auth,
         connections: args.connections,
         subscriptions_per_connection: args.subscriptions,
         symbols: args.symbols.max(1),
@@ -190,6 +273,96 @@ async fn loadtest(args: LoadtestArgs) -> Result<()> {
     } else {
         println!("{report}");
     }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct PublishArgs {
+    #[command(flatten)]
+    signing: SigningArgs,
+    /// Send this API key instead of signing: only for APIs whose schema lets the key publish
+    /// (the reference sample's); quotecast's refuses it.
+    #[arg(long)]
+    api_key: Option<String>,
+    /// A JSON file of quotes: one quote object, an array of them, or JSON lines (`-` reads stdin).
+    #[arg(long, conflicts_with_all = ["symbol", "price"])]
+    file: Option<PathBuf>,
+    /// Ticker symbol of a one-price bar (with PRICE).
+    #[arg(required_unless_present = "file")]
+    symbol: Option<String>,
+    /// Price of that bar: open = high = low = close, volume 0, stamped now.
+    #[arg(required_unless_present = "file")]
+    price: Option<f64>,
+}
+
+async fn publish(args: PublishArgs) -> Result<()> {
+    let quotes = match (&args.file, &args.symbol, args.price) {
+        (Some(path), _, _) => {
+            let (text, origin) = if path.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .context("cannot read standard input")?;
+                (text, "stdin".to_owned())
+            } else {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                (text, path.display().to_string())
+            };
+            quotecast_local::publish::quotes_from_text(&text, &origin)?
+        }
+        (None, Some(symbol), Some(price)) => vec![quotecast_local::publish::bar(
+            symbol,
+            price,
+            quotecast_producer::handler::now_ms(),
+        )?],
+        _ => bail!("give SYMBOL PRICE, or --file FILE"),
+    };
+    let writer = args.signing.options(args.api_key.clone()).resolve().await?;
+    eprintln!(
+        "publishing {} quote(s) to {} as {}",
+        quotes.len(),
+        writer.graphql_url,
+        writer.source
+    );
+    let report = quotecast_local::publish::publish(&writer, &quotes).await?;
+    println!(
+        "published {} quote(s) in {} request(s), {:.0} ms",
+        report.published,
+        report.requests,
+        report.elapsed.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct SmokeArgs {
+    /// The deployment's config.json (what the dashboard reads), e.g.
+    /// https://d1234.cloudfront.net/config.json or http://127.0.0.1:8080/config.json.
+    #[arg(long)]
+    config: String,
+    /// Ticker to wait for [default: the config's first default symbol].
+    #[arg(long)]
+    symbol: Option<String>,
+    /// Seconds to wait for the first live quote (bars may be minutes apart on AWS).
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+}
+
+async fn smoke(args: SmokeArgs) -> Result<()> {
+    use quotecast_local::smoke;
+    let step = Duration::from_secs(10);
+    let config = smoke::fetch_config(&args.config, step).await?;
+    eprintln!(
+        "checking {} (real-time {}) with the public key; waiting up to {} s for a quote",
+        config.graphql_url, config.realtime_url, args.timeout_secs
+    );
+    let options = smoke::SmokeOptions {
+        symbol: args.symbol,
+        quote_timeout: Duration::from_secs(args.timeout_secs),
+        step_timeout: step,
+    };
+    let report = smoke::run(&config, &options).await?;
+    println!("{report}");
     Ok(())
 }
 
@@ -219,6 +392,10 @@ struct AppsyncArgs {
     /// WebSocket connections allowed at once.
     #[arg(long, default_value_t = 20_000)]
     max_connections: usize,
+    /// Serve this schema (SDL) instead of quotecast's. Its auth directives decide who may
+    /// call what; without any, the API key may do everything, as on the reference sample's API.
+    #[arg(long)]
+    schema: Option<PathBuf>,
 }
 
 fn parse_credential(text: &str) -> Result<(String, String)> {
@@ -250,6 +427,13 @@ impl AppsyncArgs {
         if config.api_keys.is_empty() {
             config.api_keys.push(generate_api_key());
         }
+        if let Some(path) = &self.schema {
+            let sdl = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read schema {}", path.display()))?;
+            quotecast_local::appsync::graphql::Schema::parse(&sdl)
+                .with_context(|| format!("schema {} is not usable", path.display()))?;
+            config.schema_sdl = Some(sdl.into());
+        }
         let mut lines: Vec<String> = self.iam_credentials.clone();
         if let Some(path) = &self.iam_credentials_file {
             let text = std::fs::read_to_string(path)
@@ -271,6 +455,7 @@ impl AppsyncArgs {
 
 async fn appsync(args: AppsyncArgs) -> Result<()> {
     let config = args.config()?;
+    warn_if_exposed(args.listen, "the GraphQL API");
     let server = Server::bind(SocketAddr::new(args.listen, args.port), config.clone())
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.listen, args.port))?;
@@ -307,5 +492,7 @@ async fn main() -> Result<()> {
         Command::Dev(args) => dev(args).await,
         Command::Appsync(args) => appsync(args).await,
         Command::Loadtest(args) => loadtest(args).await,
+        Command::Publish(args) => publish(args).await,
+        Command::Smoke(args) => smoke(args).await,
     }
 }

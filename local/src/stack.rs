@@ -15,7 +15,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use quotecast_consumer::appsync::Auth;
 use quotecast_producer::Producer;
 use quotecast_producer::handler::now_ms;
 use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
@@ -29,6 +28,7 @@ use tower_http::services::ServeDir;
 use crate::appsync::server::{AppSync, serve};
 use crate::appsync::{Config, Server};
 use crate::broker::EmbeddedBroker;
+use crate::credentials::LocalCredentials;
 use crate::esm::{BatchHandler, EsmConfig, EsmStats, EventSourceMapping};
 
 #[derive(Debug, Clone)]
@@ -51,6 +51,8 @@ pub struct StackConfig {
     pub dashboard_dir: PathBuf,
     /// Symbols the dashboard shows first.
     pub default_symbols: Vec<String>,
+    /// Where the stack keeps its state: the writers' credentials (`credentials.json`).
+    pub data_dir: PathBuf,
 }
 
 impl BatchHandler for quotecast_consumer::Consumer {
@@ -63,7 +65,12 @@ impl BatchHandler for quotecast_consumer::Consumer {
 pub struct RunningStack {
     pub addr: SocketAddr,
     pub bootstrap_servers: String,
+    /// The public key: it may subscribe and query, never publish.
     pub api_key: String,
+    /// The writers' IAM key, generated at start; the only one the server accepts.
+    pub credentials: LocalCredentials,
+    /// Where `credentials` were written for other tools.
+    pub credentials_path: PathBuf,
     pub topic: String,
     pub app: Arc<AppSync>,
     pub esm_stats: Arc<Mutex<EsmStats>>,
@@ -130,13 +137,21 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
     let (stop, stop_rx) = watch::channel(false);
     let (stop_server, stop_server_rx) = watch::channel(false);
 
-    // AppSync-compatible server, dashboard and config.json on one port.
-    let server = Server::bind(
-        SocketAddr::new(config.listen, config.port),
-        Config::default().with_api_key(config.api_key.clone()),
-    )
-    .await?;
-    let addr = server.local_addr()?;
+    // AppSync-compatible server, dashboard and config.json on one port. Its IAM key exists
+    // only once the port is known (it is written with the endpoint), so the server learns it
+    // before it serves its first request.
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::new(config.listen, config.port)).await?;
+    let addr = listener.local_addr()?;
+    let graphql_url = format!("http://{addr}/graphql");
+    let credentials = LocalCredentials::generate(&graphql_url)?;
+    let credentials_path = credentials.write(&config.data_dir)?;
+    let server = Server::from_listener(
+        listener,
+        Config::default()
+            .with_api_key(config.api_key.clone())
+            .with_iam_credential(&credentials.access_key_id, &credentials.secret_access_key),
+    )?;
     let app = server.app().clone();
     let site = Router::new()
         .route("/config.json", get(config_json))
@@ -198,14 +213,14 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
         })
     };
 
-    // Event source mapping → consumer handler → this server over HTTP.
-    let graphql_url = format!("http://{addr}/graphql");
+    // Event source mapping → consumer handler → this server over HTTP, signed with IAM as
+    // the Lambda signs (AUTH_MODE=AWS_IAM); only the credentials' source differs.
     let consumer_config = quotecast_consumer::Config::from_pairs(&[
         ("APPSYNC_URL", &graphql_url),
-        ("APPSYNC_API_KEY", &config.api_key),
+        ("AUTH_MODE", "AWS_IAM"),
+        ("AWS_REGION", &credentials.region),
     ])?;
-    let consumer =
-        quotecast_consumer::Consumer::new(&consumer_config, Auth::ApiKey(config.api_key.clone()))?;
+    let consumer = quotecast_consumer::Consumer::new(&consumer_config, credentials.auth())?;
     let mut esm_config = EsmConfig::new(&bootstrap_servers, &config.topic);
     esm_config.batch_size = config.batch_size;
     esm_config.batching_window = config.batching_window;
@@ -224,6 +239,8 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
         addr,
         bootstrap_servers,
         api_key: config.api_key,
+        credentials,
+        credentials_path,
         topic: config.topic,
         app,
         esm_stats,

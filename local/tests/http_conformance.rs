@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use quotecast_local::appsync::Config;
 use quotecast_shared::graphql::{GraphqlRequest, PUBLISH_MUTATION};
 use quotecast_shared::realtime::ServerMessage;
 use serde_json::{Value, json};
@@ -29,26 +30,102 @@ async fn post(
     (status, error_type, response.json().await.unwrap())
 }
 
+/// Posts `body` as a writer: SigV4-signed with the test IAM key (the public key only reads).
+async fn as_writer(server: &TestServer, body: &str) -> (u16, Value) {
+    let headers = iam_headers(&server.graphql_url(), body.as_bytes(), SECRET);
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .filter(|(k, _)| k != "host")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, _, body) = post(server, &headers, body).await;
+    (status, body)
+}
+
 async fn with_key(server: &TestServer, body: &str) -> (u16, Value) {
     let (status, _, body) = post(server, &[("x-api-key", API_KEY)], body).await;
     (status, body)
+}
+
+/// The public key is in every browser: it may query and subscribe, never publish. AppSync
+/// answers a field the caller's mode may not reach with HTTP 200, `null` data and an
+/// `Unauthorized` error naming the field (§C.3).
+#[tokio::test]
+async fn the_public_api_key_may_query_but_never_publish() {
+    let server = start(config()).await;
+    let mut subscriber = server.client().await;
+    let all = GraphqlRequest::subscribe(None);
+    subscriber
+        .subscribe("s", &all, &server.auth())
+        .await
+        .unwrap();
+    let (status, body) = with_key(&server, &publish_body("AMZN", json!("{\"close\":1}"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["publish"], Value::Null);
+    assert_eq!(body["errors"][0]["errorType"], "Unauthorized");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "Not Authorized to access publish on type Mutation"
+    );
+    let query = json!({"query": "query { getChannel { name } }"}).to_string();
+    let (status, body) = with_key(&server, &query).await;
+    assert_eq!((status, body.get("errors")), (200, None), "{body}");
+    // Nothing reached the subscriber; a signed publish does.
+    let (_, body) = as_writer(&server, &publish_body("AMZN", json!("{\"close\":2}"))).await;
+    assert_eq!(body.get("errors"), None, "{body}");
+    let frame = subscriber.recv().await.unwrap();
+    let ServerMessage::Data { payload, .. } = frame else {
+        panic!("expected data, got {frame:?}");
+    };
+    assert_eq!(payload["data"]["subscribe"]["data"], "{\"close\":2}");
+    server.stop().await;
 }
 
 fn publish_body(name: &str, data: Value) -> String {
     json!({"query": PUBLISH_MUTATION, "variables": {"name": name, "data": data}}).to_string()
 }
 
+/// `quotecast appsync --schema`: a schema without auth directives (the reference sample's)
+/// leaves every field to the default mode, so there the API key may publish — exactly as on
+/// the reference's API — and IAM, an additional mode, may not.
+#[tokio::test]
+async fn a_schema_without_auth_directives_lets_the_api_key_publish() {
+    let sdl = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schema/reference/schema.graphql"
+    ))
+    .unwrap();
+    let server = start(Config {
+        schema_sdl: Some(sdl.into()),
+        ..config()
+    })
+    .await;
+    let mut subscriber = server.client().await;
+    let all = GraphqlRequest::subscribe(None);
+    subscriber
+        .subscribe("s", &all, &server.auth())
+        .await
+        .unwrap();
+    let (status, body) = with_key(&server, &publish_body("AMZN", json!("{\"close\":3}"))).await;
+    assert_eq!((status, body.get("errors")), (200, None), "{body}");
+    let frame = subscriber.recv().await.unwrap();
+    assert!(matches!(frame, ServerMessage::Data { .. }), "{frame:?}");
+    let (_, body) = as_writer(&server, &publish_body("AMZN", json!("{\"close\":4}"))).await;
+    assert_eq!(body["errors"][0]["errorType"], "Unauthorized", "{body}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn malformed_bodies_are_400_malformed_http_request() {
     let server = start(config()).await;
-    let (status, body) = with_key(&server, "").await;
+    let (status, body) = as_writer(&server, "").await;
     assert_eq!(status, 400);
     assert_eq!(
         body,
         json!({"errors": [{"errorType": "MalformedHttpRequestException", "message": "Request body is empty."}]})
     );
     for bad in ["meow", "{}", "[]", r#"{"query": 5}"#] {
-        let (status, body) = with_key(&server, bad).await;
+        let (status, body) = as_writer(&server, bad).await;
         assert_eq!(status, 400, "{bad}");
         assert_eq!(
             body["errors"][0]["message"], "Unable to parse GraphQL query.",
@@ -132,7 +209,7 @@ async fn sigv4_signed_requests_are_verified() {
 #[tokio::test]
 async fn validation_errors_are_200_with_null_data() {
     let server = start(config()).await;
-    let (status, body) = with_key(
+    let (status, body) = as_writer(
         &server,
         &json!({"query": "mutation { publish(name: \"A\", data: \"{}\") { nope } }"}).to_string(),
     )
@@ -149,7 +226,7 @@ async fn validation_errors_are_200_with_null_data() {
     assert_eq!(error["path"], Value::Null);
     assert_eq!(error["locations"][0]["line"], 1);
     assert!(error.get("errorType").is_none());
-    let (_, body) = with_key(
+    let (_, body) = as_writer(
         &server,
         &json!({"query": "mutation { publish(name: \"A\") { name } }"}).to_string(),
     )
@@ -160,14 +237,14 @@ async fn validation_errors_are_200_with_null_data() {
             .unwrap()
             .contains("MissingFieldArgument")
     );
-    let (_, body) = with_key(&server, &json!({"query": "query {"}).to_string()).await;
+    let (_, body) = as_writer(&server, &json!({"query": "query {"}).to_string()).await;
     assert!(
         body["errors"][0]["message"]
             .as_str()
             .unwrap()
             .starts_with("Invalid Syntax")
     );
-    let (_, body) = with_key(
+    let (_, body) = as_writer(
         &server,
         &json!({"query": "mutation($x: String) { publish(name: \"A\", data: \"{}\") { name } }"})
             .to_string(),
@@ -179,7 +256,7 @@ async fn validation_errors_are_200_with_null_data() {
             .unwrap()
             .contains("UnusedVariable")
     );
-    let (_, body) = with_key(
+    let (_, body) = as_writer(
         &server,
         &json!({"query": "mutation($n: String) { publish(name: $n, data: \"{}\") { name } }"})
             .to_string(),
@@ -191,7 +268,7 @@ async fn validation_errors_are_200_with_null_data() {
             .unwrap()
             .contains("VariableTypeMismatch")
     );
-    let (_, body) = with_key(
+    let (_, body) = as_writer(
         &server,
         &json!({"query": "mutation { ...F } fragment F on Mutation { ...F }"}).to_string(),
     )
@@ -208,7 +285,7 @@ async fn validation_errors_are_200_with_null_data() {
 #[tokio::test]
 async fn missing_and_invalid_variables_are_reported() {
     let server = start(config()).await;
-    let (status, body) = with_key(
+    let (status, body) = as_writer(
         &server,
         &json!({"query": PUBLISH_MUTATION, "variables": {"data": "{}"}}).to_string(),
     )
@@ -219,14 +296,14 @@ async fn missing_and_invalid_variables_are_reported() {
         body["errors"][0]["message"],
         "Variable 'name' has coerced Null value for NonNull type 'String!'"
     );
-    let (_, body) = with_key(&server, &publish_body("A", json!("{not json"))).await;
+    let (_, body) = as_writer(&server, &publish_body("A", json!("{not json"))).await;
     assert!(
         body["errors"][0]["message"]
             .as_str()
             .unwrap()
             .starts_with("Variable 'data' has an invalid value")
     );
-    let (_, body) = with_key(
+    let (_, body) = as_writer(
         &server,
         &json!({"query": PUBLISH_MUTATION, "variables": {"name": 5, "data": "{}"}}).to_string(),
     )
@@ -243,19 +320,19 @@ async fn missing_and_invalid_variables_are_reported() {
 #[tokio::test]
 async fn awsjson_accepts_text_and_raw_objects_and_returns_text() {
     let server = start(config()).await;
-    let (_, body) = with_key(&server, &publish_body("A", json!(r#"{"close": 1.5}"#))).await;
+    let (_, body) = as_writer(&server, &publish_body("A", json!(r#"{"close": 1.5}"#))).await;
     assert_eq!(
         body["data"]["publish"]["data"], r#"{"close": 1.5}"#,
         "text is kept as written"
     );
-    let (_, body) = with_key(&server, &publish_body("A", json!({"close": 1.5}))).await;
+    let (_, body) = as_writer(&server, &publish_body("A", json!({"close": 1.5}))).await;
     assert_eq!(
         body["data"]["publish"]["data"], r#"{"close":1.5}"#,
         "raw objects are normalised to text"
     );
     let literal = json!({"query": "mutation { publish(name: \"A\", data: {close: 1}) { data } }"})
         .to_string();
-    let (_, body) = with_key(&server, &literal).await;
+    let (_, body) = as_writer(&server, &literal).await;
     assert!(
         body["errors"][0]["message"]
             .as_str()
@@ -298,7 +375,7 @@ async fn the_mutation_selection_shapes_what_subscribers_get() {
     c.subscribe("wide", &wide, &server.auth()).await.unwrap();
     let narrow =
         json!({"query": "mutation { publish(name: \"AMZN\", data: \"{}\") { name } }"}).to_string();
-    with_key(&server, &narrow).await;
+    as_writer(&server, &narrow).await;
     match c.recv().await.unwrap() {
         ServerMessage::Data { payload, .. } => assert_eq!(
             payload,
@@ -313,7 +390,7 @@ async fn the_mutation_selection_shapes_what_subscribers_get() {
     c.subscribe("aliased", &aliased, &server.auth())
         .await
         .unwrap();
-    let (_, body) = with_key(&server, &publish_body("TSLA", json!("{\"x\":1}"))).await;
+    let (_, body) = as_writer(&server, &publish_body("TSLA", json!("{\"x\":1}"))).await;
     assert!(body.get("errors").is_none(), "{body}");
     let mut frames = Vec::new();
     for _ in 0..2 {
@@ -370,7 +447,7 @@ async fn payloads_over_the_limit_are_refused_not_dropped() {
         .await
         .unwrap();
     let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(241 * 1024));
-    let (status, body) = with_key(&server, &publish_body("BIG", json!(big))).await;
+    let (status, body) = as_writer(&server, &publish_body("BIG", json!(big))).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["publish"], Value::Null);
     assert_eq!(body["errors"][0]["errorType"], "PayloadTooLargeError");
@@ -384,19 +461,19 @@ async fn payloads_over_the_limit_are_refused_not_dropped() {
 async fn skip_and_include_directives_shape_the_result() {
     let server = start(config()).await;
     let query = "mutation($s: Boolean!) { publish(name: \"A\", data: \"{}\") { name @skip(if: $s) data @include(if: false) } }";
-    let (_, body) = with_key(
+    let (_, body) = as_writer(
         &server,
         &json!({"query": query, "variables": {"s": true}}).to_string(),
     )
     .await;
     assert_eq!(body, json!({"data": {"publish": {}}}));
-    let (_, body) = with_key(
+    let (_, body) = as_writer(
         &server,
         &json!({"query": query, "variables": {"s": false}}).to_string(),
     )
     .await;
     assert_eq!(body, json!({"data": {"publish": {"name": "A"}}}));
-    let (_, body) = with_key(
+    let (_, body) = as_writer(
         &server,
         &json!({"query": "mutation { publish(name: \"A\", data: \"{}\") { name @live } }"})
             .to_string(),

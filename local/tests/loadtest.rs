@@ -15,6 +15,7 @@ async fn a_small_run_delivers_everything_and_reports_latency() {
         graphql_url: server.graphql_url(),
         realtime_url: server.realtime_url(),
         api_key: API_KEY.to_owned(),
+        publish_auth: iam_writer(),
         connections: 20,
         subscriptions_per_connection: 3,
         symbols: 7,

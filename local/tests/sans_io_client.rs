@@ -177,10 +177,13 @@ async fn the_state_machine_survives_a_server_restart() {
     );
     assert_eq!(driver.client.state(), &ConnectionState::Live);
     assert_eq!(app.hub.subscription_count(), 1);
-    quotecast_local::client::GraphqlHttp::new(&format!("http://{addr}/graphql"), API_KEY)
-        .publish(&[channel("AMZN", 2)])
-        .await
-        .unwrap();
+    quotecast_local::client::GraphqlHttp::with_auth(
+        &format!("http://{addr}/graphql"),
+        common::iam_writer(),
+    )
+    .publish(&[channel("AMZN", 2)])
+    .await
+    .unwrap();
     driver
         .run_until(Duration::from_secs(5), |e| data_count(e) == 2)
         .await;

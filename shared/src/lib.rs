@@ -7,11 +7,13 @@
 //! native targets and `wasm32-unknown-unknown` (the dashboard).
 
 pub mod channel;
+pub mod dashboard_config;
 pub mod filter;
 pub mod graphql;
 pub mod lambda;
 pub mod quote;
 pub mod realtime;
+pub mod subscription;
 
 pub use channel::Channel;
 pub use quote::{Quote, QuoteError};

@@ -112,6 +112,14 @@ pub fn validate_symbol(symbol: &str) -> Result<(), QuoteError> {
     Ok(())
 }
 
+/// Trims and upper-cases a typed symbol and checks it (`brk.b` → `BRK.B`); the error is the
+/// reason, ready to show.
+pub fn normalize_symbol(input: &str) -> Result<String, String> {
+    let symbol = input.trim().to_uppercase();
+    validate_symbol(&symbol).map_err(|e| e.to_string())?;
+    Ok(symbol)
+}
+
 impl Quote {
     /// Builds a validated quote from `[open, high, low, close]`.
     pub fn new(

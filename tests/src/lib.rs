@@ -20,6 +20,20 @@ use tokio::sync::oneshot;
 
 pub const API_KEY: &str = "da2-e2etestkey00000000000000";
 pub const ACCESS_KEY_ID: &str = "AKIDQUOTECASTE2E";
+/// The test IAM key as a writer's [`Auth`].
+pub fn iam_writer() -> quotecast_consumer::appsync::Auth {
+    quotecast_consumer::appsync::Auth::Iam {
+        credentials: aws_credential_types::Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET,
+            None,
+            None,
+            "test",
+        ),
+        region: "us-east-1".to_owned(),
+    }
+}
+
 pub const SECRET: &str = "e2e/secret+key";
 
 /// The local stack on a free loopback port with `symbols`, one bar each per `tick`, batching
@@ -39,7 +53,22 @@ pub fn stack_config(symbols: &[&str], tick: Duration) -> StackConfig {
         batching_window: Duration::ZERO,
         dashboard_dir: "/nonexistent".into(),
         default_symbols: Vec::new(),
+        data_dir: scratch_dir("stack"),
     }
+}
+
+/// A fresh, empty directory under the system's temporary directory, unique to this process
+/// and call (a stack's data directory, say).
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "quotecast-e2e-{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// The producer's publisher on a plaintext broker (the embedded one), topic `quotes`.
@@ -95,7 +124,14 @@ impl LocalAppSync {
         AuthObject::api_key(&self.addr.to_string(), API_KEY)
     }
 
+    /// GraphQL over HTTP as a writer: SigV4 with the test IAM key, as the consumer signs
+    /// (the public API key may not publish).
     pub fn http(&self) -> GraphqlHttp {
+        GraphqlHttp::with_auth(&self.graphql_url(), iam_writer())
+    }
+
+    /// GraphQL over HTTP with the public API key: a reader.
+    pub fn reader(&self) -> GraphqlHttp {
         GraphqlHttp::new(&self.graphql_url(), API_KEY)
     }
 

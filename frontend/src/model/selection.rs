@@ -1,7 +1,7 @@
 //! Which tickers the user watches: typed symbols normalised, the `?symbols=` share link, and
 //! the choice between the link, the saved selection and the configured defaults.
 
-use quotecast_shared::quote::validate_symbol;
+pub use quotecast_shared::quote::normalize_symbol;
 use quotecast_shared::realtime::url::percent_encode;
 
 /// Where the selection is kept between visits (`localStorage`).
@@ -10,13 +10,6 @@ pub const STORAGE_KEY: &str = "quotecast.symbols";
 /// More would be more connections than a dashboard should open; five full connections'
 /// worth at AppSync's default limit.
 pub const MAX_TICKERS: usize = 500;
-
-/// Trims and upper-cases a typed symbol and checks it (`brk.b` → `BRK.B`).
-pub fn normalize_symbol(input: &str) -> Result<String, String> {
-    let symbol = input.trim().to_uppercase();
-    validate_symbol(&symbol).map_err(|e| e.to_string())?;
-    Ok(symbol)
-}
 
 /// A comma-separated list as the share link and the saved selection hold it; entries that
 /// are not symbols are dropped, duplicates kept once, order kept.

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use axum::http::HeaderMap;
 use quotecast_shared::realtime::{AuthMode, AuthObject};
+use subtle::ConstantTimeEq;
 
 use super::config::Config;
 use super::sigv4::{self, SigV4Error, SignedRequest};
@@ -65,8 +66,17 @@ impl Authenticator {
         Authenticator { config }
     }
 
+    /// Compares in constant time (per configured key), so response timing tells an attacker
+    /// nothing about how much of a guessed key was right.
     fn api_key(&self, key: &str) -> Result<Principal, AuthFailure> {
-        if self.config.api_keys.iter().any(|k| k == key) {
+        let matched = self
+            .config
+            .api_keys
+            .iter()
+            .fold(subtle::Choice::from(0), |found, k| {
+                found | k.as_bytes().ct_eq(key.as_bytes())
+            });
+        if bool::from(matched) {
             Ok(Principal::ApiKey)
         } else {
             Err(AuthFailure::BadApiKey)

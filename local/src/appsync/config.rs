@@ -9,6 +9,9 @@ use quotecast_shared::realtime::{DEFAULT_CONNECTION_TIMEOUT_MS, MAX_PAYLOAD_BYTE
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The schema served, as SDL text; `None` serves quotecast's own (`schema/schema.graphql`).
+    /// Its auth directives decide who may call what (the default mode is the API key).
+    pub schema_sdl: Option<std::sync::Arc<str>>,
     /// API keys accepted in `x-api-key`.
     pub api_keys: Vec<String>,
     /// IAM credentials accepted in SigV4 signatures: access key id → secret access key.
@@ -39,6 +42,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            schema_sdl: None,
             api_keys: Vec::new(),
             iam_credentials: HashMap::new(),
             signature_max_skew: Duration::from_secs(15 * 60),

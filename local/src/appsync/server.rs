@@ -30,7 +30,10 @@ pub struct AppSync {
 
 impl AppSync {
     pub fn new(config: Config) -> Result<Arc<AppSync>, SchemaError> {
-        let schema = Schema::quotecast()?;
+        let schema = match &config.schema_sdl {
+            Some(sdl) => Schema::parse(sdl)?,
+            None => Schema::quotecast()?,
+        };
         let (shutdown, _) = watch::channel(false);
         Ok(Arc::new(AppSync {
             auth: Authenticator::new(config.clone()),
@@ -86,6 +89,14 @@ impl Server {
         let app = AppSync::new(config)?;
         let listener = TcpListener::bind(addr).await?;
         Ok(Server { app, listener })
+    }
+
+    /// A server on a listener the caller bound (so it could learn the port first).
+    pub fn from_listener(listener: TcpListener, config: Config) -> anyhow::Result<Server> {
+        Ok(Server {
+            app: AppSync::new(config)?,
+            listener,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -22,7 +22,11 @@ use serde::Serialize;
 pub struct LoadTest {
     pub graphql_url: String,
     pub realtime_url: String,
+    /// The subscribers' key (the public one).
     pub api_key: String,
+    /// How the publisher authenticates: IAM, as every writer does (or an API key, for APIs
+    /// whose schema lets the key publish).
+    pub publish_auth: quotecast_consumer::appsync::Auth,
     pub connections: usize,
     pub subscriptions_per_connection: usize,
     pub symbols: usize,

@@ -24,7 +24,7 @@ pub(super) struct Published {
 }
 
 pub(super) async fn run(test: &LoadTest, per_symbol: &HashMap<String, u64>) -> Published {
-    let http = GraphqlHttp::new(&test.graphql_url, &test.api_key);
+    let http = GraphqlHttp::with_auth(&test.graphql_url, test.publish_auth.clone());
     let batch = test.batch.max(1);
     let requests_per_sec = (test.rate as f64 / batch as f64).max(0.001);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / requests_per_sec));

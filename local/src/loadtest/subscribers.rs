@@ -75,7 +75,7 @@ pub(super) async fn open(
                     .await
                     .with_context(|| format!("connection {c}: connection_init"))?;
                 for (s, sym) in symbols.iter().enumerate() {
-                    let filter = format!(r#"{{"name":{{"eq":"{sym}"}}}}"#);
+                    let filter = quotecast_shared::subscription::filter_for(sym);
                     client
                         .subscribe(
                             &format!("c{c}s{s}"),

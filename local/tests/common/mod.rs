@@ -18,6 +18,20 @@ use tokio::task::JoinHandle;
 
 pub const API_KEY: &str = "da2-testkey0000000000000000";
 pub const ACCESS_KEY_ID: &str = "AKIDQUOTECASTTEST";
+/// The test IAM key as a writer's [`Auth`].
+pub fn iam_writer() -> quotecast_consumer::appsync::Auth {
+    quotecast_consumer::appsync::Auth::Iam {
+        credentials: aws_credential_types::Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET,
+            None,
+            None,
+            "test",
+        ),
+        region: "us-east-1".to_owned(),
+    }
+}
+
 pub const SECRET: &str = "quotecast/test/secret+key";
 
 pub fn config() -> Config {
@@ -68,7 +82,14 @@ impl TestServer {
         AuthObject::api_key(&self.host(), API_KEY)
     }
 
+    /// GraphQL over HTTP as a writer: SigV4 with the test IAM key, as the consumer signs
+    /// (the public API key may not publish).
     pub fn http(&self) -> GraphqlHttp {
+        GraphqlHttp::with_auth(&self.graphql_url(), iam_writer())
+    }
+
+    /// GraphQL over HTTP with the public API key: a reader.
+    pub fn reader(&self) -> GraphqlHttp {
         GraphqlHttp::new(&self.graphql_url(), API_KEY)
     }
 

@@ -299,10 +299,13 @@ mod tests {
     fn the_deployed_schema_loads_and_bad_schemas_are_refused() {
         let s = Schema::quotecast().unwrap();
         let publish = s.field("Mutation", "publish").unwrap();
+        assert!(s.allows("Mutation", publish, "aws_iam"));
         assert!(
-            s.allows("Mutation", publish, "aws_iam")
-                && s.allows("Mutation", publish, "aws_api_key")
+            !s.allows("Mutation", publish, "aws_api_key"),
+            "the public key only reads"
         );
+        let subscribe = s.field("Subscription", "subscribe").unwrap();
+        assert!(s.allows("Subscription", subscribe, "aws_api_key"));
         assert!(matches!(
             Schema::parse("type {"),
             Err(SchemaError::Parse(_))

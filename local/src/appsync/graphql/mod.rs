@@ -9,11 +9,13 @@
 
 mod coerce;
 mod error;
+mod limits;
 mod prepare;
 mod schema;
 mod selection;
 
 pub use error::GraphqlError;
+pub use limits::{MAX_DEPTH, MAX_EXPANDED_BYTES, MAX_NESTING, MAX_SELECTIONS, MAX_TOKENS};
 pub use prepare::{Operation, RootField, prepare};
 pub use schema::{FieldDef, Schema, SchemaError, named as named_type};
 pub use selection::{SelectedField, Selection, push_json_string};

@@ -6,6 +6,12 @@
 //! and do not cycle, leaves have no selections and objects have some, directives are known —
 //! and builds the flattened result at the same time. Messages follow graphql-java's wording,
 //! which is what AppSync returns.
+//!
+//! The walk expands each fragment spread where it appears, so its work grows with the
+//! expanded document, not the text: [`super::limits`] bounds that before the walk starts
+//! (tokens and nesting before parsing; selections, depth and argument bytes after choosing
+//! the operation), and merging a selection into its set is a hash look-up, so the walk stays
+//! linear in what was counted.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,6 +25,7 @@ use serde_json::{Map, Value};
 
 use super::coerce::{Source, coerce};
 use super::error::GraphqlError;
+use super::limits::{check_cost, check_text};
 use super::schema::{FieldDef, Schema, named};
 use super::selection::{SelectedField, Selection};
 
@@ -50,12 +57,14 @@ pub fn prepare(
     variables: &Map<String, Value>,
     operation_name: Option<&str>,
 ) -> Result<Operation, Vec<GraphqlError>> {
+    check_text(query).map_err(|e| vec![e])?;
     let doc = async_graphql_parser::parse_query(query).map_err(|e| {
         let mut err = GraphqlError::plain(format!("Invalid Syntax : {e}"));
         err.locations = e.positions().collect();
         vec![err]
     })?;
     let (name, op) = choose_operation(&doc, operation_name).map_err(|e| vec![e])?;
+    check_cost(&doc, &op.node, variables).map_err(|e| vec![e])?;
     let root_type = match op.node.ty {
         OperationType::Query => &schema.query,
         OperationType::Mutation => &schema.mutation,
@@ -139,8 +148,18 @@ struct Collected {
     name: String,
     args: Map<String, Value>,
     sub: Option<Selection>,
+    /// The response keys in `sub`, so that merging another copy of this field is linear in
+    /// the copy, not in what was merged before.
+    sub_keys: HashSet<String>,
     pos: Pos,
     skipped: bool,
+}
+
+/// The fields of one selection set being collected, in order, with an index by response key.
+#[derive(Default)]
+struct Fields {
+    list: Vec<Collected>,
+    by_key: HashMap<String, usize>,
 }
 
 struct Walk<'a> {
@@ -195,7 +214,7 @@ impl Walk<'_> {
     }
 
     fn selection_set(&mut self, type_name: &str, set: &SelectionSet, path: &str) -> Vec<Collected> {
-        let mut out: Vec<Collected> = Vec::new();
+        let mut out = Fields::default();
         for item in &set.items {
             let skipped = self.skipped(item.node.directives(), path);
             match &item.node {
@@ -254,7 +273,7 @@ impl Walk<'_> {
                 }
             }
         }
-        out
+        out.list
     }
 
     fn fragment(
@@ -296,27 +315,30 @@ impl Walk<'_> {
 
     /// Adds `c` unless its key is taken: the same field again merges, another field under
     /// the same key is a conflict.
-    fn merge(&mut self, out: &mut Vec<Collected>, c: Collected) {
-        match out.iter_mut().find(|o| o.key == c.key) {
-            None => out.push(c),
-            Some(existing) if existing.name == c.name && existing.args == c.args => {
-                existing.skipped &= c.skipped;
-                if let (Some(a), Some(b)) = (&mut existing.sub, c.sub) {
-                    for f in b.fields {
-                        if !a.fields.iter().any(|x| x.key == f.key) {
-                            a.fields.push(f);
-                        }
-                    }
-                }
-            }
-            Some(existing) => self.errors.push(GraphqlError::validation(
+    fn merge(&mut self, out: &mut Fields, c: Collected) {
+        let Some(existing) = out.by_key.get(&c.key).and_then(|&i| out.list.get_mut(i)) else {
+            out.by_key.insert(c.key.clone(), out.list.len());
+            out.list.push(c);
+            return;
+        };
+        if existing.name != c.name || existing.args != c.args {
+            self.errors.push(GraphqlError::validation(
                 "FieldsConflict",
                 format!(
                     "{}: they return differing types or arguments ({} and {})",
                     c.key, existing.name, c.name
                 ),
                 c.pos,
-            )),
+            ));
+            return;
+        }
+        existing.skipped &= c.skipped;
+        if let (Some(a), Some(b)) = (&mut existing.sub, c.sub) {
+            for f in b.fields {
+                if existing.sub_keys.insert(f.key.clone()) {
+                    a.fields.push(f);
+                }
+            }
         }
     }
 
@@ -339,6 +361,7 @@ impl Walk<'_> {
                 name,
                 args: Map::new(),
                 sub: None,
+                sub_keys: HashSet::new(),
                 pos: field.pos,
                 skipped: false,
             });
@@ -390,11 +413,16 @@ impl Walk<'_> {
             }
             None
         };
+        let sub_keys = sub
+            .iter()
+            .flat_map(|s| s.fields.iter().map(|f| f.key.clone()))
+            .collect();
         Some(Collected {
             key,
             name,
             args,
             sub,
+            sub_keys,
             pos: field.pos,
             skipped: false,
         })

@@ -125,6 +125,25 @@ async fn a_client_that_stops_reading_is_disconnected_and_the_others_get_everythi
         .unwrap();
     assert_eq!(server.app.connection_count(), 2);
 
+    // The slow client starts reading again once the server has given up on it (its
+    // subscription left the hub): what it finds then is a cut-short stream, then the close.
+    let app = server.app.clone();
+    let slow_reader = tokio::spawn(async move {
+        while app.hub.subscription_count() != 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut seen = 0u64;
+        loop {
+            match slow.next().await {
+                Ok(Incoming::Frame(ServerMessage::Data { .. })) => seen += 1,
+                Ok(Incoming::Frame(_)) => {}
+                Ok(Incoming::Closed(frame)) => return (seen, frame),
+                Err(e) => panic!("no close frame after {seen} frames: {e}"),
+                Ok(Incoming::Garbage(g)) => panic!("{g}"),
+            }
+        }
+    });
+
     // ~40 MB in 10 KB quotes: far more than socket buffers and the outbox hold. The
     // publisher stays at most ~1 MB ahead of the fast reader, as a reader that keeps up would.
     let blob = "x".repeat(10 * 1024);
@@ -165,19 +184,18 @@ async fn a_client_that_stops_reading_is_disconnected_and_the_others_get_everythi
         "its subscription left with it"
     );
 
-    // The slow client finds its stream cut short: fewer frames than published, then the end.
-    let mut seen = 0u64;
-    loop {
-        match slow.next().await {
-            Ok(Incoming::Frame(ServerMessage::Data { .. })) => seen += 1,
-            Ok(Incoming::Frame(_)) => {}
-            Ok(Incoming::Closed(_)) | Err(_) => break,
-            Ok(Incoming::Garbage(g)) => panic!("{g}"),
-        }
-    }
+    // The slow client found its stream cut short: fewer frames than published, then a close
+    // frame saying why (1008, policy violation), not a bare TCP close.
+    let (seen, close) = slow_reader.await.unwrap();
     assert!(
         seen < total,
         "slow client received everything ({seen}); nothing was tested"
+    );
+    let close = close.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1008, "{close:?}");
+    assert_eq!(
+        close.reason.as_str(),
+        "send queue full: client is not reading"
     );
     server.stop().await;
 }

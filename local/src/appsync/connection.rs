@@ -44,7 +44,9 @@ const CLOSE_TOO_BIG: Close = Close {
     flush_first: true,
 };
 
-/// How long a closing connection may take to flush its last frames.
+/// How long a closing connection may take to send its last frames and its close frame (a
+/// slow consumer's: the frame being written, then the close). A client that reads nothing
+/// meanwhile is cut off without one.
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
 pub async fn run(
@@ -55,7 +57,7 @@ pub async fn run(
 ) {
     let (sink, stream) = socket.split();
     let outbox = Arc::new(Outbox::new(app.config.max_queued_bytes_per_connection));
-    let mut writer = tokio::spawn(write_frames(sink, outbox.clone()));
+    let mut writer = Writer(Some(tokio::spawn(write_frames(sink, outbox.clone()))));
     let mut conn = Connection {
         app,
         outbox,
@@ -66,20 +68,58 @@ pub async fn run(
     let close = conn.read(stream, &mut writer).await;
     conn.unregister_all();
     conn.outbox.close(close.clone());
-    if close.flush_first {
-        if tokio::time::timeout(FLUSH_GRACE, &mut writer)
-            .await
-            .is_err()
-        {
-            writer.abort();
-        }
-    } else {
+    if !close.flush_first {
         tracing::warn!(
             code = close.code,
             reason = close.reason,
             "disconnecting client"
         );
-        writer.abort();
+    }
+    // Without its backlog (a slow consumer) the writer only finishes the frame it is in
+    // and sends the close frame; either way it gets the same grace.
+    writer.stop(FLUSH_GRACE).await;
+}
+
+/// The writer task's handle, awaited to completion at most once: it ends on its own when the
+/// socket fails (a peer reset while writing), and the reader then waits for it again at
+/// close; tokio panics if a finished `JoinHandle` is polled again, so the handle is dropped
+/// as soon as it has resolved.
+struct Writer(Option<JoinHandle<()>>);
+
+impl Writer {
+    /// Resolves when the writer task ends; never again once it has.
+    async fn finished(&mut self) {
+        let Some(handle) = &mut self.0 else {
+            return std::future::pending().await;
+        };
+        let result = handle.await;
+        // No await point between the handle resolving and its removal: a `select!` that
+        // drops this future cannot leave a finished handle behind.
+        self.0 = None;
+        if let Err(e) = result
+            && e.is_panic()
+        {
+            tracing::error!(error = %e, "connection writer panicked");
+        }
+    }
+
+    /// Waits up to `grace` for the writer to end (not at all if it has), then stops it.
+    async fn stop(&mut self, grace: Duration) {
+        if self.0.is_some()
+            && tokio::time::timeout(grace, self.finished()).await.is_err()
+            && let Some(handle) = self.0.take()
+        {
+            handle.abort();
+        }
+    }
+}
+
+impl Drop for Writer {
+    /// The writer never outlives its connection, even if the connection's task is dropped.
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
     }
 }
 
@@ -89,12 +129,20 @@ async fn write_frames(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbo
     loop {
         let close = outbox.next_batch(&mut batch).await;
         for frame in batch.drain(..) {
+            // A slow consumer's backlog is dropped, the rest of this batch too: what is
+            // left to send is the end of the frame in progress (by the flush), then the
+            // close frame (next round, when `next_batch` returns at once).
+            if outbox.dropping() {
+                break;
+            }
             if sink.feed(Message::Text(frame)).await.is_err() {
-                return;
+                return socket_gone(&outbox);
             }
         }
-        if sink.flush().await.is_err() {
-            return;
+        let flushed = sink.flush().await;
+        outbox.written();
+        if flushed.is_err() {
+            return socket_gone(&outbox);
         }
         if let Some(close) = close {
             let frame = CloseFrame {
@@ -105,6 +153,12 @@ async fn write_frames(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbo
             return;
         }
     }
+}
+
+/// The socket failed under the writer (the peer reset or left): publishers stop queueing
+/// frames nobody will send, and the reader ends the connection (it sees the writer end).
+fn socket_gone(outbox: &Outbox) {
+    outbox.close(Close::NORMAL);
 }
 
 struct Connection {
@@ -124,11 +178,7 @@ enum Flow {
 
 impl Connection {
     /// Reads frames until the connection should end, and says how it ends.
-    async fn read(
-        &mut self,
-        mut stream: SplitStream<WebSocket>,
-        writer: &mut JoinHandle<()>,
-    ) -> Close {
+    async fn read(&mut self, mut stream: SplitStream<WebSocket>, writer: &mut Writer) -> Close {
         let app = self.app.clone();
         let config = &app.config;
         let init_deadline = tokio::time::sleep(config.connection_init_timeout);
@@ -177,7 +227,7 @@ impl Connection {
                 _ = &mut max_age => return CLOSE_MAX_AGE,
                 _ = &mut shutdown => return Close::SHUTDOWN,
                 close = &mut closed => return close,
-                _ = &mut *writer => return Close::NORMAL,
+                () = writer.finished() => return Close::NORMAL,
             }
         }
     }

@@ -2,7 +2,10 @@
 //!
 //! Fan-out pushes frames without waiting, from any task. When a client stops reading, its
 //! queue fills up to the byte limit and the connection is closed as a slow consumer: it
-//! never slows the publisher or the other connections, and memory stays bounded.
+//! never slows the publisher or the other connections, and memory stays bounded. The limit
+//! counts what is queued plus the batch the writer holds and has not written yet, so a
+//! connection never holds more than the limit in frames (not twice it, as it would if
+//! taking a batch reset the count).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -49,7 +52,11 @@ pub enum PushError {
 #[derive(Default)]
 struct State {
     frames: VecDeque<Utf8Bytes>,
-    bytes: usize,
+    /// Bytes of `frames`.
+    queued: usize,
+    /// Bytes of the batch the writer took and has not written yet: still this connection's
+    /// memory, so they count against the limit until [`Outbox::written`].
+    in_flight: usize,
     closing: Option<Close>,
 }
 
@@ -84,16 +91,16 @@ impl Outbox {
         if state.closing.is_some() {
             return Err(PushError::Closed);
         }
-        if state.bytes + frame.len() > self.max_bytes {
+        if state.queued + state.in_flight + frame.len() > self.max_bytes {
             state.closing = Some(Close::SLOW_CONSUMER);
             state.frames.clear();
-            state.bytes = 0;
+            state.queued = 0;
             drop(state);
             self.notify.notify_one();
             self.closed.notify_one();
             return Err(PushError::Overflow);
         }
-        state.bytes += frame.len();
+        state.queued += frame.len();
         state.frames.push_back(frame);
         drop(state);
         self.notify.notify_one();
@@ -106,7 +113,7 @@ impl Outbox {
         if state.closing.is_none() {
             if !close.flush_first {
                 state.frames.clear();
-                state.bytes = 0;
+                state.queued = 0;
             }
             state.closing = Some(close);
         }
@@ -126,15 +133,28 @@ impl Outbox {
         }
     }
 
+    /// Whether the connection is closing without sending its backlog (a slow consumer): the
+    /// writer stops between frames and sends the close frame instead.
+    pub fn dropping(&self) -> bool {
+        self.lock().closing.as_ref().is_some_and(|c| !c.flush_first)
+    }
+
+    /// The writer has written (or given up on) the batch it took: its bytes no longer count.
+    pub fn written(&self) {
+        self.lock().in_flight = 0;
+    }
+
     /// Waits for frames, moves all queued ones into `batch`, and returns the close reason
-    /// once the connection is closing (after the last frames to send).
+    /// once the connection is closing (after the last frames to send). The batch counts
+    /// against the limit until [`Outbox::written`].
     pub async fn next_batch(&self, batch: &mut Vec<Utf8Bytes>) -> Option<Close> {
         loop {
             {
                 let mut state = self.lock();
                 if !state.frames.is_empty() || state.closing.is_some() {
                     batch.extend(state.frames.drain(..));
-                    state.bytes = 0;
+                    state.in_flight += state.queued;
+                    state.queued = 0;
                     return state.closing.clone();
                 }
             }
@@ -165,6 +185,7 @@ mod tests {
         let outbox = Outbox::new(10);
         outbox.push("123456").unwrap();
         assert_eq!(outbox.push("123456"), Err(PushError::Overflow));
+        assert!(outbox.dropping());
         assert_eq!(outbox.push("1"), Err(PushError::Closed));
         let mut batch = Vec::new();
         assert_eq!(
@@ -172,6 +193,30 @@ mod tests {
             Some(Close::SLOW_CONSUMER)
         );
         assert!(batch.is_empty());
+    }
+
+    #[tokio::test]
+    async fn frames_the_writer_holds_count_until_written() {
+        let outbox = Outbox::new(10);
+        outbox.push("12345").unwrap();
+        outbox.push("12345").unwrap();
+        let mut batch = Vec::new();
+        assert_eq!(outbox.next_batch(&mut batch).await, None);
+        // 10 bytes in flight: the queue is as full as if they were still in it.
+        assert_eq!(outbox.push("1"), Err(PushError::Overflow));
+
+        let outbox = Outbox::new(10);
+        outbox.push("12345").unwrap();
+        outbox.next_batch(&mut batch).await;
+        outbox.push("12345").unwrap();
+        assert_eq!(outbox.push("1"), Err(PushError::Overflow));
+
+        let outbox = Outbox::new(10);
+        outbox.push("1234567890").unwrap();
+        batch.clear();
+        outbox.next_batch(&mut batch).await;
+        outbox.written();
+        outbox.push("1234567890").unwrap();
     }
 
     #[tokio::test]

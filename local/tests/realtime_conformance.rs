@@ -459,7 +459,12 @@ async fn invalid_filters_are_refused_at_start() {
             r#"{"a":1,"b":1,"c":1,"d":1,"e":1,"f":1}"#,
             "6 distinct fields",
         ),
-        ("{not json", "not valid JSON"),
+        ("{not json", "filter is not valid JSON"),
+        (r#"{"name":}"#, "filter is not valid JSON"),
+        // Valid JSON that is not an object (subscribe.js refuses these with `BadFilter`).
+        ("[1]", "filter must be a JSON object"),
+        (r#""x""#, "filter must be a JSON object"),
+        ("null", "filter must be a JSON object"),
     ] {
         c.send(&start_msg(
             "f",

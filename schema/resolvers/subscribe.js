@@ -21,8 +21,9 @@
 //
 // The local server (local/) implements the same semantics natively (quotecast_shared::filter):
 // there a `start` with an invalid filter gets an `error` message with errorType
-// BadRequestException and `filter is not valid JSON: …` or `filter must be a JSON object`
-// (tested in local/tests/realtime_conformance.rs, invalid_filters_are_refused_at_start).
+// BadRequestException and the message `invalid subscription filter: filter is not valid
+// JSON: …` or `invalid subscription filter: filter must be a JSON object` (tested in
+// local/tests/realtime_conformance.rs, invalid_filters_are_refused_at_start).
 
 import { util, extensions } from '@aws-appsync/utils';
 

@@ -210,7 +210,10 @@ fn the_trigger_is_the_one_the_consumer_is_written_for() {
         esm["SourceAccessConfigurations"][0]["Type"],
         "SASL_SCRAM_512_AUTH"
     );
-    assert!(!esm["DestinationConfig"]["OnFailure"]["Destination"].is_null());
+    assert_eq!(
+        intrinsic(&esm["DestinationConfig"]["OnFailure"]["Destination"]),
+        Some(("!GetAtt".into(), "FailedBatchesBucket.Arn".into()))
+    );
     let batch: u64 = resolve(&t, &esm["BatchSize"]).parse().unwrap();
     assert!((1..=10_000).contains(&batch));
     let window: u64 = resolve(&t, &esm["MaximumBatchingWindowInSeconds"])
@@ -288,6 +291,11 @@ fn each_function_gets_what_it_needs_and_no_wildcard_admin() {
                 ("secretsmanager:GetSecretValue", "!Ref KafkaSecret"),
                 ("kms:Decrypt", "!GetAtt SecretsKey.Arn"),
                 ("ec2:CreateNetworkInterface", "*"),
+                // The trigger's on-failure destination writes with the consumer's role and
+                // needs both (Lambda developer guide, "Capturing discarded batches for
+                // Amazon MSK").
+                ("s3:PutObject", "!Sub ${FailedBatchesBucket.Arn}/*"),
+                ("s3:ListBucket", "!GetAtt FailedBatchesBucket.Arn"),
             ],
         ),
     ];
@@ -341,4 +349,323 @@ fn each_function_gets_what_it_needs_and_no_wildcard_admin() {
         let kind = r["Type"].as_str().unwrap();
         assert!(!kind.starts_with("AWS::IAM::"), "{name:?} is {kind}");
     }
+}
+
+/// A function's setting, its own or the Globals', resolved.
+fn function_setting(t: &Value, function: &str, key: &str) -> Option<String> {
+    let own = &props(t, function)[key];
+    let v = if own.is_null() {
+        &t["Globals"]["Function"][key]
+    } else {
+        own
+    };
+    (!v.is_null()).then(|| resolve(t, v))
+}
+
+#[test]
+fn a_consumer_invocation_ends_before_its_timeout() {
+    // One retry deadline covers the whole invocation: no request starts after the retry
+    // budget, and a request lasts at most the request timeout. The worst case must end well
+    // before Lambda kills the invocation, or the whole batch — partitions that succeeded
+    // included — is retried.
+    let t = template();
+    let timeout_s: u64 = function_setting(&t, "ConsumerFunction", "Timeout")
+        .expect("the consumer has no Timeout (Lambda's default of 3 s is far too short)")
+        .parse()
+        .unwrap();
+    let timeout = std::time::Duration::from_secs(timeout_s);
+    let env = environment(&t, "ConsumerFunction");
+    // The values the consumer reads, its defaults where the template sets none.
+    let config = quotecast_consumer::Config::from_lookup(lookup(&env)).unwrap();
+    let margin = std::time::Duration::from_secs(5);
+    let worst = config.retry.budget + config.request_timeout;
+    assert!(
+        worst + margin < timeout,
+        "retry budget {:?} + request timeout {:?} + margin {margin:?} is not below the \
+         consumer's Timeout of {timeout:?}",
+        config.retry.budget,
+        config.request_timeout,
+    );
+    // Set explicitly, so the template says what it relies on.
+    for var in ["RETRY_BUDGET_MS", "REQUEST_TIMEOUT_MS"] {
+        assert!(
+            lookup(&env)(var).is_some(),
+            "the template does not set {var}"
+        );
+    }
+}
+
+/// One token of GraphQL SDL, enough to read object types and their directives.
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Name(String),
+    Punct(char),
+    /// Strings (descriptions, arguments) and numbers: never needed, only skipped.
+    Other,
+}
+
+fn tokens(sdl: &str) -> Vec<Token> {
+    let chars: Vec<char> = sdl.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() || c == ',' || c == '\u{feff}' {
+            i += 1;
+        } else if c == '#' {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '"' {
+            if chars[i..].starts_with(&['"', '"', '"']) {
+                i += 3;
+                while i < chars.len() && !chars[i..].starts_with(&['"', '"', '"']) {
+                    i += if chars[i] == '\\' { 2 } else { 1 };
+                }
+                i += 3;
+            } else {
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    i += if chars[i] == '\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            out.push(Token::Other);
+        } else if c == '_' || c.is_ascii_alphabetic() {
+            let start = i;
+            while i < chars.len() && (chars[i] == '_' || chars[i].is_ascii_alphanumeric()) {
+                i += 1;
+            }
+            out.push(Token::Name(chars[start..i].iter().collect()));
+        } else if c == '-' || c.is_ascii_digit() {
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '-' | '+' | '.'))
+            {
+                i += 1;
+            }
+            out.push(Token::Other);
+        } else {
+            out.push(Token::Punct(c));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// An object type's auth directives and its fields' (name, directives).
+#[derive(Debug, Default)]
+struct ObjectAuth {
+    directives: Vec<String>,
+    fields: Vec<(String, Vec<String>)>,
+}
+
+/// The object types of `sdl` (`type` and `extend type`, merged) and the schema's mutation
+/// root type name.
+fn object_types(sdl: &str) -> (std::collections::HashMap<String, ObjectAuth>, String) {
+    let toks = tokens(sdl);
+    let mut types: std::collections::HashMap<String, ObjectAuth> = Default::default();
+    let mut mutation = "Mutation".to_owned();
+    let name_at = |i: usize| match toks.get(i) {
+        Some(Token::Name(n)) => n.clone(),
+        other => panic!("schema: a name expected at token {i}, found {other:?}"),
+    };
+    // Skips from an opening bracket to past its match.
+    let skip_group = |mut i: usize, open: char, close: char| {
+        let mut depth = 0;
+        loop {
+            match toks.get(i) {
+                Some(Token::Punct(c)) if *c == open => depth += 1,
+                Some(Token::Punct(c)) if *c == close => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+                None => panic!("schema: unbalanced {open}{close}"),
+                _ => {}
+            }
+            i += 1;
+        }
+    };
+    // Directives from `i`: their names and the index after them.
+    let directives = |mut i: usize| {
+        let mut names = Vec::new();
+        while toks.get(i) == Some(&Token::Punct('@')) {
+            names.push(name_at(i + 1));
+            i += 2;
+            if toks.get(i) == Some(&Token::Punct('(')) {
+                i = skip_group(i, '(', ')');
+            }
+        }
+        (names, i)
+    };
+    let mut i = 0;
+    while i < toks.len() {
+        match &toks[i] {
+            Token::Name(kw) if kw == "schema" => {
+                let (_, mut j) = directives(i + 1);
+                assert_eq!(toks.get(j), Some(&Token::Punct('{')));
+                j += 1;
+                while toks.get(j) != Some(&Token::Punct('}')) {
+                    let op = name_at(j);
+                    assert_eq!(toks.get(j + 1), Some(&Token::Punct(':')));
+                    if op == "mutation" {
+                        mutation = name_at(j + 2);
+                    }
+                    j += 3;
+                }
+                i = j + 1;
+            }
+            Token::Name(kw) if kw == "type" => {
+                let name = name_at(i + 1);
+                let mut j = i + 2;
+                if toks.get(j) == Some(&Token::Name("implements".into())) {
+                    j += 1;
+                    while matches!(toks.get(j), Some(Token::Name(_) | Token::Punct('&'))) {
+                        j += 1;
+                    }
+                }
+                let (type_auth, mut j) = directives(j);
+                let entry = types.entry(name).or_default();
+                entry.directives.extend(type_auth);
+                if toks.get(j) == Some(&Token::Punct('{')) {
+                    j += 1;
+                    while toks.get(j) != Some(&Token::Punct('}')) {
+                        if toks.get(j) == Some(&Token::Other) {
+                            j += 1; // a description
+                            continue;
+                        }
+                        let field = name_at(j);
+                        j += 1;
+                        if toks.get(j) == Some(&Token::Punct('(')) {
+                            j = skip_group(j, '(', ')');
+                        }
+                        assert_eq!(toks.get(j), Some(&Token::Punct(':')), "field {field}");
+                        j += 1;
+                        // The type: names, brackets and bangs, up to a directive or the next
+                        // field.
+                        let mut open = 0;
+                        loop {
+                            match toks.get(j) {
+                                Some(Token::Punct('[')) => open += 1,
+                                Some(Token::Punct(']')) => open -= 1,
+                                Some(Token::Punct('!')) => {}
+                                Some(Token::Name(_)) => {}
+                                other => panic!("field {field}: unexpected {other:?}"),
+                            }
+                            j += 1;
+                            if open == 0 && toks.get(j) != Some(&Token::Punct('!')) {
+                                break;
+                            }
+                        }
+                        let (field_auth, next) = directives(j);
+                        entry.fields.push((field, field_auth));
+                        j = next;
+                    }
+                    j += 1;
+                }
+                i = j;
+            }
+            Token::Punct('{') => i = skip_group(i, '{', '}'),
+            _ => i += 1,
+        }
+    }
+    (types, mutation)
+}
+
+/// The auth directives of AppSync (other directives, such as `@aws_subscribe`, are not).
+const AUTH_DIRECTIVES: [&str; 5] = [
+    "aws_api_key",
+    "aws_iam",
+    "aws_cognito_user_pools",
+    "aws_oidc",
+    "aws_lambda",
+];
+
+/// The `Mutation` fields an API-key caller may call, under AppSync's rules: a field's own
+/// auth directives decide; without any, its type's decide; without those, only the default
+/// mode is admitted.
+fn api_key_mutations(sdl: &str, default_mode: &str) -> Vec<String> {
+    let (types, mutation) = object_types(sdl);
+    let root = types
+        .get(&mutation)
+        .unwrap_or_else(|| panic!("the schema defines no {mutation} type"));
+    let auth = |ds: &[String]| -> Vec<String> {
+        ds.iter()
+            .filter(|d| AUTH_DIRECTIVES.contains(&d.as_str()))
+            .cloned()
+            .collect()
+    };
+    let type_auth = auth(&root.directives);
+    root.fields
+        .iter()
+        .filter(|(_, directives)| {
+            let field_auth = auth(directives);
+            let modes = if field_auth.is_empty() {
+                &type_auth
+            } else {
+                &field_auth
+            };
+            if modes.is_empty() {
+                default_mode == "API_KEY"
+            } else {
+                modes.iter().any(|m| m == "aws_api_key")
+            }
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+#[test]
+fn the_reachability_check_reads_auth_directives_as_appsync_does() {
+    let sdl = r#"
+        # type Mutation @aws_api_key { commented: Int }
+        type Channel @aws_api_key @aws_iam { name: String data: AWSJSON }
+        type Mutation @aws_iam {
+          "description" a(x: [String!]! = ["y"]): Channel @aws_api_key
+          b: [Channel!]!
+          c(filter: String): Channel @aws_iam @deprecated(reason: "z")
+        }
+        type M2 { d: Int e: Int @aws_iam }
+        type M3 @aws_api_key { f: Int g: Int @aws_iam }
+        schema { query: Query mutation: M2 }
+    "#;
+    assert_eq!(api_key_mutations(sdl, "API_KEY"), ["d"]);
+    assert!(api_key_mutations(sdl, "AWS_IAM").is_empty());
+    let sdl = sdl.replace("mutation: M2", "mutation: Mutation");
+    assert_eq!(api_key_mutations(&sdl, "API_KEY"), ["a"]);
+    let sdl = sdl.replace("mutation: Mutation", "mutation: M3");
+    assert_eq!(api_key_mutations(&sdl, "AWS_IAM"), ["f"]);
+    // The sample's own schema has no auth directives: the default mode reaches everything.
+    let plain = "type Mutation { publish(name: String!): String } type Query { q: Int }";
+    assert_eq!(api_key_mutations(plain, "API_KEY"), ["publish"]);
+}
+
+#[test]
+fn the_api_key_reaches_no_mutation() {
+    // The API key is public (every browser gets it in config.json): publishing must need IAM.
+    let t = template();
+    let api = props(&t, "Api");
+    assert_eq!(api["AuthenticationType"], "API_KEY", "the dashboard's mode");
+    let extra: Vec<&Value> = api["AdditionalAuthenticationProviders"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| &p["AuthenticationType"])
+        .collect();
+    assert_eq!(extra, [&Value::from("AWS_IAM")], "the consumer's mode");
+    let schema = local_path(&props(&t, "ApiSchema")["DefinitionS3Location"]);
+    let sdl = std::fs::read_to_string(schema).unwrap();
+    let default_mode = api["AuthenticationType"].as_str().unwrap();
+    let open = api_key_mutations(&sdl, default_mode);
+    assert!(
+        open.is_empty(),
+        "the public API key may call Mutation fields {open:?}"
+    );
+    assert!(
+        props(&t, "ApiKey")["Description"]
+            .as_str()
+            .unwrap()
+            .contains("publish needs IAM")
+    );
 }

@@ -78,6 +78,17 @@ impl SigningArgs {
     }
 }
 
+/// How to run this binary again from the working directory (for the banner's examples).
+fn this_binary() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "quotecast".to_owned();
+    };
+    let cwd = std::env::current_dir().unwrap_or_default();
+    exe.strip_prefix(&cwd)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| exe.display().to_string())
+}
+
 /// Says what listening on `listen` exposes when it is not this machine only.
 fn warn_if_exposed(listen: IpAddr, what: &str) {
     if !listen.is_loopback() {
@@ -148,10 +159,7 @@ async fn dev(args: DevArgs) -> Result<()> {
     if !(1..=10_000).contains(&args.batch_size) {
         bail!("--batch-size must be between 1 and 10000");
     }
-    warn_if_exposed(
-        args.listen,
-        "the dashboard, the GraphQL API and Kafka's quotes",
-    );
+    warn_if_exposed(args.listen, "the dashboard and the GraphQL API");
     let stack = quotecast_local::stack::start(quotecast_local::stack::StackConfig {
         listen: args.listen,
         port: args.port,
@@ -189,7 +197,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         stack.credentials.access_key_id,
         stack.credentials_path.display()
     );
-    println!("  publish:       quotecast publish AMZN 191.25");
+    println!("  publish:       {} publish AMZN 191.25", this_binary());
     println!(
         "  Kafka:         {} (topic {}; attach kcat or any client)",
         stack.bootstrap_servers, stack.topic
@@ -454,8 +462,8 @@ impl AppsyncArgs {
 }
 
 async fn appsync(args: AppsyncArgs) -> Result<()> {
-    let config = args.config()?;
     warn_if_exposed(args.listen, "the GraphQL API");
+    let config = args.config()?;
     let server = Server::bind(SocketAddr::new(args.listen, args.port), config.clone())
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.listen, args.port))?;

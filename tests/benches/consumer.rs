@@ -15,11 +15,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use quotecast_consumer::appsync::Auth;
 use quotecast_consumer::records::decode_event;
 use quotecast_consumer::{Config, Consumer};
 use quotecast_e2e::kafka_event::KafkaEventBuilder;
-use quotecast_e2e::{API_KEY, LocalAppSync};
+use quotecast_e2e::LocalAppSync;
 use quotecast_shared::Quote;
 use quotecast_shared::realtime::ServerMessage;
 use tokio::sync::Notify;
@@ -64,8 +63,13 @@ async fn throughput() {
     });
     let url = appsync.graphql_url();
     let config =
-        Config::from_pairs(&[("APPSYNC_URL", &url), ("APPSYNC_API_KEY", API_KEY)]).unwrap();
-    let consumer = Consumer::new(&config, Auth::ApiKey(API_KEY.to_owned())).unwrap();
+        Config::from_pairs(&[
+            ("APPSYNC_URL", &url),
+            ("AUTH_MODE", "AWS_IAM"),
+            ("AWS_REGION", "us-east-1"),
+        ])
+        .unwrap();
+    let consumer = Consumer::new(&config, quotecast_e2e::iam_writer()).unwrap();
     let events: Vec<_> = (0..BATCHES)
         .map(|n| decode_event(batch(n)).unwrap())
         .collect();
@@ -177,7 +181,10 @@ async fn cold_start(binary: &str) {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("APPSYNC_URL", appsync.graphql_url())
-            .env("APPSYNC_API_KEY", API_KEY)
+            .env("AUTH_MODE", "AWS_IAM")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", quotecast_e2e::ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", quotecast_e2e::SECRET)
             .env("RUST_LOG", "warn")
             .kill_on_drop(true)
             .spawn()

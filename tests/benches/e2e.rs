@@ -10,9 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use quotecast_consumer::appsync::Auth;
 use quotecast_consumer::{Config, Consumer};
-use quotecast_e2e::{API_KEY, LocalAppSync};
+use quotecast_e2e::LocalAppSync;
 use quotecast_local::broker::EmbeddedBroker;
 use quotecast_local::esm::{EsmConfig, EventSourceMapping};
 use quotecast_producer::handler::now_ms;
@@ -30,8 +29,13 @@ async fn run(window: Duration) {
     let broker = EmbeddedBroker::start("quotes", 4).unwrap();
     let url = appsync.graphql_url();
     let config =
-        Config::from_pairs(&[("APPSYNC_URL", &url), ("APPSYNC_API_KEY", API_KEY)]).unwrap();
-    let consumer = Consumer::new(&config, Auth::ApiKey(API_KEY.to_owned())).unwrap();
+        Config::from_pairs(&[
+            ("APPSYNC_URL", &url),
+            ("AUTH_MODE", "AWS_IAM"),
+            ("AWS_REGION", "us-east-1"),
+        ])
+        .unwrap();
+    let consumer = Consumer::new(&config, quotecast_e2e::iam_writer()).unwrap();
     let mut esm_config = EsmConfig::new(broker.bootstrap_servers(), "quotes");
     esm_config.batching_window = window;
     let esm = EventSourceMapping::connect(esm_config).await.unwrap();

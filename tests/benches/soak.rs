@@ -98,6 +98,8 @@ async fn main() {
             "--dashboard-dir",
             "/nonexistent",
         ])
+        .arg("--data-dir")
+        .arg(quotecast_e2e::scratch_dir("soak"))
         .args(["--symbols", &symbols.join(",")])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

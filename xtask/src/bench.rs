@@ -15,6 +15,9 @@ use anyhow::{Context, Result, bail};
 use crate::step::{cargo, exec, project_root, release_binary, step};
 
 const API_KEY: &str = "da2-benchmark";
+/// The load generator publishes as a writer, with IAM: the API key only reads.
+const BENCH_ACCESS_KEY_ID: &str = "AKQCBENCHMARK0000000";
+const BENCH_SECRET: &str = "benchmark/secret/key/not/a/real/one/0000";
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
@@ -112,6 +115,8 @@ fn appsync() -> Result<()> {
             "0",
             "--api-key",
             API_KEY,
+            "--iam-credentials",
+            &format!("{BENCH_ACCESS_KEY_ID}:{BENCH_SECRET}"),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -141,6 +146,10 @@ fn appsync() -> Result<()> {
                     &url,
                     "--api-key",
                     API_KEY,
+                    "--access-key-id",
+                    BENCH_ACCESS_KEY_ID,
+                    "--secret-access-key",
+                    BENCH_SECRET,
                     "--connections",
                     "1000",
                     "--subscriptions",

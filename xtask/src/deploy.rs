@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::dashboard;
 use crate::setup::ensure_rustup_target;
-use crate::step::{exec, output, path_with, project_root, step};
+use crate::step::{exec, output, path_with, project_root, release_binary, step};
 
 const TEMPLATE: &str = "deploy/template.yaml";
 const LAMBDA_TARGET: &str = "aarch64-unknown-linux-gnu";
@@ -133,17 +133,13 @@ pub fn config_from_outputs(outputs: &Map<String, Value>) -> Result<Value> {
     }))
 }
 
-/// Uploads the bundle and `config.json` to the stack's bucket and invalidates CloudFront.
-pub fn publish_dashboard(args: &[String]) -> Result<()> {
-    let stack = match args {
-        [flag, name] if flag == "--stack" => name.clone(),
-        _ => bail!("usage: cargo xtask publish-dashboard --stack <stack name>"),
-    };
+/// A deployed stack's outputs by key (`aws cloudformation describe-stacks`).
+fn stack_outputs(stack: &str) -> Result<Map<String, Value>> {
     let described = output(Command::new("aws").args([
         "cloudformation",
         "describe-stacks",
         "--stack-name",
-        &stack,
+        stack,
         "--query",
         "Stacks[0].Outputs",
         "--output",
@@ -151,7 +147,7 @@ pub fn publish_dashboard(args: &[String]) -> Result<()> {
     ]))
     .with_context(|| format!("`aws cloudformation describe-stacks --stack-name {stack}` failed"))?;
     let listed: Vec<Value> = serde_json::from_str(&described)?;
-    let outputs: Map<String, Value> = listed
+    Ok(listed
         .iter()
         .filter_map(|o| {
             Some((
@@ -159,7 +155,43 @@ pub fn publish_dashboard(args: &[String]) -> Result<()> {
                 o["OutputValue"].clone(),
             ))
         })
-        .collect();
+        .collect())
+}
+
+/// Where a stack's dashboard serves its `config.json`, from the stack's outputs.
+pub fn config_url_from_outputs(outputs: &Map<String, Value>) -> Result<String> {
+    let dashboard = outputs
+        .get("DashboardUrl")
+        .and_then(Value::as_str)
+        .context("the stack has no output DashboardUrl")?;
+    Ok(format!("{}/config.json", dashboard.trim_end_matches('/')))
+}
+
+/// `cargo xtask smoke --stack NAME [quotecast smoke options]`: `quotecast smoke` against the
+/// stack's published `config.json`, exactly what a browser reads.
+pub fn smoke(args: &[String]) -> Result<()> {
+    let (stack, rest) = match args {
+        [flag, name, rest @ ..] if flag == "--stack" => (name.clone(), rest),
+        _ => bail!("usage: cargo xtask smoke --stack <stack name> [--symbol S] [--timeout-secs N]"),
+    };
+    let config_url = config_url_from_outputs(&stack_outputs(&stack)?)?;
+    let binary = release_binary("quotecast-local", "quotecast")?;
+    step(&format!("quotecast smoke --config {config_url}"), || {
+        exec(
+            Command::new(&binary)
+                .args(["smoke", "--config", &config_url])
+                .args(rest),
+        )
+    })
+}
+
+/// Uploads the bundle and `config.json` to the stack's bucket and invalidates CloudFront.
+pub fn publish_dashboard(args: &[String]) -> Result<()> {
+    let stack = match args {
+        [flag, name] if flag == "--stack" => name.clone(),
+        _ => bail!("usage: cargo xtask publish-dashboard --stack <stack name>"),
+    };
+    let outputs = stack_outputs(&stack)?;
     let config = config_from_outputs(&outputs)?;
     let bucket = outputs["DashboardBucketName"]
         .as_str()
@@ -233,5 +265,17 @@ mod tests {
         missing.remove("ApiKey");
         let err = config_from_outputs(&missing).unwrap_err().to_string();
         assert!(err.contains("ApiKey"), "{err}");
+    }
+
+    #[test]
+    fn the_smoke_test_reads_the_config_the_dashboard_serves() {
+        let outputs: Map<String, Value> =
+            serde_json::from_value(json!({"DashboardUrl": "https://d1.cloudfront.net/"})).unwrap();
+        assert_eq!(
+            config_url_from_outputs(&outputs).unwrap(),
+            "https://d1.cloudfront.net/config.json"
+        );
+        let err = config_url_from_outputs(&Map::new()).unwrap_err().to_string();
+        assert!(err.contains("DashboardUrl"), "{err}");
     }
 }

@@ -30,6 +30,8 @@ Commands:
   package    build both Lambdas as arm64 zips (cargo-lambda) and the dashboard, for `sam deploy`
   publish-dashboard --stack NAME
              upload the dashboard and a config.json from the stack's outputs (needs the aws CLI)
+  smoke --stack NAME [--symbol S] [--timeout-secs N]
+             check a deployment from outside with `quotecast smoke` on its published config.json
   bench      run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | dashboard | soak`)
   fuzz       run the libFuzzer targets of fuzz/ (`fuzz --seconds N [TARGET...]`)
   help       print this message
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Some("template") => step::step("template", deploy::check_template),
         Some("package") => step::step("package", deploy::package),
         Some("publish-dashboard") => deploy::publish_dashboard(&args[1..]),
+        Some("smoke") => deploy::smoke(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {

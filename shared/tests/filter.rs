@@ -1,7 +1,7 @@
 //! Enhanced filters: the input form, expansion, every operator and every limit.
 #![allow(clippy::unwrap_used)]
 
-use quotecast_shared::filter::{Filter, FilterError, Operator};
+use quotecast_shared::filter::{Filter, FilterError, MAX_CONDITIONS, Operator};
 use serde_json::{Value, json};
 
 fn filter(input: Value) -> Filter {
@@ -367,6 +367,46 @@ fn limit_ten_groups_counting_in_values() {
     let pair = json!({"or": [{"a": 1}, {"b": 1}]});
     let hostile = json!({"and": vec![pair; 40]});
     assert_eq!(refused(hostile), FilterError::TooManyGroups);
+}
+
+#[test]
+fn limit_fifty_conditions_in_all_groups() {
+    // One field repeated: AppSync's distinct-field limit alone would let this through.
+    let ands = |n: usize| json!({"and": (0..n).map(|i| json!({"name": {"ne": format!("X{i}")}})).collect::<Vec<_>>()});
+    assert_eq!(
+        filter(ands(MAX_CONDITIONS)).groups()[0].len(),
+        MAX_CONDITIONS
+    );
+    assert_eq!(
+        refused(ands(MAX_CONDITIONS + 1)),
+        FilterError::TooManyConditions {
+            count: MAX_CONDITIONS + 1
+        }
+    );
+    // Thousands are refused while expanding, after the first one too many.
+    let started = std::time::Instant::now();
+    let err = refused(ands(3_000));
+    assert_eq!(err, FilterError::TooManyConditions { count: 51 });
+    assert!(err.to_string().contains("at most 50"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    // 10 groups × 5 fields: the largest filter AppSync's own limits allow still passes.
+    let widest = json!({"or": (0..10).map(|g| json!({
+        "a": {"ne": g}, "b": {"ne": g}, "c": {"ne": g}, "d": {"ne": g}, "e": {"ne": g}
+    })).collect::<Vec<_>>()});
+    assert_eq!(filter(widest).groups().len(), 10);
+    // The stored form is held to the same bound.
+    let group = |n: usize| {
+        json!({"filterGroup": [{"filters": (0..n)
+            .map(|i| json!({"fieldName": "name", "operator": "ne", "value": format!("X{i}")}))
+            .collect::<Vec<_>>()}]})
+    };
+    assert!(Filter::from_filter_group(&group(MAX_CONDITIONS)).is_ok());
+    assert_eq!(
+        Filter::from_filter_group(&group(MAX_CONDITIONS + 1)),
+        Err(FilterError::TooManyConditions {
+            count: MAX_CONDITIONS + 1
+        })
+    );
 }
 
 #[test]

@@ -119,7 +119,7 @@ proptest! {
             }
             // Only limits may refuse a well-formed random filter.
             Err(err) => prop_assert!(
-                matches!(err, FilterError::TooManyGroups | FilterError::TooManyFields { .. } | FilterError::TooManyInValues { .. }),
+                matches!(err, FilterError::TooManyGroups | FilterError::TooManyConditions { .. } | FilterError::TooManyFields { .. } | FilterError::TooManyInValues { .. }),
                 "unexpected {:?}", err
             ),
         }

@@ -2,11 +2,13 @@
 //!
 //! Expansion multiplies: an AND of k two-way ORs has 2^k groups. AppSync allows at most
 //! [`MAX_GROUPS`] groups, and expansion never shrinks the count, so it stops as soon as the
-//! count passes the limit; a hostile filter costs at most that much work and memory.
+//! count passes the limit; a hostile filter costs at most that much work and memory. The
+//! same holds for the total number of conditions ([`MAX_CONDITIONS`](super::limits::MAX_CONDITIONS)):
+//! an `and` of thousands of conditions stops growing once it has one too many.
 
 use super::FilterError;
 use super::input::Expr;
-use super::limits::MAX_GROUPS;
+use super::limits::{MAX_GROUPS, check_condition_count};
 use super::model::Condition;
 
 type Groups = Vec<Vec<Condition>>;
@@ -48,6 +50,6 @@ fn check_count(groups: &Groups) -> Result<(), FilterError> {
     if groups.len() > MAX_GROUPS {
         Err(FilterError::TooManyGroups)
     } else {
-        Ok(())
+        check_condition_count(groups)
     }
 }

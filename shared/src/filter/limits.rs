@@ -1,4 +1,10 @@
 //! AppSync's limits on enhanced filters (§B.7), checked on the expanded groups.
+//!
+//! AppSync bounds distinct field names per group, not conditions: several conditions on one
+//! field count once, so an `and` of thousands of `ne` on `name` would pass the field limit
+//! and then be evaluated on every publish to every subscriber. [`MAX_CONDITIONS`] bounds the
+//! whole filter's conditions to what AppSync's own limits allow with one condition per field
+//! (5 fields × 10 groups), which keeps the cost of testing one filter a small constant.
 
 use std::collections::HashSet;
 
@@ -11,6 +17,10 @@ use super::model::{Condition, Operator};
 pub const MAX_FIELDS_PER_GROUP: usize = 5;
 /// Groups ORed in one filter, counting each value of an `in` as a group of its own.
 pub const MAX_GROUPS: usize = 10;
+/// Conditions in the whole expanded filter, summed over its groups: [`MAX_FIELDS_PER_GROUP`]
+/// × [`MAX_GROUPS`], the most a filter with one condition per field and group can have.
+/// (A range on one field is one `between`, not two conditions, so real filters fit.)
+pub const MAX_CONDITIONS: usize = MAX_FIELDS_PER_GROUP * MAX_GROUPS;
 /// Values of one `in` or `notIn`.
 pub const MAX_IN_VALUES: usize = 5;
 /// Values of one `containsAny`.
@@ -21,6 +31,7 @@ pub const MAX_STRING_LEN: usize = 256;
 pub const MAX_FIELD_DEPTH: usize = 5;
 
 pub(super) fn check(groups: &[Vec<Condition>]) -> Result<(), FilterError> {
+    check_condition_count(groups)?;
     let mut weighted_groups = 0usize;
     for group in groups {
         let fields: HashSet<&str> = group.iter().map(|c| c.field.as_str()).collect();
@@ -42,6 +53,20 @@ pub(super) fn check(groups: &[Vec<Condition>]) -> Result<(), FilterError> {
         return Err(FilterError::TooManyGroups);
     }
     Ok(())
+}
+
+/// Refuses more than [`MAX_CONDITIONS`] conditions in `groups`; also called while expanding,
+/// so a long `and` stops growing as soon as it passes the limit.
+pub(super) fn check_condition_count(groups: &[Vec<Condition>]) -> Result<(), FilterError> {
+    let count = groups
+        .iter()
+        .map(Vec::len)
+        .fold(0usize, usize::saturating_add);
+    if count > MAX_CONDITIONS {
+        Err(FilterError::TooManyConditions { count })
+    } else {
+        Ok(())
+    }
 }
 
 fn check_condition(c: &Condition) -> Result<(), FilterError> {

@@ -25,8 +25,8 @@ mod model;
 
 pub use input::Expr;
 pub use limits::{
-    MAX_CONTAINS_ANY_VALUES, MAX_FIELD_DEPTH, MAX_FIELDS_PER_GROUP, MAX_GROUPS, MAX_IN_VALUES,
-    MAX_STRING_LEN,
+    MAX_CONDITIONS, MAX_CONTAINS_ANY_VALUES, MAX_FIELD_DEPTH, MAX_FIELDS_PER_GROUP, MAX_GROUPS,
+    MAX_IN_VALUES, MAX_STRING_LEN,
 };
 pub use model::{Condition, Operator};
 
@@ -59,6 +59,10 @@ pub enum FilterError {
         "filter expands to more than {MAX_GROUPS} filter groups (each `in` value counts as one)"
     )]
     TooManyGroups,
+    #[error(
+        "filter has at least {count} conditions across its groups; at most {MAX_CONDITIONS} are allowed"
+    )]
+    TooManyConditions { count: usize },
     #[error("`{op}` on field `{field}` has {count} values; at most {MAX_IN_VALUES} are allowed")]
     TooManyInValues {
         field: String,

@@ -103,6 +103,26 @@ impl Authenticator {
         })
     }
 
+    /// Checks what an HTTP request's headers alone can prove, before its body is read, so a
+    /// caller without credentials cannot make the server buffer one: an API key is decided
+    /// here (`Ok(Some(_))`); a SigV4 signature passes (`Ok(None)`) only if everything but
+    /// the body hash holds (known key, service, date, signed headers), and must then be
+    /// verified whole by [`Authenticator::http`].
+    pub fn http_before_body(
+        &self,
+        headers: &HeaderMap,
+        path: &str,
+    ) -> Result<Option<Principal>, AuthFailure> {
+        match self.http(headers, path, b"") {
+            Ok(Principal::ApiKey) => Ok(Some(Principal::ApiKey)),
+            // Only the body hash is left to decide (a mismatch may be the empty body's).
+            Ok(Principal::Iam { .. }) | Err(AuthFailure::Signature(SigV4Error::Mismatch)) => {
+                Ok(None)
+            }
+            Err(failure) => Err(failure),
+        }
+    }
+
     /// Authenticates an HTTP request from its headers and exact body.
     pub fn http(
         &self,

@@ -37,6 +37,22 @@ pub struct Config {
     /// Bytes of frames queued for one connection before it counts as a slow consumer and is
     /// disconnected.
     pub max_queued_bytes_per_connection: usize,
+    /// Open HTTP connections (plain requests, and upgrades until they become WebSockets);
+    /// further connections are answered 503 and closed. Each one may buffer a request body,
+    /// so this bounds memory as much as file descriptors.
+    pub max_http_connections: usize,
+    /// A request's headers (or, on an idle keep-alive connection, the next request's) must
+    /// arrive whole within this time, or the connection is closed.
+    pub http_header_read_timeout: Duration,
+    /// A request's body must arrive whole within this time after its headers, or it is
+    /// answered 408 and the connection closed.
+    pub http_body_read_timeout: Duration,
+    /// Bytes a WebSocket reads from the socket at a time (buffer allocated per connection);
+    /// a larger frame still arrives whole, in a buffer grown for it.
+    pub websocket_read_buffer_bytes: usize,
+    /// Bytes a WebSocket gathers before writing to the socket (its writer also flushes
+    /// after each batch).
+    pub websocket_write_buffer_bytes: usize,
 }
 
 impl Default for Config {
@@ -55,6 +71,11 @@ impl Default for Config {
             max_payload_bytes: MAX_PAYLOAD_BYTES,
             max_request_bytes: 5 * 1024 * 1024,
             max_queued_bytes_per_connection: 4 * 1024 * 1024,
+            max_http_connections: 1024,
+            http_header_read_timeout: Duration::from_secs(10),
+            http_body_read_timeout: Duration::from_secs(20),
+            websocket_read_buffer_bytes: 4 * 1024,
+            websocket_write_buffer_bytes: 8 * 1024,
         }
     }
 }

@@ -2,8 +2,7 @@
 //!
 //! A reader (this task) decodes client frames and answers through the connection's
 //! [`Outbox`]; a writer task drains the outbox into the socket in batches. The connection
-//! ends when the client leaves, when it never sends `connection_init`, when its credentials
-//! were wrong, when it stops reading, at its maximum age, or at server shutdown; in every
+//! ends when the client leaves, when it never sends `connection_init`, when it stops reading, at its maximum age, or at server shutdown; in every
 //! case its subscriptions leave the hub before the task ends.
 
 use std::collections::HashMap;
@@ -20,7 +19,6 @@ use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
-use super::auth::{AuthFailure, Principal};
 use super::graphql::{GraphqlError, OperationType, prepare};
 use super::hub::{Registration, Subscriber};
 use super::outbox::{Close, Outbox};
@@ -49,19 +47,15 @@ const CLOSE_TOO_BIG: Close = Close {
 /// meanwhile is cut off without one.
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
-pub async fn run(
-    socket: WebSocket,
-    app: Arc<AppSync>,
-    principal: Result<Principal, AuthFailure>,
-    _permit: OwnedSemaphorePermit,
-) {
+/// Serves a socket whose handshake credentials were verified at the upgrade (a wrong caller
+/// never gets this far, see `realtime.rs`).
+pub async fn run(socket: WebSocket, app: Arc<AppSync>, _permit: OwnedSemaphorePermit) {
     let (sink, stream) = socket.split();
     let outbox = Arc::new(Outbox::new(app.config.max_queued_bytes_per_connection));
     let mut writer = Writer(Some(tokio::spawn(write_frames(sink, outbox.clone()))));
     let mut conn = Connection {
         app,
         outbox,
-        principal,
         acked: false,
         subscriptions: HashMap::new(),
     };
@@ -164,7 +158,6 @@ fn socket_gone(outbox: &Outbox) {
 struct Connection {
     app: Arc<AppSync>,
     outbox: Arc<Outbox>,
-    principal: Result<Principal, AuthFailure>,
     acked: bool,
     /// Live subscriptions by client id.
     subscriptions: HashMap<String, Registration>,
@@ -309,28 +302,14 @@ impl Connection {
     }
 
     fn on_init(&mut self) -> Flow {
-        if self.acked {
-            return Flow::Continue;
+        if !self.acked {
+            self.send(ServerMessage::ConnectionAck {
+                connection_timeout_ms: self.app.config.connection_timeout_ms,
+            });
+            self.send(ServerMessage::Ka);
+            self.acked = true;
         }
-        match &self.principal {
-            Ok(_) => {
-                self.send(ServerMessage::ConnectionAck {
-                    connection_timeout_ms: self.app.config.connection_timeout_ms,
-                });
-                self.send(ServerMessage::Ka);
-                self.acked = true;
-                Flow::Continue
-            }
-            Err(failure) => {
-                tracing::debug!(%failure, "real-time connection refused");
-                self.send(ServerMessage::ConnectionError {
-                    errors: vec![
-                        ErrorObject::new(failure.error_type(), failure.to_string()).with_code(401),
-                    ],
-                });
-                Flow::Close(Close::NORMAL)
-            }
-        }
+        Flow::Continue
     }
 
     fn on_start(&mut self, id: String, payload: &StartPayload) {

@@ -3,13 +3,20 @@
 //!
 //! Root fields of a mutation run in document order, and each `publish` is fanned out before
 //! the next one runs, so aliased publishes in one request keep their order for subscribers.
+//!
+//! The body is read only after the headers have passed authentication as far as they can
+//! (all of an API key, all of a signature but its body hash), and then against a size limit
+//! checked as bytes arrive and a deadline for the whole body: a caller without credentials
+//! makes the server buffer nothing, and a body that stops half-way holds its connection for
+//! [`Config::http_body_read_timeout`](super::Config) at most.
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use quotecast_shared::graphql::GraphqlRequest;
 use serde_json::{Map, Value, json};
 
@@ -36,22 +43,84 @@ pub fn auth_status(failure: &AuthFailure) -> StatusCode {
     }
 }
 
-pub async fn graphql(
-    State(app): State<Arc<AppSync>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let principal = match app.auth.http(&headers, uri.path(), &body) {
-        Ok(p) => p,
-        Err(failure) => {
-            tracing::debug!(%failure, "HTTP request refused");
-            return error_response(
-                auth_status(&failure),
-                failure.error_type(),
-                &failure.to_string(),
-            );
+fn refused(failure: &AuthFailure) -> Response {
+    tracing::debug!(%failure, "HTTP request refused");
+    error_response(
+        auth_status(failure),
+        failure.error_type(),
+        &failure.to_string(),
+    )
+}
+
+/// Reads a request body whole, within [`Config::max_request_bytes`](super::Config) (checked
+/// as it arrives, and against `content-length` before anything is read) and
+/// [`Config::http_body_read_timeout`](super::Config).
+async fn read_body(app: &AppSync, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+    let limit = app.config.max_request_bytes;
+    let too_large = || {
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLargeException",
+            &format!("The request body is larger than {limit} bytes."),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let read = async {
+        // Never trust the declared length for more than the limit.
+        let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                tracing::debug!(error = %e, "request body unreadable");
+                error_response(
+                    StatusCode::BAD_REQUEST,
+                    "MalformedHttpRequestException",
+                    "The request body could not be read.",
+                )
+            })?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
         }
+        Ok(Bytes::from(bytes))
+    };
+    match tokio::time::timeout(app.config.http_body_read_timeout, read).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::debug!("request body not received in time");
+            Err(error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeoutException",
+                "The request body was not received in time.",
+            ))
+        }
+    }
+}
+
+pub async fn graphql(State(app): State<Arc<AppSync>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let (headers, path) = (&parts.headers, parts.uri.path());
+    let decided = match app.auth.http_before_body(headers, path) {
+        Ok(decided) => decided,
+        Err(failure) => return refused(&failure),
+    };
+    let body = match read_body(&app, headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let principal = match decided {
+        Some(principal) => principal,
+        None => match app.auth.http(headers, path, &body) {
+            Ok(principal) => principal,
+            Err(failure) => return refused(&failure),
+        },
     };
     if body.is_empty() {
         return error_response(

@@ -1,20 +1,28 @@
 //! The WebSocket upgrade of the real-time endpoint: connection limit, the auth object from
 //! whichever transport the client used (§A.2), and the `graphql-ws` subprotocol.
 //!
-//! Missing or unreadable credentials refuse the upgrade with HTTP 401, as AppSync does;
-//! readable but wrong ones are answered with `connection_error` after `connection_init`.
+//! Missing, unreadable and wrong credentials all refuse the upgrade with HTTP 401 (403 for a
+//! bad signature, as over HTTP) and AppSync's error body, before a connection permit is
+//! taken. AppSync itself opens the socket for readable but wrong credentials and answers
+//! `connection_init` with `connection_error` (`APPSYNC_SPEC.md` §A.2); we do not, because
+//! the auth object is always whole at the upgrade (`connection_init` carries none), and a
+//! socket opened for a caller already known to be wrong would hold a permit, a task and
+//! buffers until it chose to send `connection_init` or the init timeout ran out — 50 such
+//! sockets locked out every good client of a `--max-connections 50` server. Clients see a
+//! failed handshake instead of a typed frame: ours get `Rejected { status: 401, body }`;
+//! a browser sees the socket fail (Amplify retries ~6 times over ~6 s, then errors).
 
 use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use quotecast_shared::realtime::auth::HEADER_SUBPROTOCOL_PREFIX;
 use quotecast_shared::realtime::{AuthObject, SUBPROTOCOL};
 
 use super::connection;
-use super::http::error_response;
+use super::http::{auth_status, error_response};
 use super::server::AppSync;
 
 /// Path whose signature authenticates a real-time connection (§A.3).
@@ -65,38 +73,62 @@ fn auth_object(
     Ok(auth)
 }
 
+/// A refused upgrade also closes its connection: a client that wanted a WebSocket has no
+/// further HTTP request to send, and an idle keep-alive connection would hold an HTTP
+/// connection slot until the header read timeout.
+fn refuse(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 pub async fn upgrade(
     State(app): State<Arc<AppSync>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     mut ws: WebSocketUpgrade,
 ) -> Response {
-    let Ok(permit) = app.connections.clone().try_acquire_owned() else {
-        return error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            "LimitExceededError",
-            "Connection limit reached; try again later.",
-        );
-    };
     let auth = match auth_object(&ws, query.as_deref(), &headers) {
         Ok(auth) => auth,
         Err(detail) => {
             tracing::debug!(%detail, "real-time upgrade refused");
-            return error_response(
+            return refuse(error_response(
                 StatusCode::UNAUTHORIZED,
                 "UnauthorizedException",
                 &format!("Valid authorization header not provided. ({detail})"),
-            );
+            ));
         }
     };
-    let principal = app.auth.auth_object(&auth, CONNECT_PATH, b"{}");
+    if let Err(failure) = app.auth.auth_object(&auth, CONNECT_PATH, b"{}") {
+        tracing::debug!(%failure, "real-time upgrade refused");
+        return refuse(error_response(
+            auth_status(&failure),
+            failure.error_type(),
+            &failure.to_string(),
+        ));
+    }
+    // Only an authenticated caller may take one of the limited connection slots.
+    let Ok(permit) = app.connections.clone().try_acquire_owned() else {
+        return refuse(error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "LimitExceededError",
+            "Connection limit reached; try again later.",
+        ));
+    };
     // Browsers fail the connection unless one offered subprotocol is selected; never echo
     // the `header-` entry.
     ws.set_selected_protocol(HeaderValue::from_static(SUBPROTOCOL));
     // Frames up to the payload limit are answered by the handler; the socket's own cap is
     // higher so that an oversized frame is read whole and refused with an error frame,
     // rather than cut off mid-frame (which resets the TCP connection).
+    //
+    // The socket's buffers are small (tungstenite's are 128 KiB each, allocated per
+    // connection): AppSync frames are almost all under 1 KiB, and a larger frame still
+    // arrives whole, in a buffer grown to its declared length, up to the caps above.
     ws.max_message_size(app.config.max_request_bytes)
         .max_frame_size(app.config.max_request_bytes)
-        .on_upgrade(move |socket| connection::run(socket, app, principal, permit))
+        .read_buffer_size(app.config.websocket_read_buffer_bytes)
+        .write_buffer_size(app.config.websocket_write_buffer_bytes)
+        .on_upgrade(move |socket| connection::run(socket, app, permit))
 }

@@ -90,8 +90,10 @@ async fn forward(
     }
     state.forwarded.fetch_add(1, Ordering::SeqCst);
     let mut request = state.client.post(&state.upstream).body(body);
+    // The client's `host` goes on as it came: a SigV4 signature covers it, so a rewritten
+    // one would fail verification upstream.
     for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
+        if name != "content-length" {
             request = request.header(name, value);
         }
     }

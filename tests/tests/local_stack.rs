@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use quotecast_consumer::appsync::Auth;
 use quotecast_consumer::{Config, Consumer};
 use quotecast_e2e::fault_proxy::{Fault, FaultProxy};
-use quotecast_e2e::{API_KEY, LocalAppSync, plaintext_publisher, stack_config};
+use quotecast_e2e::{API_KEY, LocalAppSync, iam_writer, plaintext_publisher, stack_config};
 use quotecast_local::broker::EmbeddedBroker;
 use quotecast_local::client::{ClientError, RealtimeClient, Transport};
 use quotecast_local::esm::{BatchHandler, EsmConfig, EventSourceMapping};
@@ -139,8 +138,9 @@ async fn failures_and_malformed_records_lose_nothing_and_reorder_nothing() {
     let broker = EmbeddedBroker::start("quotes", 3).unwrap();
     let bootstrap = broker.bootstrap_servers().to_owned();
 
-    // Every fourth publish request fails with 500; with no retry budget the consumer reports
-    // a partial batch failure and the mapping delivers those partitions again.
+    // Every fourth publish request fails with 500; with retries practically ruled out (a
+    // first wait of up to 60 s against a 1 s deadline) the consumer reports a partial batch
+    // failure and the mapping delivers those partitions again.
     let proxy = FaultProxy::start(
         &appsync.graphql_url(),
         Arc::new(|n, _| {
@@ -155,13 +155,16 @@ async fn failures_and_malformed_records_lose_nothing_and_reorder_nothing() {
     let url = proxy.url();
     let config = Config::from_pairs(&[
         ("APPSYNC_URL", &url),
-        ("APPSYNC_API_KEY", API_KEY),
-        ("RETRY_BUDGET_MS", "0"),
+        ("AUTH_MODE", "AWS_IAM"),
+        ("AWS_REGION", "us-east-1"),
+        ("RETRY_BUDGET_MS", "1000"),
+        ("RETRY_BASE_MS", "60000"),
+        ("RETRY_MAX_DELAY_MS", "60000"),
         ("PUBLISH_CHUNK_SIZE", "20"),
     ])
     .unwrap();
     let lambda = FlakyLambda {
-        inner: Consumer::new(&config, Auth::ApiKey(API_KEY.to_owned())).unwrap(),
+        inner: Consumer::new(&config, iam_writer()).unwrap(),
         calls: AtomicUsize::new(0),
     };
     let mut esm_config = EsmConfig::new(&bootstrap, "quotes");

@@ -29,9 +29,13 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// `PARTITION_CONCURRENCY`: partitions published at once (default 8).
     pub partition_concurrency: usize,
-    /// `REQUEST_TIMEOUT_MS`: one HTTP request (default 10 s).
+    /// `REQUEST_TIMEOUT_MS`: one HTTP request, from connecting to the last byte of the
+    /// answer (default 10 s, 100 ms – 120 s).
     pub request_timeout: Duration,
-    /// `RETRY_BASE_MS`, `RETRY_MAX_DELAY_MS`, `RETRY_BUDGET_MS`.
+    /// `RETRY_BASE_MS`, `RETRY_MAX_DELAY_MS` (backoff), and `RETRY_BUDGET_MS` (default 20 s,
+    /// 100 ms – 900 s): one deadline per invocation, from its start; no request starts after
+    /// it. An invocation therefore ends within `RETRY_BUDGET_MS + REQUEST_TIMEOUT_MS`, which
+    /// must stay below the function's timeout.
     pub retry: RetryPolicy,
 }
 
@@ -137,7 +141,8 @@ impl Config {
             retry: RetryPolicy {
                 base: ms("RETRY_BASE_MS", 100, 1, 60_000)?,
                 max_delay: ms("RETRY_MAX_DELAY_MS", 5_000, 1, 300_000)?,
-                budget: ms("RETRY_BUDGET_MS", 20_000, 0, 900_000)?,
+                // Not 0: a deadline at the start would send nothing, ever.
+                budget: ms("RETRY_BUDGET_MS", 20_000, 100, 900_000)?,
             },
         })
     }
@@ -215,6 +220,17 @@ mod tests {
                 "APPSYNC_API_KEY or APPSYNC_API_KEY_SECRET"
             ))
         );
+        assert!(matches!(
+            from(&[
+                ("APPSYNC_URL", "https://x"),
+                ("APPSYNC_API_KEY", "k"),
+                ("RETRY_BUDGET_MS", "0"),
+            ]),
+            Err(ConfigError::Invalid {
+                var: "RETRY_BUDGET_MS",
+                ..
+            })
+        ));
         for bad in ["0", "1001", "ten", "-1"] {
             let err = from(&[
                 ("APPSYNC_URL", "https://x"),

@@ -2,8 +2,19 @@
 //!
 //! Partitions are independent and run concurrently; inside one, records go out strictly in
 //! offset order, in requests of up to `chunk_size` aliased mutations. A request that still
-//! fails after its retries stops its partition: its first offset is reported, and nothing
-//! after it in that partition is sent, so a redelivery starts exactly there and order holds.
+//! fails after its retries stops its partition: the offset of its first unpublished record
+//! is reported, and nothing after it in that partition is sent, so a redelivery starts
+//! exactly there and order holds.
+//!
+//! One deadline bounds the whole invocation (`RETRY_BUDGET_MS` from its start): no request,
+//! first attempt or retry, of any partition starts after it, and partitions unfinished then
+//! are reported. With `REQUEST_TIMEOUT_MS` bounding the last request in flight, an
+//! invocation ends within their sum, below the function's timeout, so a slow AppSync costs a
+//! redelivery of the unfinished partitions, not of the whole batch.
+//!
+//! A field error skips its record only when [`classify`](crate::appsync::classify) says the
+//! refusal is about that record's own data; any other field error stops the partition at
+//! that record like a failed request.
 
 use std::time::Instant;
 
@@ -14,10 +25,10 @@ use quotecast_shared::lambda::KafkaBatchResponse;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::appsync::{AppSyncClient, Auth, PublishError};
+use crate::appsync::{AppSyncClient, Auth, FieldErrorKind, PublishError, Published};
 use crate::config::{AuthConfig, Config};
 use crate::records::{Skip, channel_of, decode_event, partitions};
-use crate::retry::RetryPolicy;
+use crate::retry::{Jitter, RetryPolicy, Retryable};
 use crate::secrets::{self, SecretError};
 use crate::signing::env_credentials;
 
@@ -26,7 +37,8 @@ use crate::signing::env_credentials;
 pub struct BatchStats {
     pub records: usize,
     pub published: usize,
-    /// Tombstones and records that could not be read or were refused one by one.
+    /// Tombstones, records that could not be read, and records AppSync refused for their own
+    /// content (see [`crate::appsync::RECORD_REFUSALS`]).
     pub skipped: usize,
     /// Records left for redelivery because a request failed for good.
     pub failed: usize,
@@ -126,12 +138,13 @@ impl Consumer {
 
     /// Publishes every record of `event`; reports partitions that must be delivered again.
     pub async fn handle(&self, event: &KafkaEvent) -> (KafkaBatchResponse, BatchStats) {
+        let deadline = self.retry.deadline(Instant::now());
         let parts = partitions(event);
         // The futures are made first: a closure inside the stream defeats `Send` inference
         // for callers that need this future to be `Send`.
         let work: Vec<_> = parts
             .iter()
-            .map(|(key, records)| self.partition(key, records))
+            .map(|(key, records)| self.partition(key, records, deadline))
             .collect();
         let results: Vec<(BatchStats, Option<(String, i64)>)> = futures_util::stream::iter(work)
             .buffer_unordered(self.concurrency)
@@ -158,6 +171,7 @@ impl Consumer {
         &self,
         key: &str,
         records: &[&KafkaRecord],
+        deadline: Instant,
     ) -> (BatchStats, Option<(String, i64)>) {
         let mut stats = BatchStats {
             records: records.len(),
@@ -179,9 +193,11 @@ impl Consumer {
             let full = batch.len() >= self.chunk_size
                 || batch.estimated_body_len_with(&channel) > self.max_request_bytes;
             if !batch.is_empty() && full {
-                if let Err(e) = self.send(key, &batch, &offsets, &mut stats).await {
-                    let remaining = records.len() - i + batch.len();
-                    return self.give_up(key, offsets[0], remaining, e, stats);
+                if let Err(Unsent { at, error }) =
+                    self.send(key, &batch, &offsets, deadline, &mut stats).await
+                {
+                    let remaining = records.len() - i + batch.len() - at;
+                    return self.give_up(key, offsets[at], remaining, error, stats);
                 }
                 batch = PublishBatch::new();
                 offsets.clear();
@@ -190,10 +206,11 @@ impl Consumer {
             batch.push(channel);
         }
         if !batch.is_empty()
-            && let Err(e) = self.send(key, &batch, &offsets, &mut stats).await
+            && let Err(Unsent { at, error }) =
+                self.send(key, &batch, &offsets, deadline, &mut stats).await
         {
-            let remaining = batch.len();
-            return self.give_up(key, offsets[0], remaining, e, stats);
+            let remaining = batch.len() - at;
+            return self.give_up(key, offsets[at], remaining, error, stats);
         }
         (stats, None)
     }
@@ -211,23 +228,109 @@ impl Consumer {
         (stats, Some((key.to_owned(), offset)))
     }
 
-    /// Sends one request with retries; per-field refusals skip just those records.
+    /// Sends `batch` (records at `offsets`) with retries until `deadline`. A field error
+    /// that refuses a record for its own content skips that record; any other one ends the
+    /// request's success at that record: a transient one is retried from there, the rest
+    /// fail there. On failure, returns where in `batch` the redelivery starts.
     async fn send(
         &self,
         key: &str,
         batch: &PublishBatch,
         offsets: &[i64],
+        deadline: Instant,
         stats: &mut BatchStats,
-    ) -> Result<(), PublishError> {
-        let (result, attempts) = self.retry.run(|| self.client.publish(batch)).await;
-        stats.requests += attempts as usize;
-        let published = result?;
-        for (index, message) in &published.field_errors {
-            let offset = offsets.get(*index).copied().unwrap_or_default();
-            tracing::warn!(partition = key, offset, error = %message, "record refused by AppSync; skipped");
+    ) -> Result<(), Unsent> {
+        let mut from = 0;
+        let mut attempt = 0u32;
+        let mut jitter = Jitter::new();
+        let mut rest: Option<PublishBatch> = None;
+        loop {
+            if Instant::now() >= deadline {
+                return Err(Unsent {
+                    at: from,
+                    error: PublishError::OutOfTime,
+                });
+            }
+            stats.requests += 1;
+            let error = match self.client.publish(rest.as_ref().unwrap_or(batch)).await {
+                Err(e) => e,
+                Ok(published) => {
+                    match self.settle(key, &published, batch.len() - from, &offsets[from..], stats)
+                    {
+                        None => return Ok(()),
+                        Some((index, e)) => {
+                            from += index;
+                            rest = Some(tail(batch, from));
+                            e
+                        }
+                    }
+                }
+            };
+            let retry = if error.is_retryable() {
+                self.retry.wait_before_retry(attempt, &mut jitter, deadline)
+            } else {
+                None
+            };
+            let Some(wait) = retry else {
+                return Err(Unsent { at: from, error });
+            };
+            attempt += 1;
+            tracing::debug!(partition = key, offset = offsets[from], attempt, ?wait, error = %error, "retrying");
+            tokio::time::sleep(wait).await;
         }
-        stats.skipped += published.field_errors.len();
-        stats.published += batch.len() - published.field_errors.len();
-        Ok(())
     }
+
+    /// Counts the records of a request AppSync executed (`len` records at `offsets`): those
+    /// refused for their own content are skipped; the first other field error ends what
+    /// counts as published and is returned with its index.
+    fn settle(
+        &self,
+        key: &str,
+        published: &Published,
+        len: usize,
+        offsets: &[i64],
+        stats: &mut BatchStats,
+    ) -> Option<(usize, PublishError)> {
+        // An index outside the request means the answer does not match it: nothing of it
+        // is counted as done (the errors are sorted, so the last has the largest index).
+        if let Some(stray) = published.field_errors.last().filter(|f| f.index >= len) {
+            tracing::warn!(
+                partition = key,
+                offset = offsets.first().copied().unwrap_or_default(),
+                index = stray.index,
+                "field error outside the request; partition stops at its start"
+            );
+            return Some((0, stray.clone().into_error()));
+        }
+        let mut skipped = 0;
+        for field in &published.field_errors {
+            let offset = offsets.get(field.index).copied().unwrap_or_default();
+            if field.kind != FieldErrorKind::RecordRefused {
+                stats.skipped += skipped;
+                stats.published += field.index - skipped;
+                tracing::warn!(partition = key, offset, error_type = field.error_type.as_deref(), error = %field.message, "publish refused; partition stops at this record");
+                return Some((field.index, field.clone().into_error()));
+            }
+            skipped += 1;
+            tracing::warn!(partition = key, offset, error_type = field.error_type.as_deref(), error = %field.message, "record refused by AppSync for its content; skipped");
+        }
+        stats.skipped += skipped;
+        stats.published += len - skipped;
+        None
+    }
+}
+
+/// Where a partition's redelivery starts inside a request, and why.
+struct Unsent {
+    at: usize,
+    error: PublishError,
+}
+
+/// The records of `batch` from `from` on.
+fn tail(batch: &PublishBatch, from: usize) -> PublishBatch {
+    let mut rest = PublishBatch::new();
+    for channel in batch.channels().iter().skip(from) {
+        rest.push(channel.clone());
+    }
+    rest
 }

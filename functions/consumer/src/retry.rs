@@ -1,4 +1,8 @@
-//! Exponential backoff with full jitter, bounded by a time budget.
+//! Exponential backoff with full jitter, bounded by one deadline per invocation.
+//!
+//! The deadline is per invocation, not per request: a budget per request let an invocation
+//! with many chunks (or a slow AppSync) run past the Lambda's timeout, and a timed-out
+//! invocation is delivered again whole, partitions that had succeeded included.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +12,10 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// Upper bound of any one delay.
     pub max_delay: Duration,
-    /// Total time a request may spend being retried; past it the failure is reported.
+    /// Time from the start of an invocation after which no request starts, first attempts
+    /// and retries alike; what is unfinished then is reported for redelivery. A request
+    /// started before it may run up to the request timeout, so an invocation lasts at most
+    /// `budget + request timeout` (plus the handler's own microseconds).
     pub budget: Duration,
 }
 
@@ -42,6 +49,11 @@ impl Default for Jitter {
 }
 
 impl RetryPolicy {
+    /// The deadline of an invocation that started at `started`.
+    pub fn deadline(&self, started: Instant) -> Instant {
+        started + self.budget
+    }
+
     /// The wait before retry number `attempt` (0-based): uniform in `[0, min(max, base·2^attempt)]`.
     pub fn delay(&self, attempt: u32, jitter: &mut Jitter) -> Duration {
         let cap = self
@@ -52,52 +64,22 @@ impl RetryPolicy {
         Duration::from_micros(jitter.next() % (micros + 1))
     }
 
-    /// Runs `op` until it succeeds, fails for good, or the next wait would pass the budget.
-    /// Returns the last result and the number of attempts made.
-    pub async fn run<T, E: Retryable, F, Fut>(&self, mut op: F) -> (Result<T, E>, u32)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, E>>,
-    {
-        let started = Instant::now();
-        let mut jitter = Jitter::new();
-        let mut attempt = 0u32;
-        loop {
-            let result = op().await;
-            attempt += 1;
-            match result {
-                Err(e) if e.is_retryable() => {
-                    let wait = self.delay(attempt - 1, &mut jitter);
-                    if started.elapsed() + wait > self.budget {
-                        return (Err(e), attempt);
-                    }
-                    tracing::debug!(attempt, ?wait, "retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                other => return (other, attempt),
-            }
-        }
+    /// The wait before retry number `attempt`, or `None` when the retry would start at or
+    /// after `deadline` (then the failure is reported instead).
+    pub fn wait_before_retry(
+        &self,
+        attempt: u32,
+        jitter: &mut Jitter,
+        deadline: Instant,
+    ) -> Option<Duration> {
+        let wait = self.delay(attempt, jitter);
+        (Instant::now() + wait < deadline).then_some(wait)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Flaky(bool);
-    impl Retryable for Flaky {
-        fn is_retryable(&self) -> bool {
-            self.0
-        }
-    }
-
-    fn policy(budget_ms: u64) -> RetryPolicy {
-        RetryPolicy {
-            base: Duration::from_millis(1),
-            max_delay: Duration::from_millis(4),
-            budget: Duration::from_millis(budget_ms),
-        }
-    }
 
     #[test]
     fn delays_grow_exponentially_up_to_the_cap_with_jitter() {
@@ -121,33 +103,33 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn retries_until_success() {
-        let mut calls = 0;
-        let (result, attempts) = policy(1000)
-            .run(|| {
-                calls += 1;
-                let ok = calls >= 4;
-                async move { if ok { Ok(calls) } else { Err(Flaky(true)) } }
-            })
-            .await;
-        assert_eq!(result.ok(), Some(4));
-        assert_eq!(attempts, 4);
-    }
-
-    #[tokio::test]
-    async fn permanent_errors_are_not_retried_and_budgets_end_retries() {
-        let (result, attempts) = policy(1000)
-            .run(|| async { Err::<(), _>(Flaky(false)) })
-            .await;
-        assert!(result.is_err());
-        assert_eq!(attempts, 1);
+    #[test]
+    fn no_retry_starts_at_or_after_the_deadline() {
+        let p = RetryPolicy {
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_millis(100),
+            budget: Duration::from_secs(1),
+        };
+        let mut j = Jitter::new();
         let started = Instant::now();
-        let (result, attempts) = policy(30).run(|| async { Err::<(), _>(Flaky(true)) }).await;
-        assert!(result.is_err());
-        assert!(attempts > 1);
-        assert!(started.elapsed() < Duration::from_millis(500));
-        let (_, attempts) = policy(0).run(|| async { Err::<(), _>(Flaky(true)) }).await;
-        assert_eq!(attempts, 1, "a zero budget means no retries");
+        assert_eq!(p.deadline(started), started + Duration::from_secs(1));
+        assert_eq!(p.wait_before_retry(0, &mut j, started), None);
+        let far = Instant::now() + Duration::from_secs(1);
+        for _ in 0..100 {
+            let wait = p.wait_before_retry(3, &mut j, far);
+            assert!(wait.is_some_and(|w| w <= Duration::from_millis(100)));
+        }
+        // A deadline 50 ms away admits only the waits that end before it.
+        let near = Instant::now() + Duration::from_millis(50);
+        let waits: Vec<Option<Duration>> = (0..200)
+            .map(|_| p.wait_before_retry(0, &mut j, near))
+            .collect();
+        assert!(waits.iter().any(Option::is_none) && waits.iter().any(Option::is_some));
+        assert!(
+            waits
+                .iter()
+                .flatten()
+                .all(|w| *w < Duration::from_millis(50))
+        );
     }
 }

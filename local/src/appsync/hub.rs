@@ -2,8 +2,15 @@
 //!
 //! Subscriptions are indexed by the channel `name` their filter pins (`eq` / `in`), so a
 //! publish on `AMZN` looks only at subscriptions that could match it plus the few whose
-//! filter does not pin a name. The payload of a publish is serialised once per distinct
-//! selection set and shared; only the subscription id differs per frame.
+//! filter does not pin a name.
+//!
+//! A publish costs work proportional to the subscriptions it reaches, whatever their aliases
+//! and selection sets: equal selection sets are interned at subscribe time into one id, so
+//! a publish writes the published object out once per distinct selection (a hash look-up by
+//! id, not a scan of what was already written, which made unique aliases quadratic under the
+//! read lock), wraps it once per distinct (selection, response key) and only the subscription
+//! id differs per frame. Filters are bounded in total conditions (`filter::MAX_CONDITIONS`),
+//! so testing one is a small constant too.
 //!
 //! Invariant (fixing AppSync's hazard, §A.5): a subscription is in the index, and its
 //! `start_ack` queued, in one critical section. Every publish that starts after the client
@@ -42,10 +49,55 @@ pub struct Registration {
     pins: Option<Vec<String>>,
 }
 
+/// The interned id of a selection set: equal selections share one.
+type SelectionId = u64;
+
+/// A registered subscription with its interned selection.
+struct Entry {
+    sub: Subscriber,
+    selection: SelectionId,
+}
+
 #[derive(Default)]
 struct FieldIndex {
-    by_name: HashMap<String, HashMap<u64, Arc<Subscriber>>>,
-    unpinned: HashMap<u64, Arc<Subscriber>>,
+    by_name: HashMap<String, HashMap<u64, Arc<Entry>>>,
+    unpinned: HashMap<u64, Arc<Entry>>,
+}
+
+/// Selection sets of live subscriptions, each with an id and a count of its users, so the
+/// table stays as small as the distinct selections in use.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Selection, (SelectionId, usize)>,
+    next: SelectionId,
+}
+
+impl Interner {
+    fn intern(&mut self, selection: &Selection) -> SelectionId {
+        if let Some((id, users)) = self.ids.get_mut(selection) {
+            *users += 1;
+            return *id;
+        }
+        let id = self.next;
+        self.next += 1;
+        self.ids.insert(selection.clone(), (id, 1));
+        id
+    }
+
+    fn release(&mut self, selection: &Selection) {
+        if let Some((_, users)) = self.ids.get_mut(selection) {
+            *users -= 1;
+            if *users == 0 {
+                self.ids.remove(selection);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    fields: HashMap<String, FieldIndex>,
+    selections: Interner,
 }
 
 /// Counts of one publish's fan-out.
@@ -58,9 +110,12 @@ pub struct FanOut {
 
 #[derive(Default)]
 pub struct Hub {
-    fields: RwLock<HashMap<String, FieldIndex>>,
+    state: RwLock<State>,
     next_serial: AtomicU64,
     live: AtomicUsize,
+    /// Selection sets written out by publishes, for tests and metrics: one per distinct
+    /// selection among the matching subscriptions of each publish.
+    selection_writes: AtomicU64,
 }
 
 impl Hub {
@@ -73,6 +128,26 @@ impl Hub {
         self.live.load(Ordering::Relaxed)
     }
 
+    /// Selection sets written out by all publishes so far (one per distinct selection set
+    /// reached by each publish, however many aliases share it).
+    pub fn selection_writes(&self) -> u64 {
+        self.selection_writes.load(Ordering::Relaxed)
+    }
+
+    /// Distinct selection sets among live subscriptions.
+    pub fn distinct_selections(&self) -> usize {
+        self.read().selections.ids.len()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // The state is plain maps, consistent between statements; keep going after a panic.
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Adds `sub` on subscription field `field`, and runs `then` (queueing the `start_ack`)
     /// before any publish can see the new subscription.
     pub fn register(&self, field: &str, sub: Subscriber, then: impl FnOnce()) -> Registration {
@@ -83,9 +158,10 @@ impl Hub {
                 .map(|v| v.as_str().map(str::to_owned))
                 .collect()
         });
-        let sub = Arc::new(sub);
-        let mut fields = self.fields.write().unwrap_or_else(|p| p.into_inner());
-        let index = fields.entry(field.to_owned()).or_default();
+        let mut state = self.write();
+        let selection = state.selections.intern(&sub.selection);
+        let entry = Arc::new(Entry { sub, selection });
+        let index = state.fields.entry(field.to_owned()).or_default();
         match &pins {
             Some(names) => {
                 for name in names {
@@ -93,11 +169,11 @@ impl Hub {
                         .by_name
                         .entry(name.clone())
                         .or_default()
-                        .insert(serial, sub.clone());
+                        .insert(serial, entry.clone());
                 }
             }
             None => {
-                index.unpinned.insert(serial, sub);
+                index.unpinned.insert(serial, entry);
             }
         }
         self.live.fetch_add(1, Ordering::Relaxed);
@@ -110,26 +186,27 @@ impl Hub {
     }
 
     pub fn remove(&self, reg: &Registration) {
-        let mut fields = self.fields.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.write();
+        let State { fields, selections } = &mut *state;
         let Some(index) = fields.get_mut(&reg.field) else {
             return;
         };
-        let removed = match &reg.pins {
+        let mut removed: Option<Arc<Entry>> = None;
+        match &reg.pins {
             Some(names) => {
-                let mut removed = false;
                 for name in names {
                     if let Some(subs) = index.by_name.get_mut(name) {
-                        removed |= subs.remove(&reg.serial).is_some();
+                        removed = subs.remove(&reg.serial).or(removed);
                         if subs.is_empty() {
                             index.by_name.remove(name);
                         }
                     }
                 }
-                removed
             }
-            None => index.unpinned.remove(&reg.serial).is_some(),
-        };
-        if removed {
+            None => removed = index.unpinned.remove(&reg.serial),
+        }
+        if let Some(entry) = removed {
+            selections.release(&entry.sub.selection);
             self.live.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -137,8 +214,8 @@ impl Hub {
     /// Delivers `published` (the mutation result, keyed by field name) to every subscription
     /// of `field` whose filter accepts `event` (the same object with AWSJSON fields parsed).
     pub fn publish(&self, field: &str, published: &Map<String, Value>, event: &Value) -> FanOut {
-        let fields = self.fields.read().unwrap_or_else(|p| p.into_inner());
-        let Some(index) = fields.get(field) else {
+        let state = self.read();
+        let Some(index) = state.fields.get(field) else {
             return FanOut::default();
         };
         let pinned = published
@@ -149,26 +226,26 @@ impl Hub {
             .into_iter()
             .flat_map(|m| m.values())
             .chain(index.unpinned.values());
-        let mut payloads: Vec<(&Selection, &str, String)> = Vec::new();
+        // Written selections by id, then payloads by (selection, response key): hash
+        // look-ups, so the work per matching subscription is constant however many distinct
+        // aliases or selections there are.
+        let mut bodies: HashMap<SelectionId, String> = HashMap::new();
+        let mut payloads: HashMap<(SelectionId, &str), String> = HashMap::new();
         let mut fan_out = FanOut::default();
-        for sub in candidates {
+        for entry in candidates {
+            let sub = &entry.sub;
             if !sub.filter.matches(event) {
                 continue;
             }
-            let payload = match payloads
-                .iter()
-                .position(|(s, k, _)| *s == &sub.selection && *k == sub.key)
-            {
-                Some(i) => &payloads[i].2,
-                None => {
-                    payloads.push((
-                        &sub.selection,
-                        &sub.key,
-                        data_payload(&sub.key, &sub.selection, published),
-                    ));
-                    &payloads[payloads.len() - 1].2
-                }
-            };
+            let payload = payloads
+                .entry((entry.selection, sub.key.as_str()))
+                .or_insert_with(|| {
+                    let body = bodies.entry(entry.selection).or_insert_with(|| {
+                        self.selection_writes.fetch_add(1, Ordering::Relaxed);
+                        sub.selection.to_json_string(published)
+                    });
+                    data_payload(&sub.key, body)
+                });
             match sub.outbox.push(encode_data_frame(&sub.id, payload)) {
                 Ok(()) => fan_out.delivered += 1,
                 Err(PushError::Closed | PushError::Overflow) => fan_out.dropped += 1,
@@ -178,13 +255,13 @@ impl Hub {
     }
 }
 
-/// `{"data":{"<key>":<published shaped by selection>}}`.
-fn data_payload(key: &str, selection: &Selection, published: &Map<String, Value>) -> String {
-    let mut out = String::with_capacity(128);
+/// `{"data":{"<key>":<body>}}`, `body` being the published object shaped by a selection.
+fn data_payload(key: &str, body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + key.len() + 16);
     out.push_str(r#"{"data":{"#);
     super::graphql::push_json_string(key, &mut out);
     out.push(':');
-    selection.write(published, &mut out);
+    out.push_str(body);
     out.push_str("}}");
     out
 }

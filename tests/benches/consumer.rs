@@ -17,8 +17,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use quotecast_consumer::records::decode_event;
 use quotecast_consumer::{Config, Consumer};
-use quotecast_e2e::kafka_event::KafkaEventBuilder;
 use quotecast_e2e::LocalAppSync;
+use quotecast_e2e::kafka_event::KafkaEventBuilder;
 use quotecast_shared::Quote;
 use quotecast_shared::realtime::ServerMessage;
 use tokio::sync::Notify;
@@ -62,13 +62,12 @@ async fn throughput() {
         }
     });
     let url = appsync.graphql_url();
-    let config =
-        Config::from_pairs(&[
-            ("APPSYNC_URL", &url),
-            ("AUTH_MODE", "AWS_IAM"),
-            ("AWS_REGION", "us-east-1"),
-        ])
-        .unwrap();
+    let config = Config::from_pairs(&[
+        ("APPSYNC_URL", &url),
+        ("AUTH_MODE", "AWS_IAM"),
+        ("AWS_REGION", "us-east-1"),
+    ])
+    .unwrap();
     let consumer = Consumer::new(&config, quotecast_e2e::iam_writer()).unwrap();
     let events: Vec<_> = (0..BATCHES)
         .map(|n| decode_event(batch(n)).unwrap())

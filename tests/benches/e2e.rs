@@ -28,13 +28,12 @@ async fn run(window: Duration) {
     let mut sub = appsync.subscriber("all").await;
     let broker = EmbeddedBroker::start("quotes", 4).unwrap();
     let url = appsync.graphql_url();
-    let config =
-        Config::from_pairs(&[
-            ("APPSYNC_URL", &url),
-            ("AUTH_MODE", "AWS_IAM"),
-            ("AWS_REGION", "us-east-1"),
-        ])
-        .unwrap();
+    let config = Config::from_pairs(&[
+        ("APPSYNC_URL", &url),
+        ("AUTH_MODE", "AWS_IAM"),
+        ("AWS_REGION", "us-east-1"),
+    ])
+    .unwrap();
     let consumer = Consumer::new(&config, quotecast_e2e::iam_writer()).unwrap();
     let mut esm_config = EsmConfig::new(broker.bootstrap_servers(), "quotes");
     esm_config.batching_window = window;

@@ -36,10 +36,12 @@ async fn on_the_local_stack_the_public_key_reads_and_only_iam_writes() {
     let data_dir = config.data_dir.clone();
     let stack = start(config).await.unwrap();
     let host = stack.addr.to_string();
-    let dashboard =
-        smoke::fetch_config(&format!("http://{host}/config.json"), Duration::from_secs(5))
-            .await
-            .unwrap();
+    let dashboard = smoke::fetch_config(
+        &format!("http://{host}/config.json"),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
 
     // The public key subscribes…
     let mut subscriber = RealtimeClient::connect(
@@ -95,7 +97,10 @@ async fn on_the_local_stack_the_public_key_reads_and_only_iam_writes() {
     .await
     .unwrap();
     let refused = publish(&stranger, &[real]).await.unwrap_err();
-    assert!(refused.to_string().contains("0 of 1 published"), "{refused}");
+    assert!(
+        refused.to_string().contains("0 of 1 published"),
+        "{refused}"
+    );
     stack.stop().await;
     std::fs::remove_dir_all(&data_dir).unwrap();
 }
@@ -158,9 +163,12 @@ async fn smoke_fails_when_the_public_key_may_publish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_fails_when_no_quote_comes() {
     let appsync = LocalAppSync::start().await;
-    let failure = smoke::run(&dashboard_for(&appsync), &options(Duration::from_millis(500)))
-        .await
-        .unwrap_err();
+    let failure = smoke::run(
+        &dashboard_for(&appsync),
+        &options(Duration::from_millis(500)),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(&failure, SmokeFailure::NoQuote { symbol, .. } if symbol == "AMZN"),
         "{failure}"

@@ -296,6 +296,120 @@ fn a_start_without_ack_is_sent_again_with_the_same_id() {
     );
 }
 
+/// A client whose `start` for AMZN went out at 0 and is still unanswered at 15 s.
+fn awaiting_a_late_ack() -> Client {
+    let mut c = client();
+    c.handle(0, sub("AMZN"));
+    c.handle(0, Input::Opened);
+    c.handle(
+        0,
+        frame(ServerMessage::ConnectionAck {
+            connection_timeout_ms: 300_000,
+        }),
+    );
+    c
+}
+
+fn error(id: &str, error_type: &str) -> Input {
+    Input::Frame(format!(
+        r#"{{"type":"error","id":"{id}","payload":{{"errors":[{{"errorType":"{error_type}","message":"m"}}]}}}}"#
+    ))
+}
+
+fn data(id: &str) -> Input {
+    frame(ServerMessage::Data {
+        id: id.to_owned(),
+        payload: json!({"data": {"subscribe": {"name": "AMZN", "data": "{}"}}}),
+    })
+}
+
+fn events(out: Vec<Output>) -> Vec<Event> {
+    out.into_iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_late_start_ack_is_stopped_before_the_start_is_sent_again() {
+    // The server registered the first `start`; only its ack is late.
+    let mut c = awaiting_a_late_ack();
+    let retry = sent(&c.tick(15_000));
+    assert_eq!(
+        retry.iter().map(ClientMessage::encode).collect::<Vec<_>>(),
+        [
+            ClientMessage::Stop { id: "AMZN".into() }.encode(),
+            retry[1].encode(),
+        ]
+    );
+    assert!(matches!(&retry[1], ClientMessage::Start { id, .. } if id == "AMZN"));
+    // What that server sends back, in order: the late ack, `complete` for the `stop`, the
+    // second ack, then data.
+    let late = c.handle(15_001, frame(ServerMessage::StartAck { id: "AMZN".into() }));
+    assert_eq!(events(late), [Event::Acked { id: "AMZN".into() }]);
+    assert!(
+        events(c.handle(15_002, frame(ServerMessage::Complete { id: "AMZN".into() }))).is_empty()
+    );
+    c.handle(15_003, frame(ServerMessage::StartAck { id: "AMZN".into() }));
+    assert!(matches!(
+        events(c.handle(15_004, data("AMZN"))).as_slice(),
+        [Event::Data { id, .. }] if id == "AMZN"
+    ));
+    assert_eq!(c.subscriptions().collect::<Vec<_>>(), [("AMZN", true)]);
+    assert_eq!(c.next_deadline(), Some(315_004), "no retry left");
+}
+
+#[test]
+fn a_stop_that_finds_nothing_does_not_drop_the_subscription() {
+    // The first `start` was never registered: the server answers the `stop` with
+    // `UnknownOperationError`, then acks the second `start`.
+    let mut c = awaiting_a_late_ack();
+    c.tick(15_000);
+    assert!(events(c.handle(15_001, error("AMZN", "UnknownOperationError"))).is_empty());
+    assert_eq!(c.subscriptions().collect::<Vec<_>>(), [("AMZN", false)]);
+    let out = c.handle(15_002, frame(ServerMessage::StartAck { id: "AMZN".into() }));
+    assert_eq!(events(out), [Event::Acked { id: "AMZN".into() }]);
+    assert_eq!(events(c.handle(15_003, data("AMZN"))).len(), 1);
+    // An `UnknownOperationError` that answers no `stop` of ours is a refusal as before.
+    let out = c.handle(15_004, error("AMZN", "UnknownOperationError"));
+    assert!(matches!(
+        events(out).as_slice(),
+        [Event::SubscriptionFailed { id, .. }] if id == "AMZN"
+    ));
+}
+
+#[test]
+fn duplicated_operation_for_a_restarted_id_means_it_is_live() {
+    // A server that registered the first `start` and refuses the second as a duplicate (as
+    // one that handles a `start` before an earlier `stop` would): the id is live, not gone.
+    let mut c = awaiting_a_late_ack();
+    c.tick(15_000);
+    let out = c.handle(15_001, error("AMZN", "DuplicatedOperationError"));
+    assert_eq!(events(out), [Event::Acked { id: "AMZN".into() }]);
+    assert_eq!(c.subscriptions().collect::<Vec<_>>(), [("AMZN", true)]);
+    // The late ack and the answer to the `stop` change nothing; data is delivered.
+    c.handle(15_002, frame(ServerMessage::StartAck { id: "AMZN".into() }));
+    assert!(events(c.handle(15_003, error("AMZN", "UnknownOperationError"))).is_empty());
+    assert_eq!(events(c.handle(15_004, data("AMZN"))).len(), 1);
+    assert_eq!(c.subscriptions().collect::<Vec<_>>(), [("AMZN", true)]);
+}
+
+#[test]
+fn a_stop_completing_after_a_duplicate_starts_the_subscription_again() {
+    // A server that handled the second `start` before the `stop`: duplicate, then the `stop`
+    // removes the only registration. The client must not believe it is still live.
+    let mut c = awaiting_a_late_ack();
+    c.tick(15_000);
+    c.handle(15_001, error("AMZN", "DuplicatedOperationError"));
+    let out = c.handle(15_002, frame(ServerMessage::Complete { id: "AMZN".into() }));
+    assert_eq!(started_ids(&out), ["AMZN"]);
+    assert_eq!(c.subscriptions().collect::<Vec<_>>(), [("AMZN", false)]);
+    c.handle(15_003, frame(ServerMessage::StartAck { id: "AMZN".into() }));
+    assert_eq!(c.subscriptions().collect::<Vec<_>>(), [("AMZN", true)]);
+}
+
 #[test]
 fn a_refused_subscription_is_dropped_and_reported() {
     let mut c = live(&["AMZN", "BAD"]);

@@ -12,6 +12,13 @@
 //! up while subscriptions are wanted), restarts every wanted subscription with the same id
 //! after a reconnect, retries a `start` whose `start_ack` never came, stops retrying on
 //! non-retryable errors, and reports its state so a user can see it.
+//!
+//! A late `start_ack` must never leave a subscription the server feeds and the client
+//! ignores (a zombie): the first `start` may have been registered, only its ack slow. So a
+//! retry sends `stop` for the id before the new `start` (the server handles a connection's
+//! frames in order, so at most one registration survives), the `complete` or
+//! `UnknownOperationError` answering that `stop` is consumed rather than read as a refusal,
+//! and a `DuplicatedOperationError` for a wanted id means the server already has it live.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +29,11 @@ use super::error::ErrorObject;
 use super::message::{ClientMessage, ServerMessage, StartPayload};
 use super::{DEFAULT_CONNECTION_TIMEOUT_MS, SUBPROTOCOL};
 use crate::graphql::GraphqlRequest;
+
+/// AppSync's answer to a `start` whose id is live on the connection.
+const DUPLICATED_OPERATION: &str = "DuplicatedOperationError";
+/// AppSync's answer to a `stop` whose id is not.
+const UNKNOWN_OPERATION: &str = "UnknownOperationError";
 
 /// Timeouts and backoff, in milliseconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +158,9 @@ struct Subscription {
     /// When the unanswered `start` was sent, if one is.
     started_at: Option<i64>,
     acked: bool,
+    /// Taken for live on a `DuplicatedOperationError`, not on its own `start_ack`: if a
+    /// `stop` of ours then turns out to have removed it, it must be started again.
+    live_by_duplicate: bool,
 }
 
 /// The state machine.
@@ -155,6 +170,9 @@ pub struct Client {
     phase: Phase,
     state: ConnectionState,
     wanted: BTreeMap<String, Subscription>,
+    /// `stop`s sent on this connection and not yet answered, by id: their `complete` or
+    /// `UnknownOperationError` is the answer, not news about a subscription.
+    stops_unanswered: BTreeMap<String, u32>,
     attempt: u32,
     rng: u64,
 }
@@ -167,6 +185,7 @@ impl Client {
             phase: Phase::Idle,
             state: ConnectionState::Idle,
             wanted: BTreeMap::new(),
+            stops_unanswered: BTreeMap::new(),
             attempt: 0,
             rng: seed | 1,
         }
@@ -253,6 +272,9 @@ impl Client {
                     .map(|(id, _)| id.clone())
                     .collect();
                 for id in late {
+                    // The unanswered `start` may be registered and only its ack late: stop
+                    // it first, so the new `start` is the only one the server keeps.
+                    self.send_stop(&id, &mut out);
                     self.send_start(now_ms, &id, &mut out);
                 }
             }
@@ -273,6 +295,7 @@ impl Client {
         self.phase = Phase::Opening {
             deadline: now_ms + self.config.init_timeout_ms,
         };
+        self.stops_unanswered.clear();
         for s in self.wanted.values_mut() {
             s.acked = false;
             s.started_at = None;
@@ -297,6 +320,7 @@ impl Client {
                 request,
                 started_at: None,
                 acked: false,
+                live_by_duplicate: false,
             },
         );
         match self.phase {
@@ -315,10 +339,27 @@ impl Client {
             return;
         };
         if matches!(self.phase, Phase::Live { .. }) && (sub.acked || sub.started_at.is_some()) {
-            out.push(Output::Send(
-                ClientMessage::Stop { id: id.to_owned() }.encode(),
-            ));
+            self.send_stop(id, out);
         }
+    }
+
+    fn send_stop(&mut self, id: &str, out: &mut Vec<Output>) {
+        *self.stops_unanswered.entry(id.to_owned()).or_default() += 1;
+        out.push(Output::Send(
+            ClientMessage::Stop { id: id.to_owned() }.encode(),
+        ));
+    }
+
+    /// Consumes one unanswered `stop` for `id`; false when none was.
+    fn stop_answered(&mut self, id: &str) -> bool {
+        let Some(count) = self.stops_unanswered.get_mut(id) else {
+            return false;
+        };
+        *count -= 1;
+        if *count == 0 {
+            self.stops_unanswered.remove(id);
+        }
+        true
     }
 
     fn send_start(&mut self, now_ms: i64, id: &str, out: &mut Vec<Output>) {
@@ -327,6 +368,7 @@ impl Client {
         };
         sub.started_at = Some(now_ms);
         sub.acked = false;
+        sub.live_by_duplicate = false;
         let payload = StartPayload::new(&sub.request, self.config.auth.clone());
         out.push(Output::Send(
             ClientMessage::Start {
@@ -373,6 +415,7 @@ impl Client {
                 if let Some(sub) = self.wanted.get_mut(&id) {
                     sub.acked = true;
                     sub.started_at = None;
+                    sub.live_by_duplicate = false;
                     out.push(Output::Event(Event::Acked { id }));
                 }
             }
@@ -384,11 +427,7 @@ impl Client {
             ServerMessage::Error {
                 id: Some(id),
                 errors,
-            } => {
-                if self.wanted.remove(&id).is_some() {
-                    out.push(Output::Event(Event::SubscriptionFailed { id, errors }));
-                }
-            }
+            } => self.subscription_error(id, errors, out),
             ServerMessage::Error { id: None, errors }
             | ServerMessage::ConnectionError { errors } => {
                 if errors.iter().any(|e| !e.is_retryable()) {
@@ -400,7 +439,46 @@ impl Client {
                     self.set_state(ConnectionState::Failed { errors }, out);
                 }
             }
-            ServerMessage::Ka | ServerMessage::Complete { .. } => {}
+            ServerMessage::Complete { id } => {
+                // The answer to our `stop`; a `complete` we did not ask for (the server ended
+                // the subscription) changes nothing we can act on. A `stop` that completes
+                // after the server called our restart a duplicate removed the only
+                // registration: start again.
+                if self.stop_answered(&id)
+                    && self.wanted.get(&id).is_some_and(|s| s.live_by_duplicate)
+                {
+                    self.send_start(now_ms, &id, out);
+                }
+            }
+            ServerMessage::Ka => {}
+        }
+    }
+
+    fn subscription_error(&mut self, id: String, errors: Vec<ErrorObject>, out: &mut Vec<Output>) {
+        let only = |t: &str| {
+            !errors.is_empty() && errors.iter().all(|e| e.error_type.as_deref() == Some(t))
+        };
+        // Our `stop` found nothing to stop (the `start` it preceded was never registered):
+        // the answer to the `stop`, not a refusal of the subscription.
+        if only(UNKNOWN_OPERATION) && self.stop_answered(&id) {
+            return;
+        }
+        if only(DUPLICATED_OPERATION) {
+            // The server already has `id` live on this connection (an earlier `start` of ours
+            // whose ack is late or was overtaken): it is live, and dropping it would leave the
+            // server feeding a subscription we ignore.
+            if let Some(sub) = self.wanted.get_mut(&id) {
+                sub.started_at = None;
+                sub.live_by_duplicate = true;
+                if !sub.acked {
+                    sub.acked = true;
+                    out.push(Output::Event(Event::Acked { id }));
+                }
+            }
+            return;
+        }
+        if self.wanted.remove(&id).is_some() {
+            out.push(Output::Event(Event::SubscriptionFailed { id, errors }));
         }
     }
 

@@ -1,6 +1,7 @@
 //! The sans-IO real-time client of `quotecast_shared` against the real server, over a real
 //! socket: it subscribes, receives, and after a server restart reconnects, resubscribes with
-//! the same ids and receives again.
+//! the same ids and receives again; over a slow downlink that makes every `start_ack` late,
+//! it ends with exactly one live subscription on the server and receives its data.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -23,6 +24,12 @@ struct Driver {
     socket: Option<Socket>,
     events: Vec<Event>,
     started: Instant,
+    /// Every frame from the server is held this long before the machine sees it: a slow
+    /// downlink, in order, like TCP.
+    inbound_delay: Duration,
+    held: std::collections::VecDeque<(Instant, Input)>,
+    /// Frames the machine sent.
+    sent: Vec<String>,
 }
 
 impl Driver {
@@ -51,6 +58,7 @@ impl Driver {
                     queue.extend(next);
                 }
                 Output::Send(text) => {
+                    self.sent.push(text.to_string());
                     if let Some(s) = self.socket.as_mut() {
                         let _ = s.send(Message::text(text)).await;
                     }
@@ -65,12 +73,15 @@ impl Driver {
     async fn run_until(&mut self, limit: Duration, done: impl Fn(&[Event]) -> bool) {
         let end = Instant::now() + limit;
         while Instant::now() < end && !done(&self.events) {
-            let wait = self
+            let mut wait = self
                 .client
                 .next_deadline()
                 .map_or(Duration::from_millis(50), |d| {
                     Duration::from_millis((d - self.now()).clamp(0, 50) as u64)
                 });
+            if let Some((release, _)) = self.held.front() {
+                wait = wait.min(release.saturating_duration_since(Instant::now()));
+            }
             let input = match self.socket.as_mut() {
                 Some(socket) => match tokio::time::timeout(wait, socket.next()).await {
                     Ok(Some(Ok(Message::Text(t)))) => Some(Input::Frame(t.to_string())),
@@ -86,13 +97,37 @@ impl Driver {
                     None
                 }
             };
+            if let Some(input) = input {
+                self.held
+                    .push_back((Instant::now() + self.inbound_delay, input));
+            }
             let now = self.now();
-            let mut out = match input {
-                Some(i) => self.client.handle(now, i),
-                None => Vec::new(),
-            };
+            let mut out = Vec::new();
+            while self
+                .held
+                .front()
+                .is_some_and(|(release, _)| *release <= Instant::now())
+            {
+                if let Some((_, input)) = self.held.pop_front() {
+                    out.extend(self.client.handle(now, input));
+                }
+            }
             out.extend(self.client.tick(now));
             self.apply(out).await;
+        }
+    }
+}
+
+impl Driver {
+    fn new(client: Client, inbound_delay: Duration) -> Self {
+        Driver {
+            client,
+            socket: None,
+            events: Vec::new(),
+            started: Instant::now(),
+            inbound_delay,
+            held: std::collections::VecDeque::new(),
+            sent: Vec::new(),
         }
     }
 }
@@ -110,12 +145,7 @@ async fn the_state_machine_survives_a_server_restart() {
     let addr = server.addr;
     let mut cfg = ClientConfig::new(&server.realtime_url(), server.auth());
     cfg.backoff_base_ms = 50;
-    let mut driver = Driver {
-        client: Client::new(cfg, 7),
-        socket: None,
-        events: Vec::new(),
-        started: Instant::now(),
-    };
+    let mut driver = Driver::new(Client::new(cfg, 7), Duration::ZERO);
     let request = GraphqlRequest::subscribe(Some(r#"{"name":{"eq":"AMZN"}}"#));
     let out = driver.client.handle(
         0,
@@ -224,4 +254,70 @@ async fn the_state_machine_survives_a_server_restart() {
     );
     let _ = stop.send(());
     task.await.unwrap().unwrap();
+}
+
+/// Every `start_ack` arrives 500 ms after it was sent, the client retries after 300 ms: the
+/// first `start` is registered when the retry goes out. Before the fix the retry was refused
+/// as a duplicate and the client dropped a subscription the server kept feeding.
+#[tokio::test]
+async fn a_late_start_ack_leaves_exactly_one_live_subscription() {
+    let server = start(config()).await;
+    let mut cfg = ClientConfig::new(&server.realtime_url(), server.auth());
+    cfg.start_ack_timeout_ms = 300;
+    let mut driver = Driver::new(Client::new(cfg, 7), Duration::from_millis(500));
+    let request = GraphqlRequest::subscribe(Some(r#"{"name":{"eq":"AMZN"}}"#));
+    let out = driver.client.handle(
+        0,
+        Input::Subscribe {
+            id: "amzn-1".into(),
+            request,
+        },
+    );
+    driver.apply(out).await;
+    // Until the retry's answers are in: ack, then (after the retry's stop) ack again.
+    let acks = |e: &[Event]| {
+        e.iter()
+            .filter(|e| matches!(e, Event::Acked { .. }))
+            .count()
+    };
+    driver
+        .run_until(Duration::from_secs(10), |e| acks(e) >= 2)
+        .await;
+    driver.run_until(Duration::from_secs(1), |_| false).await;
+    assert!(
+        !driver
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::SubscriptionFailed { .. })),
+        "{:?}",
+        driver.events
+    );
+    assert_eq!(
+        driver.client.subscriptions().collect::<Vec<_>>(),
+        [("amzn-1", true)]
+    );
+    assert_eq!(
+        server.app.hub.subscription_count(),
+        1,
+        "exactly one live on the server"
+    );
+
+    let stops = driver
+        .sent
+        .iter()
+        .filter(|t| t.contains(r#""type":"stop""#))
+        .count();
+    assert!(stops >= 1, "the ack was late, a retry was expected");
+    server.http().publish(&[channel("AMZN", 1)]).await.unwrap();
+    driver
+        .run_until(Duration::from_secs(5), |e| data_count(e) == 1)
+        .await;
+    // Long enough for a second copy to arrive, were there a second registration.
+    driver.run_until(Duration::from_secs(1), |_| false).await;
+    assert_eq!(data_count(&driver.events), 1, "{:?}", driver.events);
+    eprintln!(
+        "late acks: {stops} stop(s) sent, {} acks, 1 live subscription, data received",
+        acks(&driver.events)
+    );
+    server.stop().await;
 }

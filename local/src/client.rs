@@ -249,6 +249,9 @@ impl RealtimeClient {
     }
 }
 
+/// How long a GraphQL request may take by default, connection included.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// GraphQL over HTTP, with an API key (readers) or SigV4 (writers), as the consumer Lambda
 /// signs: the same [`Auth`] and the same signer.
 #[derive(Clone)]
@@ -264,16 +267,27 @@ impl GraphqlHttp {
         GraphqlHttp::with_auth(url, Auth::ApiKey(api_key.to_owned()))
     }
 
-    /// A client that authenticates with `auth` (SigV4 for [`Auth::Iam`]).
+    /// A client that authenticates with `auth` (SigV4 for [`Auth::Iam`]); a request that has
+    /// no complete answer after [`DEFAULT_HTTP_TIMEOUT`] fails.
     pub fn with_auth(url: &str, auth: Auth) -> Self {
+        GraphqlHttp::with_timeout(url, auth, DEFAULT_HTTP_TIMEOUT)
+    }
+
+    /// The same, failing a request after `timeout` (a server that accepts and never answers
+    /// must not hang a tool).
+    pub fn with_timeout(url: &str, auth: Auth, timeout: Duration) -> Self {
         GraphqlHttp {
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .unwrap_or_default(),
             url: url.to_owned(),
             auth,
         }
     }
 
-    /// Posts `request`; returns the HTTP status and the body as JSON.
+    /// Posts `request`; returns the HTTP status and the body as JSON (a body that is not JSON,
+    /// such as a proxy's HTML error page, comes back as a JSON string of its text).
     pub async fn post(&self, request: &GraphqlRequest) -> Result<(u16, Value), ClientError> {
         let body = request.to_json();
         let mut builder = self
@@ -306,7 +320,9 @@ impl GraphqlHttp {
         }
         let response = builder.body(body).send().await?;
         let status = response.status().as_u16();
-        Ok((status, response.json().await?))
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, body))
     }
 
     /// Publishes `channels` in order, in one request.

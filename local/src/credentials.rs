@@ -118,16 +118,32 @@ impl LocalCredentials {
         };
         std::fs::create_dir_all(data_dir).map_err(unwritable)?;
         let partial = data_dir.join(format!(".{CREDENTIALS_FILE}.{}", std::process::id()));
+        // A leftover from a crash may have other permissions: start from nothing, so the
+        // mode below applies.
+        let _ = std::fs::remove_file(&partial);
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&partial).map_err(unwritable)?;
-        file.write_all(text.as_bytes()).map_err(unwritable)?;
-        file.sync_all().map_err(unwritable)?;
-        std::fs::rename(&partial, &path).map_err(unwritable)?;
+        let written = options.open(&partial).and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&partial, &path)
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&partial);
+            return Err(unwritable(e));
+        }
         Ok(path)
+    }
+
+    /// Removes `<data_dir>/credentials.json` if it still holds this key (a stack that stops
+    /// takes its key with it; another stack's newer file is left alone).
+    pub fn remove_if_current(&self, data_dir: &Path) {
+        if LocalCredentials::read(data_dir).is_ok_and(|c| c == *self) {
+            let _ = std::fs::remove_file(data_dir.join(CREDENTIALS_FILE));
+        }
     }
 
     /// Reads `<data_dir>/credentials.json`.

@@ -40,25 +40,26 @@ enum Command {
 /// only reads).
 #[derive(clap::Args, Clone)]
 struct SigningArgs {
-    /// GraphQL endpoint to publish to [default: the local stack's, from its credentials file].
+    /// GraphQL endpoint to publish to (omitted: the local stack's, from its credentials file).
     #[arg(long)]
     url: Option<String>,
-    /// The local stack's data directory, where `quotecast dev` writes its writers' credentials.
+    /// The local stack's data directory, where `quotecast dev` writes its writers' credentials
+    /// (else $XDG_DATA_HOME/quotecast or ~/.local/share/quotecast).
     #[arg(long, env = "QUOTECAST_DATA_DIR", default_value_os_t = default_data_dir())]
     data_dir: PathBuf,
     /// Sign with this IAM access key id (with --secret-access-key).
-    #[arg(long)]
+    #[arg(long, requires = "secret_access_key", conflicts_with = "aws")]
     access_key_id: Option<String>,
     /// The secret of --access-key-id.
-    #[arg(long)]
+    #[arg(long, requires = "access_key_id")]
     secret_access_key: Option<String>,
-    /// Session token of temporary credentials.
-    #[arg(long)]
+    /// Session token of temporary credentials (with --access-key-id).
+    #[arg(long, requires = "access_key_id")]
     session_token: Option<String>,
-    /// Signing region [default: the endpoint's, else AWS_REGION, else us-east-1].
+    /// Signing region (omitted: the endpoint's, else AWS_REGION, else us-east-1).
     #[arg(long)]
     region: Option<String>,
-    /// Sign with the standard AWS credential chain (environment, profile, SSO, instance role).
+    /// Sign with the standard AWS credential chain (environment, profile, instance role).
     #[arg(long)]
     aws: bool,
 }
@@ -89,13 +90,13 @@ fn this_binary() -> String {
         .unwrap_or_else(|_| exe.display().to_string())
 }
 
-/// Says what listening on `listen` exposes when it is not this machine only.
+/// Says what listening on `listen` exposes when it is not this machine only; `what` names
+/// it and says what the API key allows there.
 fn warn_if_exposed(listen: IpAddr, what: &str) {
     if !listen.is_loopback() {
         eprintln!(
-            "warning: --listen {listen} exposes {what} to every machine that can reach this one; \
-             the API key is public (it is in /config.json) and lets anyone subscribe and query, \
-             and there is no TLS. Use 127.0.0.1 unless that is what you want."
+            "warning: --listen {listen} exposes {what} to every machine that can reach this one, \
+             over plain HTTP (no TLS). Use 127.0.0.1 unless that is what you want."
         );
     }
 }
@@ -138,8 +139,8 @@ struct DevArgs {
     /// The built dashboard to serve at /.
     #[arg(long, default_value = "frontend/dist")]
     dashboard_dir: PathBuf,
-    /// Where the stack keeps its state (the writers' credentials.json)
-    /// [default: $XDG_DATA_HOME/quotecast, else ~/.local/share/quotecast].
+    /// Where the stack keeps its state: the writers' credentials.json (else
+    /// $XDG_DATA_HOME/quotecast or ~/.local/share/quotecast).
     #[arg(long, env = "QUOTECAST_DATA_DIR", default_value_os_t = default_data_dir())]
     data_dir: PathBuf,
 }
@@ -159,7 +160,10 @@ async fn dev(args: DevArgs) -> Result<()> {
     if !(1..=10_000).contains(&args.batch_size) {
         bail!("--batch-size must be between 1 and 10000");
     }
-    warn_if_exposed(args.listen, "the dashboard and the GraphQL API");
+    warn_if_exposed(
+        args.listen,
+        "the dashboard and the GraphQL API (its API key is public, in /config.json, and lets anyone subscribe and query)",
+    );
     let stack = quotecast_local::stack::start(quotecast_local::stack::StackConfig {
         listen: args.listen,
         port: args.port,
@@ -197,7 +201,15 @@ async fn dev(args: DevArgs) -> Result<()> {
         stack.credentials.access_key_id,
         stack.credentials_path.display()
     );
-    println!("  publish:       {} publish AMZN 191.25", this_binary());
+    let data_dir_flag = if args.data_dir == default_data_dir() {
+        String::new()
+    } else {
+        format!(" --data-dir {}", args.data_dir.display())
+    };
+    println!(
+        "  publish:       {} publish{data_dir_flag} AMZN 191.25",
+        this_binary()
+    );
     println!(
         "  Kafka:         {} (topic {}; attach kcat or any client)",
         stack.bootstrap_servers, stack.topic
@@ -223,7 +235,7 @@ struct LoadtestArgs {
     #[arg(long, env = "QUOTECAST_API_KEY")]
     api_key: String,
     /// Publish with the API key too, instead of signing (for APIs whose schema allows it).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["access_key_id", "aws"])]
     publish_with_api_key: bool,
     #[command(flatten)]
     signing: SigningArgs,
@@ -290,7 +302,7 @@ struct PublishArgs {
     signing: SigningArgs,
     /// Send this API key instead of signing: only for APIs whose schema lets the key publish
     /// (the reference sample's); quotecast's refuses it.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["access_key_id", "aws"])]
     api_key: Option<String>,
     /// A JSON file of quotes: one quote object, an array of them, or JSON lines (`-` reads stdin).
     #[arg(long, conflicts_with_all = ["symbol", "price"])]
@@ -462,7 +474,10 @@ impl AppsyncArgs {
 }
 
 async fn appsync(args: AppsyncArgs) -> Result<()> {
-    warn_if_exposed(args.listen, "the GraphQL API");
+    warn_if_exposed(
+        args.listen,
+        "the GraphQL API (the API key may do what the schema's directives allow: with quotecast's, subscribe and query)",
+    );
     let config = args.config()?;
     let server = Server::bind(SocketAddr::new(args.listen, args.port), config.clone())
         .await

@@ -89,6 +89,10 @@ pub fn quotes_from_text(text: &str, origin: &str) -> Result<Vec<Quote>, PublishI
                 format!("expected a quote object or an array of them, found {other}"),
             ));
         }
+        // An array that does not parse is one broken document, not JSON lines.
+        Err(e) if text.trim_start().starts_with('[') => {
+            return Err(invalid(String::new(), e.to_string()));
+        }
         // Not one JSON value: JSON lines, each a quote.
         Err(_) => text
             .lines()
@@ -149,10 +153,15 @@ pub async fn publish(writer: &Writer, quotes: &[Quote]) -> Result<PublishReport,
                     total: quotes.len(),
                 })?;
         if let Some(reason) = refusal(status, &body) {
+            // AppSync runs each aliased field on its own: some of this request may be out.
+            let went_out = body
+                .get("data")
+                .and_then(Value::as_object)
+                .map_or(0, |fields| fields.values().filter(|v| !v.is_null()).count());
             return Err(PublishFailure::Refused {
                 url: writer.graphql_url.clone(),
                 reason,
-                published,
+                published: published + went_out,
                 total: quotes.len(),
             });
         }
@@ -203,6 +212,8 @@ mod tests {
             Err(PublishInputError::Empty(_))
         ));
         assert!(quotes_from_text("42", "n.json").is_err());
+        let err = quotes_from_text(&format!("[{AMZN},\n{AMZN}"), "a.json").unwrap_err();
+        assert!(err.to_string().starts_with("a.json: "), "{err}");
     }
 
     #[test]

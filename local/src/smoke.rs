@@ -15,6 +15,8 @@ use quotecast_shared::realtime::ServerMessage;
 use quotecast_shared::subscription::{filter_for, quote_from_payload};
 use serde_json::Value;
 
+use quotecast_consumer::appsync::Auth;
+
 use crate::client::{ClientError, GraphqlHttp, RealtimeClient, Transport};
 
 /// The channel the publish check writes to, should the key (wrongly) be allowed to: no
@@ -176,12 +178,18 @@ pub async fn run(
             reason: e.to_string(),
         })?;
     let subscribe = started.elapsed();
+    let acknowledged = Instant::now();
 
-    let http = GraphqlHttp::new(&config.graphql_url, &config.api_key);
+    let http = GraphqlHttp::with_timeout(
+        &config.graphql_url,
+        Auth::ApiKey(config.api_key.clone()),
+        options.step_timeout,
+    );
     let publish_refusal = check_publish_refused(&http, &config.graphql_url).await?;
     let history = check_history(&http, &symbol).await?;
 
-    let first_quote = wait_for_quote(&mut socket, &symbol, options.quote_timeout).await?;
+    wait_for_quote(&mut socket, &symbol, acknowledged, options.quote_timeout).await?;
+    let first_quote = acknowledged.elapsed();
     Ok(SmokeReport {
         symbol,
         connect,
@@ -192,21 +200,44 @@ pub async fn run(
     })
 }
 
-/// Sends a `publish` with the public key: it must be refused, by status or by a GraphQL error.
+/// `errorType`s that say the caller may not do this (AppSync's field denial, and the
+/// request-level one).
+const DENIALS: [&str; 2] = ["Unauthorized", "UnauthorizedException"];
+
+/// Sends a `publish` with the public key: it must be refused *as unauthorised* — HTTP 401 or
+/// 403, or an `Unauthorized` error. Any other answer (a 400, a 5xx, a validation error) proves
+/// nothing about the key and fails the check as inconclusive.
 async fn check_publish_refused(http: &GraphqlHttp, url: &str) -> Result<String, SmokeFailure> {
     let probe = Channel::new(PROBE_CHANNEL, r#"{"smoke":true}"#);
+    let inconclusive = |reason: String| SmokeFailure::PublishCheck {
+        url: url.to_owned(),
+        reason,
+    };
     let (status, body) = http
         .publish(&[probe])
         .await
-        .map_err(|e| SmokeFailure::PublishCheck {
+        .map_err(|e| inconclusive(e.to_string()))?;
+    let Some(reason) = crate::publish::refusal(status, &body) else {
+        return Err(SmokeFailure::PublicKeyMayPublish {
             url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
-    match crate::publish::refusal(status, &body) {
-        Some(reason) => Ok(reason),
-        None => Err(SmokeFailure::PublicKeyMayPublish {
-            url: url.to_owned(),
-        }),
+        });
+    };
+    let denied_by_type = body
+        .get("errors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|e| {
+            e.get("errorType")
+                .and_then(Value::as_str)
+                .is_some_and(|t| DENIALS.contains(&t))
+        });
+    if matches!(status, 401 | 403) || (status == 200 && denied_by_type) {
+        Ok(reason)
+    } else {
+        Err(inconclusive(format!(
+            "expected an authorisation refusal, got {reason}"
+        )))
     }
 }
 
@@ -231,7 +262,7 @@ async fn check_history(http: &GraphqlHttp, symbol: &str) -> Result<HistoryCheck,
         .any(|e| {
             e.get("message")
                 .and_then(Value::as_str)
-                .is_some_and(|m| m.contains("FieldUndefined") || m.contains("Field 'history'"))
+                .is_some_and(|m| m.contains("FieldUndefined") && m.contains("'history'"))
         });
     if undefined {
         return Ok(HistoryCheck::Absent);
@@ -241,13 +272,14 @@ async fn check_history(http: &GraphqlHttp, symbol: &str) -> Result<HistoryCheck,
     ))
 }
 
-/// Waits for the first `data` frame carrying a quote of `symbol`.
+/// Waits until `timeout` after `started` for the first `data` frame carrying a quote of
+/// `symbol`.
 async fn wait_for_quote(
     socket: &mut RealtimeClient,
     symbol: &str,
+    started: Instant,
     timeout: Duration,
-) -> Result<Duration, SmokeFailure> {
-    let started = Instant::now();
+) -> Result<(), SmokeFailure> {
     let lost = |reason: String| SmokeFailure::Lost {
         symbol: symbol.to_owned(),
         reason,
@@ -264,7 +296,7 @@ async fn wait_for_quote(
         match socket.recv().await {
             Ok(ServerMessage::Data { payload, .. }) => {
                 if quote_from_payload(&payload, 0).is_ok_and(|q| q.symbol == symbol) {
-                    return Ok(started.elapsed());
+                    return Ok(());
                 }
             }
             Ok(msg @ (ServerMessage::Error { .. } | ServerMessage::ConnectionError { .. })) => {

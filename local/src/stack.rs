@@ -71,6 +71,7 @@ pub struct RunningStack {
     pub credentials: LocalCredentials,
     /// Where `credentials` were written for other tools.
     pub credentials_path: PathBuf,
+    data_dir: PathBuf,
     pub topic: String,
     pub app: Arc<AppSync>,
     pub esm_stats: Arc<Mutex<EsmStats>>,
@@ -241,6 +242,7 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
         api_key: config.api_key,
         credentials,
         credentials_path,
+        data_dir: config.data_dir,
         topic: config.topic,
         app,
         esm_stats,
@@ -255,7 +257,7 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
 
 impl RunningStack {
     /// Stops the producer (flushing it), lets the mapping finish and commit its batch, closes
-    /// every connection, then the broker.
+    /// every connection, then the broker; its writers' key leaves with it.
     pub async fn stop(self) {
         self.stop.send_replace(true);
         let _ = self.producer.await;
@@ -263,5 +265,6 @@ impl RunningStack {
         self.stop_server.send_replace(true);
         let _ = self.server.await;
         drop(self.broker);
+        self.credentials.remove_if_current(&self.data_dir);
     }
 }

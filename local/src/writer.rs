@@ -4,7 +4,9 @@
 //! credentials. In order: credentials given outright; an API key given outright (for APIs
 //! whose schema lets the key publish, like the reference sample's); the standard AWS chain
 //! when asked for (`--aws`); the local stack's own key (`<data dir>/credentials.json`) when
-//! no endpoint is named or the named one is the local stack's; else the AWS chain.
+//! no endpoint is named or the named one is the local stack's (`localhost`, `127.0.0.1` and
+//! `[::1]` name the same machine); the AWS chain for an AWS endpoint (`*.amazonaws.com`);
+//! else an error that says which credentials to give, rather than a guess.
 
 use std::path::PathBuf;
 
@@ -26,7 +28,7 @@ pub struct WriterOptions {
     pub session_token: Option<String>,
     /// Signing region; by default the endpoint's (`….appsync-api.<region>.amazonaws.com`).
     pub region: Option<String>,
-    /// Use the standard AWS credential chain (environment, profile, SSO, instance role).
+    /// Use the standard AWS credential chain (environment, profile, instance role).
     pub aws_chain: bool,
     /// Send this API key instead of signing.
     pub api_key: Option<String>,
@@ -53,6 +55,40 @@ pub enum WriterError {
     NoChainCredentials { url: String, reason: String },
     #[error("{0} is not an http(s) URL")]
     BadUrl(String),
+    #[error(
+        "no credentials for {url}: it is neither the local stack's endpoint (from {local}) nor an AWS one; pass --access-key-id/--secret-access-key, --aws, or --api-key"
+    )]
+    NoCredentials { url: String, local: String },
+}
+
+/// Whether two endpoint URLs name the same endpoint, counting every loopback name (and the
+/// any-address a stack may listen on) as this machine.
+pub fn same_endpoint(a: &str, b: &str) -> bool {
+    fn normalised(url: &str) -> Option<(String, String, String)> {
+        let (scheme, rest) = url.split_once("://")?;
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => (h, p),
+            _ => (authority, if scheme == "https" { "443" } else { "80" }),
+        };
+        let host = match host.to_ascii_lowercase().as_str() {
+            "localhost" | "127.0.0.1" | "[::1]" | "0.0.0.0" | "[::]" => "loopback".to_owned(),
+            other => other.to_owned(),
+        };
+        Some((
+            scheme.to_ascii_lowercase(),
+            format!("{host}:{port}"),
+            path.trim_end_matches('/').to_owned(),
+        ))
+    }
+    matches!((normalised(a), normalised(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Whether `url` is an AWS service endpoint (where the AWS credential chain is the answer).
+fn is_aws_endpoint(url: &str) -> bool {
+    let host = quotecast_shared::realtime::url::host_of(url);
+    let host = host.split(':').next().unwrap_or(host);
+    host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
 }
 
 /// The region in an AppSync endpoint's host name, if it is one.
@@ -110,8 +146,23 @@ impl WriterOptions {
         if !self.aws_chain {
             match (&self.url, LocalCredentials::read(&self.data_dir)) {
                 (None, local) => return Ok(local_writer(local?, &self.data_dir)),
-                (Some(url), Ok(local)) if *url == local.graphql_url => {
-                    return Ok(local_writer(local, &self.data_dir));
+                (Some(url), Ok(local)) if same_endpoint(url, &local.graphql_url) => {
+                    let mut writer = local_writer(local, &self.data_dir);
+                    writer.graphql_url = url.clone();
+                    return Ok(writer);
+                }
+                (Some(url), local) if !is_aws_endpoint(url) => {
+                    return Err(WriterError::NoCredentials {
+                        url: url.clone(),
+                        local: match local {
+                            Ok(l) => format!(
+                                "{}: {}",
+                                crate::credentials::CREDENTIALS_FILE,
+                                l.graphql_url
+                            ),
+                            Err(e) => e.to_string(),
+                        },
+                    });
                 }
                 _ => {}
             }
@@ -161,7 +212,8 @@ fn local_writer(local: LocalCredentials, data_dir: &std::path::Path) -> Writer {
 }
 
 /// Credentials from the standard AWS chain (environment, shared config and credentials
-/// files, SSO, web identity, container and instance roles).
+/// files and their profiles, web identity, container and instance roles; not SSO, whose
+/// clients are not built in).
 async fn chain_credentials(region: &str) -> Result<Credentials, String> {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_owned()))
@@ -186,6 +238,47 @@ mod tests {
             std::env::temp_dir().join(format!("quotecast-writer-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn loopback_names_are_one_machine_but_ports_and_paths_differ() {
+        assert!(same_endpoint(
+            "http://localhost:8080/graphql",
+            "http://127.0.0.1:8080/graphql"
+        ));
+        assert!(same_endpoint(
+            "http://[::1]:8080/graphql/",
+            "http://0.0.0.0:8080/graphql"
+        ));
+        assert!(!same_endpoint(
+            "http://127.0.0.1:8081/graphql",
+            "http://127.0.0.1:8080/graphql"
+        ));
+        assert!(!same_endpoint(
+            "http://127.0.0.1:8080/other",
+            "http://127.0.0.1:8080/graphql"
+        ));
+        assert!(!same_endpoint(
+            "https://127.0.0.1:8080/graphql",
+            "http://127.0.0.1:8080/graphql"
+        ));
+        assert!(same_endpoint(
+            "https://a.example/graphql",
+            "https://a.example:443/graphql"
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_endpoint_without_credentials_is_an_error_not_a_guess() {
+        let dir = scratch("unknown");
+        let options = WriterOptions {
+            url: Some("http://10.1.2.3:8080/graphql".into()),
+            data_dir: dir,
+            ..WriterOptions::default()
+        };
+        let err = options.resolve().await.unwrap_err();
+        assert!(matches!(err, WriterError::NoCredentials { .. }), "{err}");
+        assert!(err.to_string().contains("--access-key-id"), "{err}");
     }
 
     #[test]

@@ -130,3 +130,15 @@ fn appsync_refuses_a_schema_it_cannot_serve() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn smoke_exits_non_zero_and_names_the_step_that_failed() {
+    let out = quotecast(&["smoke", "--config", "http://127.0.0.1:9/config.json"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr)
+            .contains("cannot read the deployment's config.json at http://127.0.0.1:9/config.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -176,6 +176,46 @@ async fn smoke_fails_when_no_quote_comes() {
     assert!(failure.to_string().contains("is the producer running"));
 }
 
+/// A publish answered with anything but an authorisation refusal (a 400, a 5xx from a proxy)
+/// says nothing about the key: inconclusive, never a pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_does_not_take_any_error_for_a_refusal() {
+    let appsync = LocalAppSync::start().await;
+    for (status, body) in [
+        (400u16, "{}"),
+        (500, "{}"),
+        (502, "<html>Bad gateway</html>"),
+    ] {
+        let app = axum::Router::new().route(
+            "/graphql",
+            axum::routing::post(move || async move {
+                (axum::http::StatusCode::from_u16(status).unwrap(), body)
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fake = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        // Subscriptions go to the real server, the publish check to the fake one.
+        let config = DashboardConfig::from_json(
+            &serde_json::json!({
+                "graphqlUrl": format!("http://{fake}/graphql"),
+                "realtimeUrl": format!("ws://{}/graphql/realtime", appsync.addr),
+                "apiKey": API_KEY,
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let failure = smoke::run(&config, &options(Duration::from_secs(1)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&failure, SmokeFailure::PublishCheck { reason, .. } if reason.contains(&format!("HTTP {status}"))),
+            "{status}: {failure}"
+        );
+        server.abort();
+    }
+}
+
 #[tokio::test]
 async fn smoke_names_a_config_it_cannot_use() {
     let failure = smoke::fetch_config("http://127.0.0.1:9/config.json", Duration::from_secs(2))

@@ -182,6 +182,12 @@ pub fn smoke(args: &[String]) -> Result<()> {
                 .args(["smoke", "--config", &config_url])
                 .args(rest),
         )
+        .with_context(|| {
+            format!(
+                "the smoke test failed (if config.json cannot be read, the dashboard may not be \
+                 published yet: `cargo xtask publish-dashboard --stack {stack}`)"
+            )
+        })
     })
 }
 
@@ -275,7 +281,9 @@ mod tests {
             config_url_from_outputs(&outputs).unwrap(),
             "https://d1.cloudfront.net/config.json"
         );
-        let err = config_url_from_outputs(&Map::new()).unwrap_err().to_string();
+        let err = config_url_from_outputs(&Map::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("DashboardUrl"), "{err}");
     }
 }

@@ -72,7 +72,9 @@ fn pinned() -> Result<String> {
 /// Installs the linter (idempotent: nothing to do when the committed lock file is the one
 /// installed).
 pub fn ensure_linter() -> Result<()> {
-    let lock = read(&source_dir().join("package-lock.json"))?;
+    // The stamp is the manifest and the lock together: a change to either reinstalls.
+    let lock =
+        read(&source_dir().join("package.json"))? + &read(&source_dir().join("package-lock.json"))?;
     let installed = std::fs::read_to_string(stamp()).ok();
     if installed.as_deref() == Some(lock.as_str()) && eslint().is_file() {
         println!("    APPSYNC_JS linter ({}): present", pinned()?);
@@ -89,15 +91,22 @@ pub fn ensure_linter() -> Result<()> {
     })
 }
 
-/// Every resolver, as paths relative to the project root, sorted.
+/// Every resolver, as paths relative to the project root, sorted. Anything else in the
+/// folder (a subfolder, a `.mjs` or `.ts` file) is refused rather than left unlinted.
 fn resolvers() -> Result<Vec<String>> {
     let dir = project_root().join(RESOLVERS_DIR);
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-        let name = entry?.file_name();
+        let entry = entry?;
+        let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".js") {
+        if name.ends_with(".js") && entry.file_type()?.is_file() {
             files.push(format!("{RESOLVERS_DIR}/{name}"));
+        } else {
+            bail!(
+                "{RESOLVERS_DIR}/{name} is not a .js file: every resolver sits directly in \
+                 {RESOLVERS_DIR} as APPSYNC_JS, so that the linter checks it"
+            );
         }
     }
     files.sort();

@@ -135,22 +135,26 @@ async fn missing_or_unreadable_credentials_refuse_the_upgrade_with_401() {
     server.stop().await;
 }
 
-/// AppSync answers `connection_init` with `connection_error` here; we refuse at the upgrade so
-/// that a wrong caller holds no connection (see `realtime.rs`, and
-/// `slow_and_wrong_clients.rs` for the other transports and the flood).
 #[tokio::test]
-async fn wrong_api_key_is_refused_at_the_upgrade() {
+async fn wrong_api_key_gets_connection_error_then_close() {
     let server = start(config()).await;
     let auth = AuthObject::api_key(&server.host(), "da2-wrong");
-    match RealtimeClient::connect(&server.realtime_url(), &auth, Transport::Subprotocol).await {
-        Err(ClientError::Rejected { status, body }) => {
-            assert_eq!(status, 401);
-            assert!(body.contains("UnauthorizedException"), "{body}");
+    let mut c = RealtimeClient::connect(&server.realtime_url(), &auth, Transport::Subprotocol)
+        .await
+        .unwrap();
+    c.send(&ClientMessage::ConnectionInit).await.unwrap();
+    match c.recv().await.unwrap() {
+        ServerMessage::ConnectionError { errors } => {
+            assert_eq!(
+                errors[0].error_type.as_deref(),
+                Some("UnauthorizedException")
+            );
+            assert_eq!(errors[0].error_code, Some(401));
+            assert!(!errors[0].is_retryable());
         }
-        Err(e) => panic!("{e}"),
-        Ok(_) => panic!("a wrong key was accepted"),
+        other => panic!("{}", other.encode()),
     }
-    assert_eq!(server.app.connection_count(), 0);
+    assert!(matches!(c.next().await.unwrap(), Incoming::Closed(_)));
     server.stop().await;
 }
 
@@ -178,11 +182,15 @@ async fn iam_signed_handshake_and_start_are_verified() {
     let (id, error_type, _) = expect_error(&mut c).await;
     assert_eq!(id.as_deref(), Some("iam-2"));
     assert_eq!(error_type.as_deref(), Some("InvalidSignatureException"));
-    // A handshake signed with the wrong secret is refused at the upgrade.
+    // A handshake signed with the wrong secret is refused after connection_init.
     let bad = iam_auth(&host, "/graphql/connect", "{}", "not-the-secret");
+    let mut c = RealtimeClient::connect(&server.realtime_url(), &bad, Transport::Query)
+        .await
+        .unwrap();
+    c.send(&ClientMessage::ConnectionInit).await.unwrap();
     assert!(matches!(
-        RealtimeClient::connect(&server.realtime_url(), &bad, Transport::Query).await,
-        Err(ClientError::Rejected { status: 403, .. })
+        c.recv().await.unwrap(),
+        ServerMessage::ConnectionError { .. }
     ));
     server.stop().await;
 }

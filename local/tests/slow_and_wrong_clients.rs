@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::StreamExt;
-use quotecast_local::client::{ClientError, RealtimeClient, Transport};
+use quotecast_local::client::{ClientError, Incoming, RealtimeClient, Transport};
 use quotecast_shared::graphql::GraphqlRequest;
 use quotecast_shared::realtime::{AuthObject, ServerMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -216,7 +216,8 @@ async fn wrong_key_upgrades_are_refused_at_once_and_hold_nothing() {
         before.push(c);
     }
 
-    // 2,000 wrong-key upgrades in waves of 500 whose sockets stay open on the client side.
+    // 2,000 wrong-key upgrades in waves of 500, never sending `connection_init`, whose
+    // sockets the clients leave open.
     let started = Instant::now();
     let mut statuses = std::collections::BTreeMap::new();
     let mut held_open = Vec::new();
@@ -246,10 +247,11 @@ async fn wrong_key_upgrades_are_refused_at_once_and_hold_nothing() {
         }
     }
     println!(
-        "2,000 wrong-key upgrades answered {statuses:?} in {:?}",
+        "2,000 wrong-key upgrades upgraded {statuses:?} (connection_error, no permit) in {:?}",
         started.elapsed()
     );
-    assert_eq!(statuses.get(&401), Some(&2000), "{statuses:?}");
+    // Upgraded (for the `connection_error` frame), but without a permit.
+    assert_eq!(statuses.get(&101), Some(&2000), "{statuses:?}");
 
     // Nothing held 2 s later: no connection permit, no HTTP connection, and the server
     // closed every socket the clients left open.
@@ -276,30 +278,46 @@ async fn wrong_key_upgrades_are_refused_at_once_and_hold_nothing() {
 }
 
 #[tokio::test]
-async fn wrong_credentials_are_refused_at_the_upgrade_in_appsync_shape() {
+async fn wrong_credentials_get_connection_error_at_once_on_every_transport() {
     let server = start(config()).await;
     let wrong = AuthObject::api_key(&server.host(), "da2-wrong");
     for transport in [Transport::Subprotocol, Transport::Query, Transport::Headers] {
-        match RealtimeClient::connect(&server.realtime_url(), &wrong, transport).await {
-            Err(ClientError::Rejected { status, body }) => {
-                assert_eq!(status, 401);
-                let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-                assert_eq!(body["errors"][0]["errorType"], "UnauthorizedException");
+        let started = Instant::now();
+        let mut c = RealtimeClient::connect(&server.realtime_url(), &wrong, transport)
+            .await
+            .unwrap();
+        // Before any `connection_init`.
+        match c.recv().await.unwrap() {
+            ServerMessage::ConnectionError { errors } => {
                 assert_eq!(
-                    body["errors"][0]["message"],
-                    "You are not authorized to make this call."
+                    errors[0].error_type.as_deref(),
+                    Some("UnauthorizedException")
                 );
+                assert_eq!(errors[0].error_code, Some(401));
             }
-            Err(e) => panic!("{transport:?}: {e}"),
-            Ok(_) => panic!("{transport:?}: accepted"),
+            other => panic!("{transport:?}: {}", other.encode()),
         }
+        assert!(matches!(c.next().await.unwrap(), Incoming::Closed(_)));
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert_eq!(server.app.connection_count(), 0);
     }
-    // A handshake signed with the wrong secret: 403, as the same signature over HTTP.
+    // A handshake signed with the wrong secret.
     let bad = iam_auth(&server.host(), "/graphql/connect", "{}", "not-the-secret");
+    let mut c = RealtimeClient::connect(&server.realtime_url(), &bad, Transport::Subprotocol)
+        .await
+        .unwrap();
+    match c.recv().await.unwrap() {
+        ServerMessage::ConnectionError { errors } => assert_eq!(
+            errors[0].error_type.as_deref(),
+            Some("InvalidSignatureException")
+        ),
+        other => panic!("{}", other.encode()),
+    }
+    // Missing credentials are still refused at the upgrade, as AppSync does.
+    let none = AuthObject::new().with("host", &server.host());
     assert!(matches!(
-        RealtimeClient::connect(&server.realtime_url(), &bad, Transport::Subprotocol).await,
-        Err(ClientError::Rejected { status: 403, .. })
+        RealtimeClient::connect(&server.realtime_url(), &none, Transport::Subprotocol).await,
+        Err(ClientError::Rejected { status: 401, .. })
     ));
-    assert_eq!(server.app.connection_count(), 0);
     server.stop().await;
 }

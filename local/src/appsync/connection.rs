@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
+use super::auth::AuthFailure;
 use super::graphql::{GraphqlError, OperationType, prepare};
 use super::hub::{Registration, Subscriber};
 use super::outbox::{Close, Outbox};
@@ -47,8 +48,34 @@ const CLOSE_TOO_BIG: Close = Close {
 /// meanwhile is cut off without one.
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a refused socket may take to read its `connection_error` and close frame.
+const REFUSAL_GRACE: Duration = Duration::from_secs(1);
+
+/// Answers a socket whose handshake credentials were wrong: `connection_error` at once
+/// (AppSync sends it in reply to `connection_init`; a refused caller has nothing to wait
+/// for), a close frame, then the socket is dropped within [`REFUSAL_GRACE`] whatever the
+/// client does. It reads until the client's close reply so that a `connection_init` already
+/// in flight is read, not answered with a TCP reset that could discard the error frame
+/// before the client reads it.
+pub async fn refuse(mut socket: WebSocket, failure: AuthFailure) {
+    let error = ServerMessage::ConnectionError {
+        errors: vec![ErrorObject::new(failure.error_type(), failure.to_string()).with_code(401)],
+    };
+    let close = CloseFrame {
+        code: Close::NORMAL.code,
+        reason: Close::NORMAL.reason.into(),
+    };
+    let _ = tokio::time::timeout(REFUSAL_GRACE, async {
+        socket.send(Message::Text(error.encode().into())).await?;
+        socket.send(Message::Close(Some(close))).await?;
+        while let Some(Ok(_)) = socket.recv().await {}
+        Ok::<(), axum::Error>(())
+    })
+    .await;
+}
+
 /// Serves a socket whose handshake credentials were verified at the upgrade (a wrong caller
-/// never gets this far, see `realtime.rs`).
+/// gets [`refuse`] instead).
 pub async fn run(socket: WebSocket, app: Arc<AppSync>, _permit: OwnedSemaphorePermit) {
     let (sink, stream) = socket.split();
     let outbox = Arc::new(Outbox::new(app.config.max_queued_bytes_per_connection));

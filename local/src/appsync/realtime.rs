@@ -1,16 +1,15 @@
 //! The WebSocket upgrade of the real-time endpoint: connection limit, the auth object from
 //! whichever transport the client used (§A.2), and the `graphql-ws` subprotocol.
 //!
-//! Missing, unreadable and wrong credentials all refuse the upgrade with HTTP 401 (403 for a
-//! bad signature, as over HTTP) and AppSync's error body, before a connection permit is
-//! taken. AppSync itself opens the socket for readable but wrong credentials and answers
-//! `connection_init` with `connection_error` (`APPSYNC_SPEC.md` §A.2); we do not, because
-//! the auth object is always whole at the upgrade (`connection_init` carries none), and a
-//! socket opened for a caller already known to be wrong would hold a permit, a task and
-//! buffers until it chose to send `connection_init` or the init timeout ran out — 50 such
-//! sockets locked out every good client of a `--max-connections 50` server. Clients see a
-//! failed handshake instead of a typed frame: ours get `Rejected { status: 401, body }`;
-//! a browser sees the socket fail (Amplify retries ~6 times over ~6 s, then errors).
+//! Missing or unreadable credentials refuse the upgrade with HTTP 401, as AppSync does.
+//! Readable but wrong ones get AppSync's `connection_error` (§A.2), but at once, on a socket
+//! that takes no connection permit and is closed within a second (`connection::refuse`):
+//! AppSync answers `connection_init`, so a wrong caller used to hold a permit until it sent
+//! one or the 30 s init timeout ran out — 50 such sockets that never sent it locked every
+//! good client out of a `--max-connections 50` server with 429. The typed frame is kept
+//! (rather than a 401 at the upgrade) because a browser cannot see an upgrade's status:
+//! Amplify and our dashboard would retry a failed open, but stop at a non-retryable
+//! `connection_error` and can tell the user to check the API key.
 
 use std::sync::Arc;
 
@@ -21,8 +20,9 @@ use axum::response::Response;
 use quotecast_shared::realtime::auth::HEADER_SUBPROTOCOL_PREFIX;
 use quotecast_shared::realtime::{AuthObject, SUBPROTOCOL};
 
+use super::auth::AuthFailure;
 use super::connection;
-use super::http::{auth_status, error_response};
+use super::http::error_response;
 use super::server::AppSync;
 
 /// Path whose signature authenticates a real-time connection (§A.3).
@@ -101,12 +101,20 @@ pub async fn upgrade(
         }
     };
     if let Err(failure) = app.auth.auth_object(&auth, CONNECT_PATH, b"{}") {
-        tracing::debug!(%failure, "real-time upgrade refused");
-        return refuse(error_response(
-            auth_status(&failure),
-            failure.error_type(),
-            &failure.to_string(),
-        ));
+        tracing::debug!(%failure, "real-time connection refused");
+        if failure == AuthFailure::Missing {
+            // An auth object without a key or signature: no credentials, as AppSync sees it.
+            return refuse(error_response(
+                StatusCode::UNAUTHORIZED,
+                failure.error_type(),
+                &failure.to_string(),
+            ));
+        }
+        ws.set_selected_protocol(HeaderValue::from_static(SUBPROTOCOL));
+        return ws
+            .read_buffer_size(app.config.websocket_read_buffer_bytes)
+            .write_buffer_size(app.config.websocket_write_buffer_bytes)
+            .on_upgrade(move |socket| connection::refuse(socket, failure));
     }
     // Only an authenticated caller may take one of the limited connection slots.
     let Ok(permit) = app.connections.clone().try_acquire_owned() else {

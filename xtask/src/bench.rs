@@ -4,8 +4,13 @@
 //! `appsync` starts the release `quotecast appsync` on a free loopback port, runs
 //! `quotecast loadtest` against it at the target load (1,000 connections × 5 subscriptions
 //! over 50 symbols, 1,000 publishes/s = 100,000 deliveries/s) and at three times that, and
-//! prints each report with the server's memory before and after. Reports are also written to
+//! prints each report with the server's memory. Reports are also written to
 //! `target/bench/appsync.txt`.
+//!
+//! Memory is sampled from `/proc/<pid>/status` every 500 ms while the load runs, and the peak
+//! and median are taken over the publish window (between the load generator's "publishing"
+//! and "publish window over" lines): reading RSS once the clients have left measured a
+//! server that had already freed their buffers, not one under load.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -98,9 +103,56 @@ impl Drop for ServerProcess {
 
 impl ServerProcess {
     fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
+        rss_kib(self.0.id())
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Which part of the load run a memory sample was taken in, as the load generator's stderr
+/// says.
+const SETUP: u8 = 0;
+const PUBLISHING: u8 = 1;
+const DRAINING: u8 = 2;
+
+/// Samples a process's RSS every 500 ms, tagged with the phase the load run is in, until
+/// `done` is set.
+fn sample_rss(
+    pid: u32,
+    phase: &std::sync::atomic::AtomicU8,
+    done: &std::sync::atomic::AtomicBool,
+) -> Vec<(u8, u64)> {
+    use std::sync::atomic::Ordering;
+    let mut samples = Vec::new();
+    while !done.load(Ordering::Relaxed) {
+        if let Some(kib) = rss_kib(pid) {
+            samples.push((phase.load(Ordering::Relaxed), kib));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    samples
+}
+
+/// `peak` and `median` of the samples taken while publishing, in MiB, or what went wrong.
+fn under_load(samples: &[(u8, u64)]) -> String {
+    let mut load: Vec<u64> = samples
+        .iter()
+        .filter(|(phase, _)| *phase == PUBLISHING)
+        .map(|(_, kib)| *kib)
+        .collect();
+    load.sort_unstable();
+    match (load.last(), load.get(load.len() / 2)) {
+        (Some(peak), Some(median)) => format!(
+            "peak {} MiB, median {} MiB ({} samples, every 500 ms, while publishing)",
+            peak / 1024,
+            median / 1024,
+            load.len()
+        ),
+        _ => "no sample taken while publishing".to_owned(),
     }
 }
 
@@ -138,44 +190,22 @@ fn appsync() -> Result<()> {
     let mut reports = String::new();
     for (label, rate) in [("target load", "1000"), ("three times the target", "3000")] {
         let rss_before = server.rss_kib().unwrap_or(0);
-        let output = step(&format!("loadtest: {label}"), || {
-            let out = Command::new(&binary)
-                .args([
-                    "loadtest",
-                    "--url",
-                    &url,
-                    "--api-key",
-                    API_KEY,
-                    "--access-key-id",
-                    BENCH_ACCESS_KEY_ID,
-                    "--secret-access-key",
-                    BENCH_SECRET,
-                    "--connections",
-                    "1000",
-                    "--subscriptions",
-                    "5",
-                    "--symbols",
-                    "50",
-                    "--rate",
-                    rate,
-                    "--batch",
-                    "10",
-                    "--duration-secs",
-                    "20",
-                    "--warmup-secs",
-                    "2",
-                ])
-                .stderr(Stdio::inherit())
-                .output()
-                .context("cannot run quotecast loadtest")?;
-            if !out.status.success() {
-                bail!("loadtest exited with {}", out.status);
-            }
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        })?;
+        let phase = std::sync::atomic::AtomicU8::new(SETUP);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (output, samples) = std::thread::scope(|scope| {
+            let sampler = scope.spawn(|| sample_rss(server.0.id(), &phase, &done));
+            let output = step(&format!("loadtest: {label}"), || {
+                run_loadtest(&binary, &url, rate, &phase)
+            });
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            let samples = sampler.join().unwrap_or_default();
+            (output, samples)
+        });
+        let output = output?;
         let rss_after = server.rss_kib().unwrap_or(0);
         let section = format!(
-            "## {label}: {rate} publishes/s\n{output}\nserver RSS         {} MiB before, {} MiB after\n\n",
+            "## {label}: {rate} publishes/s\n{output}\nserver RSS         {}; {} MiB before the clients connected, {} MiB after they left\n\n",
+            under_load(&samples),
             rss_before / 1024,
             rss_after / 1024
         );
@@ -187,4 +217,68 @@ fn appsync() -> Result<()> {
     std::fs::write(dir.join("appsync.txt"), reports)?;
     println!("    reports written to target/bench/appsync.txt");
     Ok(())
+}
+
+/// Runs `quotecast loadtest` at `rate` against `url` and returns its report. Its stderr is
+/// passed through, and its progress lines move `phase` on so the memory samples know when
+/// publishing started and ended.
+fn run_loadtest(
+    binary: &std::path::Path,
+    url: &str,
+    rate: &str,
+    phase: &std::sync::atomic::AtomicU8,
+) -> Result<String> {
+    use std::io::Read;
+    use std::sync::atomic::Ordering;
+    let mut child = Command::new(binary)
+        .args([
+            "loadtest",
+            "--url",
+            url,
+            "--api-key",
+            API_KEY,
+            "--access-key-id",
+            BENCH_ACCESS_KEY_ID,
+            "--secret-access-key",
+            BENCH_SECRET,
+            "--connections",
+            "1000",
+            "--subscriptions",
+            "5",
+            "--symbols",
+            "50",
+            "--rate",
+            rate,
+            "--batch",
+            "10",
+            "--duration-secs",
+            "20",
+            "--warmup-secs",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run quotecast loadtest")?;
+    let mut stdout = child.stdout.take().context("loadtest stdout")?;
+    let stderr = child.stderr.take().context("loadtest stderr")?;
+    let mut report = String::new();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.starts_with("loadtest: publish window over") {
+                    phase.store(DRAINING, Ordering::Relaxed);
+                } else if line.starts_with("loadtest: ") && line.contains("publishing") {
+                    phase.store(PUBLISHING, Ordering::Relaxed);
+                }
+                eprintln!("{line}");
+            }
+        });
+        stdout.read_to_string(&mut report)
+    })?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("loadtest exited with {status}");
+    }
+    Ok(report)
 }

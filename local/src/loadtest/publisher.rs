@@ -1,4 +1,12 @@
-//! The publishing side of a load test: paced batches of aliased `publish` mutations.
+//! The publishing side of a load test: batches of aliased `publish` mutations on a fixed
+//! schedule.
+//!
+//! Request `k` is due at `start + k × interval` and carries that due time as its stamp, not
+//! the moment it finally went out. A publisher that waits for a free in-flight slot, or that
+//! the runtime did not wake on time, would otherwise stamp late and hide exactly the delay a
+//! real producer on a fixed clock would see (coordinated omission): with the due time in the
+//! stamp, a stall shows up as latency, and the report says how far behind schedule the
+//! publisher fell.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,11 +16,19 @@ use std::time::{Duration, Instant};
 use quotecast_shared::Channel;
 use tokio::sync::Semaphore;
 
-use super::{LoadTest, now_micros, symbol};
+use super::{LoadTest, symbol};
 use crate::client::GraphqlHttp;
 
-/// Requests in flight at once; beyond that the publisher falls behind its rate (and says so).
+/// Requests in flight at once; beyond that the publisher falls behind its schedule, which
+/// the stamps and the report then show.
 const IN_FLIGHT: usize = 8;
+
+/// When the schedule starts, on both clocks: `Instant` to sleep on, epoch micros to stamp.
+#[derive(Clone, Copy)]
+pub(super) struct Schedule {
+    pub start: Instant,
+    pub start_micros: u64,
+}
 
 pub(super) struct Published {
     pub publishes: u64,
@@ -20,26 +36,45 @@ pub(super) struct Published {
     pub errors: u64,
     /// Frames the subscriptions should receive for what was published.
     pub expected: u64,
+    /// From the schedule's start until the last request was answered.
     pub elapsed: Duration,
+    /// From the schedule's start until the last request went out.
+    pub sent_within: Duration,
+    /// How late (after its due time) a request went out: the worst and the mean.
+    pub behind_max: Duration,
+    pub behind_mean: Duration,
 }
 
-pub(super) async fn run(test: &LoadTest, per_symbol: &HashMap<String, u64>) -> Published {
+pub(super) async fn run(
+    test: &LoadTest,
+    per_symbol: &HashMap<String, u64>,
+    schedule: Schedule,
+) -> Published {
     let http = GraphqlHttp::with_auth(&test.graphql_url, test.publish_auth.clone());
     let batch = test.batch.max(1);
     let requests_per_sec = (test.rate as f64 / batch as f64).max(0.001);
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / requests_per_sec));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let interval = Duration::from_secs_f64(1.0 / requests_per_sec);
+    // Every request due inside the window is sent, however late: the count depends on the
+    // schedule only, so a slow server cannot quietly shrink the load it is given.
+    let due = (test.duration.as_secs_f64() * requests_per_sec).ceil() as u64;
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     let errors = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
     let (mut seq, mut requests, mut expected) = (0u64, 0u64, 0u64);
+    let (mut behind_max, mut behind_total) = (Duration::ZERO, Duration::ZERO);
+    let mut sent_within = Duration::ZERO;
     let mut tasks = tokio::task::JoinSet::new();
-    while started.elapsed() < test.duration {
-        ticker.tick().await;
+    for k in 0..due {
+        let offset = interval.mul_f64(k as f64);
+        let due_at = schedule.start + offset;
+        tokio::time::sleep_until(due_at.into()).await;
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             break;
         };
-        let stamp = now_micros();
+        let behind = due_at.elapsed();
+        behind_max = behind_max.max(behind);
+        behind_total += behind;
+        sent_within = schedule.start.elapsed();
+        let stamp = schedule.start_micros + offset.as_micros() as u64;
         let channels: Vec<Channel> = (0..batch)
             .map(|_| {
                 let name = symbol((seq as usize) % test.symbols.max(1));
@@ -65,6 +100,9 @@ pub(super) async fn run(test: &LoadTest, per_symbol: &HashMap<String, u64>) -> P
         requests,
         errors: errors.load(Ordering::Relaxed),
         expected,
-        elapsed: started.elapsed(),
+        elapsed: schedule.start.elapsed(),
+        sent_within,
+        behind_max,
+        behind_mean: behind_total.div_f64(requests.max(1) as f64),
     }
 }

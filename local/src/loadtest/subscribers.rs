@@ -110,7 +110,8 @@ pub(super) async fn open(
     })
 }
 
-/// Counts `data` frames and records their latency until told to stop.
+/// Counts `data` frames (and those that arrived inside the publish window) and records their
+/// latency from the publisher's schedule until told to stop.
 async fn read(
     client: RealtimeClient,
     tally: Arc<Tally>,
@@ -126,11 +127,15 @@ async fn read(
                     if !text.starts_with(r#"{"type":"data""#) {
                         continue;
                     }
+                    let now = now_micros();
                     tally.deliveries.fetch_add(1, Ordering::Relaxed);
+                    if now <= tally.window_end.load(Ordering::Relaxed) {
+                        tally.in_window.fetch_add(1, Ordering::Relaxed);
+                    }
                     if let Some(stamp) = publish_stamp(text.as_str())
                         && stamp >= record_after.load(Ordering::Relaxed)
                     {
-                        let _ = histogram.record(now_micros().saturating_sub(stamp).max(1));
+                        let _ = histogram.record(now.saturating_sub(stamp).max(1));
                     }
                 }
                 Some(Ok(_)) => {}

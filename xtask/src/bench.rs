@@ -176,8 +176,9 @@ fn appsync() -> Result<()> {
         .with_context(|| format!("cannot start {}", binary.display()))?;
     let stdout = child.stdout.take().context("server stdout")?;
     let server = ServerProcess(child);
+    let mut lines = BufReader::new(stdout).lines();
     let mut url = None;
-    for line in BufReader::new(stdout).lines() {
+    for line in lines.by_ref() {
         let line = line?;
         if let Some(u) = line.trim().strip_prefix("GraphQL:") {
             url = Some(u.trim().to_owned());
@@ -185,6 +186,14 @@ fn appsync() -> Result<()> {
         }
     }
     let url = url.context("the server did not print its GraphQL URL")?;
+    // Keep reading the server's stdout for its whole life: with the pipe closed, its next
+    // `println!` (the lines after the URL come right after it) fails and the server panics,
+    // which happened whenever this side dropped the pipe first.
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            eprintln!("    server: {line}");
+        }
+    });
     println!("    server at {url}");
 
     let mut reports = String::new();

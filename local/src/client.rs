@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use quotecast_consumer::appsync::Auth;
-use quotecast_consumer::signing::{host_of, sign_post};
 use quotecast_shared::Channel;
 use quotecast_shared::graphql::{GraphqlRequest, PublishBatch};
 use quotecast_shared::realtime::{
@@ -290,33 +289,13 @@ impl GraphqlHttp {
     /// such as a proxy's HTML error page, comes back as a JSON string of its text).
     pub async fn post(&self, request: &GraphqlRequest) -> Result<(u16, Value), ClientError> {
         let body = request.to_json();
-        let mut builder = self
-            .client
-            .post(&self.url)
-            .header("content-type", "application/json");
-        match &self.auth {
-            Auth::ApiKey(key) => builder = builder.header("x-api-key", key),
-            Auth::Iam {
-                credentials,
-                region,
-            } => {
-                let base = [
-                    ("content-type", "application/json"),
-                    ("host", host_of(&self.url)),
-                ];
-                let signed = sign_post(
-                    &self.url,
-                    &base,
-                    body.as_bytes(),
-                    "appsync",
-                    region,
-                    credentials,
-                )
-                .map_err(|e| ClientError::Request(e.to_string()))?;
-                for (name, value) in signed.into_iter().filter(|(n, _)| n != "host") {
-                    builder = builder.header(name, value);
-                }
-            }
+        let mut builder = self.client.post(&self.url);
+        let headers = self
+            .auth
+            .headers(&self.url, body.as_bytes())
+            .map_err(|e| ClientError::Request(e.to_string()))?;
+        for (name, value) in headers {
+            builder = builder.header(name, value);
         }
         let response = builder.body(body).send().await?;
         let status = response.status().as_u16();

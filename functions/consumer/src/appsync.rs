@@ -30,6 +30,33 @@ pub enum Auth {
     },
 }
 
+impl Auth {
+    /// The headers that authenticate a JSON `POST url` carrying `body`: `x-api-key`, or
+    /// SigV4's (`authorization`, `x-amz-date`, `x-amz-security-token` with temporary
+    /// credentials) over `content-type` and `host`, which the HTTP client sets itself. Every
+    /// writer — this Lambda, the local tools — authenticates through here.
+    pub fn headers(&self, url: &str, body: &[u8]) -> Result<Vec<(String, String)>, SigningError> {
+        const JSON: (&str, &str) = ("content-type", "application/json");
+        match self {
+            Auth::ApiKey(key) => Ok(vec![
+                ("x-api-key".to_owned(), key.clone()),
+                (JSON.0.to_owned(), JSON.1.to_owned()),
+            ]),
+            Auth::Iam {
+                credentials,
+                region,
+            } => {
+                let base = [JSON, ("host", host_of(url))];
+                let signed = sign_post(url, &base, body, "appsync", region, credentials)?;
+                Ok(signed
+                    .into_iter()
+                    .filter(|(name, _)| name != "host")
+                    .collect())
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PublishError {
     #[error("network error: {0}")]
@@ -163,33 +190,8 @@ impl AppSyncClient {
         };
         let body = request.to_json();
         let mut builder = self.http.post(&self.url);
-        match &self.auth {
-            Auth::ApiKey(key) => {
-                builder = builder
-                    .header("x-api-key", key)
-                    .header("content-type", "application/json");
-            }
-            Auth::Iam {
-                credentials,
-                region,
-            } => {
-                let base = [
-                    ("content-type", "application/json"),
-                    ("host", host_of(&self.url)),
-                ];
-                for (k, v) in sign_post(
-                    &self.url,
-                    &base,
-                    body.as_bytes(),
-                    "appsync",
-                    region,
-                    credentials,
-                )? {
-                    if k != "host" {
-                        builder = builder.header(k, v);
-                    }
-                }
-            }
+        for (name, value) in self.auth.headers(&self.url, body.as_bytes())? {
+            builder = builder.header(name, value);
         }
         let response = builder
             .body(body)

@@ -20,7 +20,6 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use quotecast_consumer::records::decode_event;
-use quotecast_consumer::{Config, Consumer};
 use quotecast_e2e::LocalAppSync;
 use quotecast_e2e::kafka_event::KafkaEventBuilder;
 use quotecast_shared::Quote;
@@ -66,13 +65,7 @@ async fn throughput() {
         }
     });
     let url = appsync.graphql_url();
-    let config = Config::from_pairs(&[
-        ("APPSYNC_URL", &url),
-        ("AUTH_MODE", "AWS_IAM"),
-        ("AWS_REGION", "us-east-1"),
-    ])
-    .unwrap();
-    let consumer = Consumer::new(&config, quotecast_e2e::iam_writer()).unwrap();
+    let consumer = quotecast_e2e::iam_consumer(&url);
     let events: Vec<_> = (0..BATCHES)
         .map(|n| decode_event(batch(n)).unwrap())
         .collect();

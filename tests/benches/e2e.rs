@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use quotecast_consumer::{Config, Consumer};
 use quotecast_e2e::LocalAppSync;
 use quotecast_local::broker::EmbeddedBroker;
 use quotecast_local::esm::{EsmConfig, EventSourceMapping};
@@ -28,13 +27,7 @@ async fn run(window: Duration) {
     let mut sub = appsync.subscriber("all").await;
     let broker = EmbeddedBroker::start("quotes", 4).unwrap();
     let url = appsync.graphql_url();
-    let config = Config::from_pairs(&[
-        ("APPSYNC_URL", &url),
-        ("AUTH_MODE", "AWS_IAM"),
-        ("AWS_REGION", "us-east-1"),
-    ])
-    .unwrap();
-    let consumer = Consumer::new(&config, quotecast_e2e::iam_writer()).unwrap();
+    let consumer = quotecast_e2e::iam_consumer(&url);
     let mut esm_config = EsmConfig::new(broker.bootstrap_servers(), "quotes");
     esm_config.batching_window = window;
     let esm = EventSourceMapping::connect(esm_config).await.unwrap();

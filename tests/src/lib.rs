@@ -71,6 +71,18 @@ pub fn scratch_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The consumer with its default settings as it runs on AWS (`AUTH_MODE=AWS_IAM`), signing
+/// with the test IAM key, publishing to `url`.
+pub fn iam_consumer(url: &str) -> quotecast_consumer::Consumer {
+    let config = quotecast_consumer::Config::from_pairs(&[
+        ("APPSYNC_URL", url),
+        ("AUTH_MODE", "AWS_IAM"),
+        ("AWS_REGION", "us-east-1"),
+    ])
+    .unwrap();
+    quotecast_consumer::Consumer::new(&config, iam_writer()).unwrap()
+}
+
 /// The producer's publisher on a plaintext broker (the embedded one), topic `quotes`.
 pub fn plaintext_publisher(bootstrap: &str) -> QuotePublisher {
     QuotePublisher::new(&KafkaSettings {

@@ -61,16 +61,6 @@ fn consumer(url: &str) -> Consumer {
     Consumer::new(&config(url), iam(SECRET)).unwrap()
 }
 
-fn consumer_with_defaults(url: &str) -> Consumer {
-    let config = Config::from_pairs(&[
-        ("APPSYNC_URL", url),
-        ("AUTH_MODE", "AWS_IAM"),
-        ("AWS_REGION", "us-east-1"),
-    ])
-    .unwrap();
-    Consumer::new(&config, iam(SECRET)).unwrap()
-}
-
 /// Our quote JSON for `symbol` with `seq` as its volume, so order can be checked.
 fn quote(symbol: &str, seq: u64) -> Vec<u8> {
     Quote::new(
@@ -148,7 +138,7 @@ async fn every_record_of_every_partition_arrives_in_order_in_few_requests() {
     let appsync = LocalAppSync::start().await;
     let mut sub = appsync.subscriber("all").await;
     let proxy = FaultProxy::start(&appsync.graphql_url(), Arc::new(|_, _| Fault::Forward)).await;
-    let consumer = consumer_with_defaults(&proxy.url());
+    let consumer = iam_consumer(&proxy.url());
     let response = consumer.handle_json(event(4, 250)).await.unwrap();
     assert_eq!(response, KafkaBatchResponse::default());
     assert_eq!(collect(&mut sub, 1000).await, expected(4, 250));

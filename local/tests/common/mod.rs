@@ -113,6 +113,24 @@ impl TestServer {
     }
 }
 
+/// Asserts the server still serves: a new client subscribes to everything as `id`, a publish
+/// reaches it.
+pub async fn assert_still_serves(server: &TestServer, id: &str) {
+    let mut c = server.client().await;
+    c.subscribe(
+        id,
+        &quotecast_shared::graphql::GraphqlRequest::subscribe(None),
+        &server.auth(),
+    )
+    .await
+    .unwrap();
+    server.http().publish(&[channel("AMZN", 1)]).await.unwrap();
+    assert!(matches!(
+        c.recv().await.unwrap(),
+        ServerMessage::Data { .. }
+    ));
+}
+
 /// A quote-like channel message with a recognisable sequence number.
 pub fn channel(name: &str, seq: u64) -> Channel {
     Channel::new(

@@ -49,6 +49,7 @@ fn resolve(t: &Value, v: &Value) -> String {
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:AmazonMSK_quotecast-Ab12"
                     .into()
             }
+            ("!Ref", "HistoryTable") => "quotecast-HistoryTable-1A2B3C4D".into(),
             ("!GetAtt", "Api.GraphQLUrl") => {
                 "https://abcdefghijklmnopqrstuvwxyz.appsync-api.eu-west-1.amazonaws.com/graphql"
                     .into()
@@ -127,6 +128,45 @@ fn the_api_is_the_schema_and_resolvers_of_this_repository() {
         );
     }
     assert_eq!(props(&t, "NoneDataSource")["Type"], "NONE");
+    // history reads the consumer's table through its own data source.
+    let p = props(&t, "HistoryResolver");
+    assert_eq!(
+        (&p["TypeName"], &p["FieldName"]),
+        (&"Query".into(), &"history".into())
+    );
+    assert_eq!(p["Runtime"]["Name"], "APPSYNC_JS");
+    assert!(same_file(
+        &local_path(&p["CodeS3Location"]),
+        &root().join("schema/resolvers/history.js")
+    ));
+    assert_eq!(
+        intrinsic(&p["DataSourceName"]),
+        Some(("!GetAtt".into(), "HistoryDataSource.Name".into()))
+    );
+    let source = props(&t, "HistoryDataSource");
+    assert_eq!(source["Type"], "AMAZON_DYNAMODB");
+    assert_eq!(
+        intrinsic(&source["DynamoDBConfig"]["TableName"]),
+        Some(("!Ref".into(), "HistoryTable".into()))
+    );
+    // Every resolver file is deployed, so none is linted but left out.
+    let mut files: Vec<String> = std::fs::read_dir(root().join("schema/resolvers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut deployed: Vec<String> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::AppSync::Resolver")
+        .map(|r| {
+            let code = local_path(&r["Properties"]["CodeS3Location"]);
+            code.file_name().unwrap().to_string_lossy().into_owned()
+        })
+        .collect();
+    deployed.sort();
+    assert_eq!(deployed, files);
     let api = props(&t, "Api");
     assert_eq!(api["AuthenticationType"], "API_KEY");
     assert_eq!(
@@ -187,6 +227,73 @@ fn the_functions_accept_the_environment_the_template_gives_them() {
         "consumer refuses its environment: {config:?}"
     );
     assert!(consumer.contains(&("AUTH_MODE".into(), "AWS_IAM".into())));
+    let history = config
+        .unwrap()
+        .history
+        .expect("the consumer writes the history");
+    assert_eq!(
+        history.endpoint, "https://dynamodb.eu-west-1.amazonaws.com/",
+        "the regional endpoint, through the VPC's gateway endpoint"
+    );
+}
+
+#[test]
+fn the_history_table_is_keyed_by_bar_and_expires_after_the_retention() {
+    let t = template();
+    let table = props(&t, "HistoryTable");
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    let keys: Vec<(String, String)> = table["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| (describe(&k["AttributeName"]), describe(&k["KeyType"])))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("symbol".to_owned(), "HASH".to_owned()),
+            ("timestamp".to_owned(), "RANGE".to_owned())
+        ]
+    );
+    let types: Vec<(String, String)> = table["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| (describe(&k["AttributeName"]), describe(&k["AttributeType"])))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("symbol".to_owned(), "S".to_owned()),
+            ("timestamp".to_owned(), "N".to_owned())
+        ]
+    );
+    // The TTL attribute is the one the consumer writes, and the retention reaches it.
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        "expiresAt"
+    );
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
+    let env = environment(&t, "ConsumerFunction");
+    let config = quotecast_consumer::Config::from_lookup(lookup(&env)).unwrap();
+    let history = config.history.unwrap();
+    let default_hours: u64 = resolve(&t, &t["Parameters"]["HistoryRetentionHours"]["Default"])
+        .parse()
+        .unwrap();
+    assert_eq!(history.retention.as_secs(), default_hours * 3600);
+    let vars = &props(&t, "ConsumerFunction")["Environment"]["Variables"];
+    assert_eq!(
+        intrinsic(&vars["HISTORY_TABLE"]),
+        Some(("!Ref".into(), "HistoryTable".into()))
+    );
+    assert_eq!(
+        intrinsic(&vars["HISTORY_RETENTION_HOURS"]),
+        Some(("!Ref".into(), "HistoryRetentionHours".into()))
+    );
+    // The consumer's subnets reach DynamoDB without the NAT.
+    let endpoint = props(&t, "DynamoDbEndpoint");
+    assert_eq!(endpoint["VpcEndpointType"], "Gateway");
+    assert!(describe(&endpoint["ServiceName"]).ends_with(".dynamodb"));
 }
 
 #[test]
@@ -337,6 +444,14 @@ fn each_function_gets_what_it_needs_and_no_wildcard_admin() {
         "{:?}",
         appsync[0].1
     );
+    // The consumer may write the history table, and do nothing else with DynamoDB.
+    let dynamodb: Vec<_> = consumer
+        .iter()
+        .filter(|(a, _)| a.iter().any(|x| x.starts_with("dynamodb:")))
+        .collect();
+    assert_eq!(dynamodb.len(), 1);
+    assert_eq!(dynamodb[0].0, ["dynamodb:BatchWriteItem"]);
+    assert_eq!(dynamodb[0].1, ["!GetAtt HistoryTable.Arn"]);
     // The producer cannot publish to AppSync.
     let producer = statements(&t, "ProducerFunction");
     assert!(
@@ -344,11 +459,41 @@ fn each_function_gets_what_it_needs_and_no_wildcard_admin() {
             .iter()
             .any(|(a, _)| a.iter().any(|x| x.starts_with("appsync:")))
     );
-    // No IAM role or policy is defined outside the functions.
+    // No IAM role or policy is defined outside the functions but AppSync's reader of the
+    // history, which AppSync alone may assume and which may only query that table.
     for (name, r) in t["Resources"].as_mapping().unwrap() {
         let kind = r["Type"].as_str().unwrap();
+        if name.as_str() == Some("HistoryDataSourceRole") {
+            continue;
+        }
         assert!(!kind.starts_with("AWS::IAM::"), "{name:?} is {kind}");
     }
+    let role = props(&t, "HistoryDataSourceRole");
+    let trust = role["AssumeRolePolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(trust.len(), 1);
+    assert_eq!(trust[0]["Principal"]["Service"], "appsync.amazonaws.com");
+    assert_eq!(trust[0]["Action"], "sts:AssumeRole");
+    let mut granted = Vec::new();
+    for policy in role["Policies"].as_sequence().unwrap() {
+        for s in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            assert_eq!(s["Effect"], "Allow");
+            granted.push((describe(&s["Action"][0]), describe(&s["Resource"])));
+            assert_eq!(s["Action"].as_sequence().map(Vec::len), Some(1));
+        }
+    }
+    assert_eq!(
+        granted,
+        [(
+            "dynamodb:Query".to_owned(),
+            "!GetAtt HistoryTable.Arn".to_owned()
+        )]
+    );
+    assert_eq!(
+        intrinsic(&props(&t, "HistoryDataSource")["ServiceRoleArn"]),
+        Some(("!GetAtt".into(), "HistoryDataSourceRole.Arn".into()))
+    );
 }
 
 /// A function's setting, its own or the Globals', resolved.

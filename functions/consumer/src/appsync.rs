@@ -73,6 +73,10 @@ pub enum PublishError {
     },
     #[error("the invocation's retry budget was spent before this request could be sent")]
     OutOfTime,
+    /// The bars could not be stored, so they were not published (a bar is done only when
+    /// both succeeded).
+    #[error("history not written, so not published: {0}")]
+    History(#[from] crate::history::HistoryError),
     #[error(transparent)]
     Signing(#[from] SigningError),
 }
@@ -83,6 +87,7 @@ impl Retryable for PublishError {
             PublishError::Network(_) => true,
             PublishError::Status { status, .. } => *status == 429 || *status >= 500,
             PublishError::Field { kind, .. } => *kind == FieldErrorKind::Transient,
+            PublishError::History(e) => e.is_retryable(),
             PublishError::Refused(_) | PublishError::Signing(_) | PublishError::OutOfTime => false,
         }
     }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::history::{self, HistoryTarget};
 use crate::retry::RetryPolicy;
 
 /// How the consumer authenticates to AppSync.
@@ -37,6 +38,10 @@ pub struct Config {
     /// it. An invocation therefore ends within `RETRY_BUDGET_MS + REQUEST_TIMEOUT_MS`, which
     /// must stay below the function's timeout.
     pub retry: RetryPolicy,
+    /// `HISTORY_TABLE` (with `HISTORY_RETENTION_HOURS`, default 24, 1–8760, and the
+    /// DynamoDB endpoint): where every bar is also stored, signed with the function's own
+    /// credentials whatever `AUTH_MODE` is. Absent: no history is written.
+    pub history: Option<HistoryTarget>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -104,7 +109,9 @@ impl Config {
                 });
             }
         };
-        let needs_region = matches!(auth, AuthConfig::Iam | AuthConfig::ApiKeySecret(_));
+        let table = get("HISTORY_TABLE");
+        let needs_region =
+            matches!(auth, AuthConfig::Iam | AuthConfig::ApiKeySecret(_)) || table.is_some();
         let region = match get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")) {
             Some(r) => r,
             None if needs_region => return Err(ConfigError::Missing("AWS_REGION")),
@@ -125,6 +132,16 @@ impl Config {
                 }
             };
         let ms = |var, default, min, max| number(var, default, min, max).map(Duration::from_millis);
+        let history = match table {
+            None => None,
+            Some(table) => Some(HistoryTarget {
+                endpoint: history::endpoint(get, &region),
+                table,
+                retention: Duration::from_secs(
+                    number("HISTORY_RETENTION_HOURS", 24, 1, 24 * 365)? * 3600,
+                ),
+            }),
+        };
         Ok(Config {
             appsync_url,
             auth,
@@ -144,6 +161,7 @@ impl Config {
                 // Not 0: a deadline at the start would send nothing, ever.
                 budget: ms("RETRY_BUDGET_MS", 20_000, 100, 900_000)?,
             },
+            history,
         })
     }
 }
@@ -191,6 +209,44 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.chunk_size, 250);
+        assert_eq!(c.history, None);
+    }
+
+    #[test]
+    fn history_needs_a_region_and_follows_the_sdk_endpoint_variables() {
+        let base = [
+            ("APPSYNC_URL", "https://x/graphql"),
+            ("APPSYNC_API_KEY", "k"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            from(&[&base[..], extra, &[("HISTORY_TABLE", "quotes")]].concat())
+        };
+        assert_eq!(with(&[]), Err(ConfigError::Missing("AWS_REGION")));
+        let h = with(&[("AWS_REGION", "eu-west-1")])
+            .unwrap()
+            .history
+            .unwrap();
+        assert_eq!(h.table, "quotes");
+        assert_eq!(h.endpoint, "https://dynamodb.eu-west-1.amazonaws.com/");
+        assert_eq!(h.retention, Duration::from_secs(24 * 3600));
+        let h = with(&[
+            ("AWS_REGION", "r"),
+            ("AWS_ENDPOINT_URL", "http://all"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9/"),
+            ("HISTORY_RETENTION_HOURS", "2"),
+        ])
+        .unwrap()
+        .history
+        .unwrap();
+        assert_eq!(h.endpoint, "http://127.0.0.1:9/");
+        assert_eq!(h.retention, Duration::from_secs(7200));
+        assert!(matches!(
+            with(&[("AWS_REGION", "r"), ("HISTORY_RETENTION_HOURS", "0")]),
+            Err(ConfigError::Invalid {
+                var: "HISTORY_RETENTION_HOURS",
+                ..
+            })
+        ));
     }
 
     #[test]

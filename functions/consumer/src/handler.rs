@@ -12,6 +12,12 @@
 //! invocation ends within their sum, below the function's timeout, so a slow AppSync costs a
 //! redelivery of the unfinished partitions, not of the whole batch.
 //!
+//! With a history table, each request's bars are stored first (`BatchWriteItem`, retried
+//! within the same deadline) and published only once stored: a bar is done when both
+//! succeeded, and a client that subscribes, waits for `start_ack` and then reads the history
+//! cannot miss a bar between the two (stored before it is published, so a bar published
+//! before the subscription was live is already in the history read after it).
+//!
 //! A field error skips its record only when [`classify`](crate::appsync::classify) says the
 //! refusal is about that record's own data; any other field error stops the partition at
 //! that record like a failed request.
@@ -27,7 +33,8 @@ use serde_json::Value;
 
 use crate::appsync::{AppSyncClient, Auth, FieldErrorKind, PublishError, Published};
 use crate::config::{AuthConfig, Config};
-use crate::records::{Skip, channel_of, decode_event, partitions};
+use crate::history::{HistoryBar, HistoryError, HistoryWriter, MAX_ITEM_BYTES, dedup_last_wins};
+use crate::records::{Skip, bar_of, decode_event, partitions};
 use crate::retry::{Jitter, RetryPolicy, Retryable};
 use crate::secrets::{self, SecretError};
 use crate::signing::env_credentials;
@@ -42,8 +49,10 @@ pub struct BatchStats {
     pub skipped: usize,
     /// Records left for redelivery because a request failed for good.
     pub failed: usize,
-    /// HTTP requests, retries included.
+    /// HTTP requests to AppSync, retries included.
     pub requests: usize,
+    /// Bars written to the history table.
+    pub stored: usize,
 }
 
 impl std::ops::AddAssign for BatchStats {
@@ -53,6 +62,7 @@ impl std::ops::AddAssign for BatchStats {
         self.skipped += o.skipped;
         self.failed += o.failed;
         self.requests += o.requests;
+        self.stored += o.stored;
     }
 }
 
@@ -70,6 +80,7 @@ pub enum InitError {
 
 pub struct Consumer {
     client: AppSyncClient,
+    history: Option<HistoryWriter>,
     chunk_size: usize,
     max_request_bytes: usize,
     concurrency: usize,
@@ -78,8 +89,26 @@ pub struct Consumer {
 
 impl Consumer {
     /// Builds the consumer with an explicit AppSync auth (tests, the local stack).
+    /// The history (if configured) is written with the IAM credentials of `auth`, or else
+    /// those of the environment.
     pub fn new(config: &Config, auth: Auth) -> Result<Consumer, InitError> {
+        let history = match &config.history {
+            None => None,
+            Some(target) => {
+                let credentials = match &auth {
+                    Auth::Iam { credentials, .. } => credentials.clone(),
+                    Auth::ApiKey(_) => env_credentials().ok_or(InitError::NoCredentials)?,
+                };
+                Some(HistoryWriter::new(
+                    target.clone(),
+                    &config.region,
+                    credentials,
+                    config.request_timeout,
+                )?)
+            }
+        };
         Ok(Consumer {
+            history,
             client: AppSyncClient::new(&config.appsync_url, auth, config.request_timeout)?,
             chunk_size: config.chunk_size,
             max_request_bytes: config.max_request_bytes,
@@ -129,6 +158,7 @@ impl Consumer {
             skipped = stats.skipped,
             failed = stats.failed,
             requests = stats.requests,
+            stored = stats.stored,
             failed_partitions = response.batch_item_failures.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "batch handled"
@@ -179,8 +209,9 @@ impl Consumer {
         };
         let mut batch = PublishBatch::new();
         let mut offsets: Vec<i64> = Vec::new();
+        let mut times: Vec<i64> = Vec::new();
         for (i, record) in records.iter().enumerate() {
-            let channel = match channel_of(record) {
+            let (channel, time) = match bar_of(record) {
                 Ok(c) => c,
                 Err(skip) => {
                     stats.skipped += 1;
@@ -193,21 +224,25 @@ impl Consumer {
             let full = batch.len() >= self.chunk_size
                 || batch.estimated_body_len_with(&channel) > self.max_request_bytes;
             if !batch.is_empty() && full {
-                if let Err(Unsent { at, error }) =
-                    self.send(key, &batch, &offsets, deadline, &mut stats).await
+                if let Err(Unsent { at, error }) = self
+                    .deliver(key, &batch, &offsets, &times, deadline, &mut stats)
+                    .await
                 {
                     let remaining = records.len() - i + batch.len() - at;
                     return self.give_up(key, offsets[at], remaining, error, stats);
                 }
                 batch = PublishBatch::new();
                 offsets.clear();
+                times.clear();
             }
             offsets.push(record.offset);
+            times.push(time);
             batch.push(channel);
         }
         if !batch.is_empty()
-            && let Err(Unsent { at, error }) =
-                self.send(key, &batch, &offsets, deadline, &mut stats).await
+            && let Err(Unsent { at, error }) = self
+                .deliver(key, &batch, &offsets, &times, deadline, &mut stats)
+                .await
         {
             let remaining = batch.len() - at;
             return self.give_up(key, offsets[at], remaining, error, stats);
@@ -226,6 +261,97 @@ impl Consumer {
         tracing::error!(partition = key, offset, remaining, error = %e, "publish failed; partition left for redelivery");
         stats.failed += remaining;
         (stats, Some((key.to_owned(), offset)))
+    }
+
+    /// Stores `batch` in the history (if any), then publishes it; `times` are the bars'
+    /// times, by record. If the history write fails for good, nothing of `batch` is published
+    /// and the redelivery starts at its first record.
+    async fn deliver(
+        &self,
+        key: &str,
+        batch: &PublishBatch,
+        offsets: &[i64],
+        times: &[i64],
+        deadline: Instant,
+        stats: &mut BatchStats,
+    ) -> Result<(), Unsent> {
+        if let Some(history) = &self.history {
+            self.store(history, key, batch, offsets, times, deadline, stats)
+                .await?;
+        }
+        self.send(key, batch, offsets, deadline, stats).await
+    }
+
+    /// Writes the bars of `batch` to the history with retries until `deadline`: what DynamoDB
+    /// leaves unprocessed, throttling and its own failures are sent again.
+    #[allow(clippy::too_many_arguments)]
+    async fn store(
+        &self,
+        history: &HistoryWriter,
+        key: &str,
+        batch: &PublishBatch,
+        offsets: &[i64],
+        times: &[i64],
+        deadline: Instant,
+        stats: &mut BatchStats,
+    ) -> Result<(), Unsent> {
+        let mut bars = Vec::with_capacity(batch.len());
+        for ((channel, offset), time) in batch.channels().iter().zip(offsets).zip(times) {
+            let bar = HistoryBar {
+                symbol: channel.name.clone(),
+                timestamp: *time,
+                data: channel.data.clone(),
+            };
+            if bar.item_bytes() > MAX_ITEM_BYTES {
+                tracing::warn!(
+                    partition = key,
+                    offset,
+                    bytes = bar.item_bytes(),
+                    table = history.table(),
+                    "bar too large for the history table; published but not stored"
+                );
+                continue;
+            }
+            bars.push(bar);
+        }
+        let mut pending = dedup_last_wins(bars);
+        let written = pending.len();
+        let mut attempt = 0u32;
+        let mut jitter = Jitter::new();
+        loop {
+            if Instant::now() >= deadline {
+                return Err(Unsent {
+                    at: 0,
+                    error: PublishError::OutOfTime,
+                });
+            }
+            let error = match history.write(&pending).await {
+                Ok(rest) if rest.is_empty() => {
+                    stats.stored += written;
+                    return Ok(());
+                }
+                Ok(rest) => {
+                    let error = HistoryError::Unprocessed(rest.len());
+                    pending = rest;
+                    error
+                }
+                Err(e) => e,
+            };
+            let retry = if error.is_retryable() {
+                self.retry.wait_before_retry(attempt, &mut jitter, deadline)
+            } else {
+                None
+            };
+            let Some(wait) = retry else {
+                return Err(Unsent {
+                    at: 0,
+                    error: error.into(),
+                });
+            };
+            attempt += 1;
+            tracing::debug!(partition = key, offset = offsets.first().copied().unwrap_or_default(), attempt, ?wait, error = %error, "retrying the history write");
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// Sends `batch` (records at `offsets`) with retries until `deadline`. A field error

@@ -5,7 +5,9 @@
 //! partition's offset order, sends records as aliased `publish` mutations in as few requests
 //! as the limits allow, skips (and counts) records it cannot read, retries throttling and
 //! server errors with jittered backoff within a time budget, and reports what still failed as
-//! a partial batch response so the event source mapping delivers it again.
+//! a partial batch response so the event source mapping delivers it again. With a history
+//! table configured, every bar is stored (DynamoDB `BatchWriteItem`) before it is published,
+//! and counts as done only when both succeeded.
 //!
 //! [`Consumer::handle`] is a plain async function over a `KafkaEvent`: the Lambda entry
 //! (`main.rs`) and the local stack call the same code.
@@ -13,6 +15,7 @@
 pub mod appsync;
 pub mod config;
 pub mod handler;
+pub mod history;
 pub mod records;
 pub mod retry;
 pub mod secrets;

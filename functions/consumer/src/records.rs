@@ -70,6 +70,12 @@ fn decode_text(field: &'static str, b64: &str) -> Result<String, Skip> {
 
 /// The channel message a record publishes.
 pub fn channel_of(record: &KafkaRecord) -> Result<Channel, Skip> {
+    bar_of(record).map(|(channel, _)| channel)
+}
+
+/// The channel message a record publishes and the bar's time (ms), its key in the history:
+/// our quote's own `timestamp`, or for the reference payload (which has none) the record's.
+pub fn bar_of(record: &KafkaRecord) -> Result<(Channel, i64), Skip> {
     let value = record.value.as_deref().ok_or(Skip::Tombstone)?;
     let text = decode_text("value", value)?;
     let key = match record.key.as_deref() {
@@ -84,17 +90,18 @@ pub fn channel_of(record: &KafkaRecord) -> Result<Channel, Skip> {
     match Quote::from_json(&text) {
         Ok(quote) => {
             let name = key.unwrap_or_else(|| quote.symbol.clone());
-            Ok(Channel::new(name, quote.to_json()))
+            Ok((Channel::new(name, quote.to_json()), quote.timestamp))
         }
         // A well-formed quote of ours that fails validation is bad, not a reference payload.
         Err(e @ QuoteError::Malformed(_)) if !looks_like_reference(&text) => Err(Skip::BadQuote(e)),
         Err(QuoteError::Malformed(_)) => {
             let name = key.or_else(|| record.topic.clone()).unwrap_or_default();
             let reference = ReferenceQuote::from_json(&text).map_err(Skip::BadQuote)?;
-            reference
+            let at = reference
                 .into_quote(&name, record.timestamp.0.timestamp_millis())
-                .map_err(Skip::BadQuote)?;
-            Ok(Channel::new(name, text))
+                .map_err(Skip::BadQuote)?
+                .timestamp;
+            Ok((Channel::new(name, text), at))
         }
         Err(e) => Err(Skip::BadQuote(e)),
     }

@@ -3,6 +3,10 @@
 //! A [`Quote`] is valid by construction: deserialising goes through the same checks as
 //! [`Quote::new`], so code holding a `Quote` never re-checks it. The reference sample's Kafka
 //! payload (`{"topic": ..., "value": "{\"Open\": ...}"}`) is read by [`ReferenceQuote`].
+//!
+//! Each quote may name the bar before it in its symbol's series (`prevTimestamp`), so a
+//! subscriber whose last bar is not that one knows it missed something. It is absent for a
+//! series' first bar and in payloads written before it existed, which still parse.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +33,10 @@ pub enum QuoteError {
     FractionalVolume { volume: f64 },
     #[error("quote timestamp {timestamp} is before 1970")]
     NegativeTimestamp { timestamp: i64 },
+    #[error("quote prevTimestamp {prev} is before 1970")]
+    NegativePrevTimestamp { prev: i64 },
+    #[error("quote prevTimestamp {prev} is not before the quote's timestamp {timestamp}")]
+    PrevTimestampNotBefore { prev: i64, timestamp: i64 },
     #[error("quote payload is not valid JSON for a quote: {0}")]
     Malformed(String),
 }
@@ -48,6 +56,10 @@ pub struct Quote {
     /// The close of the bar before this one, so a viewer joining late can show change %.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_close: Option<f64>,
+    /// The timestamp (ms) of the bar before this one in the symbol's series; `None` for a
+    /// series' first bar. Always before `timestamp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_timestamp: Option<i64>,
 }
 
 /// The JSON shape of a quote before validation; volume is read as a number of any kind
@@ -64,6 +76,8 @@ struct QuoteWire {
     volume: f64,
     #[serde(default)]
     previous_close: Option<f64>,
+    #[serde(default)]
+    prev_timestamp: Option<i64>,
 }
 
 impl TryFrom<QuoteWire> for Quote {
@@ -78,6 +92,7 @@ impl TryFrom<QuoteWire> for Quote {
             volume,
         )
         .and_then(|q| q.with_previous_close(w.previous_close))
+        .and_then(|q| q.with_prev_timestamp(w.prev_timestamp))
     }
 }
 
@@ -155,6 +170,7 @@ impl Quote {
             close,
             volume,
             previous_close: None,
+            prev_timestamp: None,
         })
     }
 
@@ -166,6 +182,24 @@ impl Quote {
             });
         }
         self.previous_close = previous_close;
+        Ok(self)
+    }
+
+    /// Links the quote to the bar before it in its series, refusing a link that is before
+    /// 1970 or not strictly before this bar.
+    pub fn with_prev_timestamp(mut self, prev_timestamp: Option<i64>) -> Result<Self, QuoteError> {
+        if let Some(prev) = prev_timestamp {
+            if prev < 0 {
+                return Err(QuoteError::NegativePrevTimestamp { prev });
+            }
+            if prev >= self.timestamp {
+                return Err(QuoteError::PrevTimestampNotBefore {
+                    prev,
+                    timestamp: self.timestamp,
+                });
+            }
+        }
+        self.prev_timestamp = prev_timestamp;
         Ok(self)
     }
 

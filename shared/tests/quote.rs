@@ -80,6 +80,103 @@ fn previous_close_is_optional_and_omitted_when_absent() {
 }
 
 #[test]
+fn prev_timestamp_round_trips_and_is_omitted_when_absent() {
+    let q = amzn().with_prev_timestamp(Some(1_699_999_940_000)).unwrap();
+    let text = q.to_json();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["prevTimestamp"], 1_699_999_940_000i64);
+    assert_eq!(Quote::from_json(&text).unwrap(), q);
+    assert_eq!(q.prev_timestamp, Some(1_699_999_940_000));
+
+    assert_eq!(amzn().prev_timestamp, None, "Quote::new links nothing");
+    let first = amzn().to_json();
+    assert!(!first.contains("prevTimestamp"), "{first}");
+    assert_eq!(Quote::from_json(&first).unwrap(), amzn());
+    // Setting None clears a link.
+    assert_eq!(q.with_prev_timestamp(None).unwrap(), amzn());
+}
+
+#[test]
+fn payloads_without_prev_timestamp_still_parse() {
+    // A quote as the producer wrote it before `prevTimestamp` existed.
+    let old = r#"{"symbol":"AMZN","timestamp":1700000000000,"open":190.0,"high":191.5,"low":189.5,"close":191.0,"volume":1062884,"previousClose":190.5}"#;
+    let q = Quote::from_json(old).unwrap();
+    assert_eq!(q.prev_timestamp, None);
+    assert_eq!(q.previous_close, Some(190.5));
+    assert_eq!(q.to_json(), old, "and is written back unchanged");
+    assert_eq!(parse_quote_payload(old, "AMZN", 0).unwrap(), q);
+    assert_eq!(serde_json::from_str::<Quote>(old).unwrap(), q);
+    // An explicit null is the same as absent.
+    let null = old.replacen('}', r#","prevTimestamp":null}"#, 1);
+    assert_eq!(Quote::from_json(&null).unwrap(), q);
+}
+
+#[test]
+fn prev_timestamp_must_be_before_the_bar_and_not_before_1970() {
+    let t = amzn().timestamp;
+    assert_eq!(
+        amzn().with_prev_timestamp(Some(t)).unwrap_err(),
+        QuoteError::PrevTimestampNotBefore {
+            prev: t,
+            timestamp: t
+        }
+    );
+    assert_eq!(
+        amzn().with_prev_timestamp(Some(t + 60_000)).unwrap_err(),
+        QuoteError::PrevTimestampNotBefore {
+            prev: t + 60_000,
+            timestamp: t
+        }
+    );
+    assert_eq!(
+        amzn().with_prev_timestamp(Some(-1)).unwrap_err(),
+        QuoteError::NegativePrevTimestamp { prev: -1 }
+    );
+    assert_eq!(
+        amzn()
+            .with_prev_timestamp(Some(t - 1))
+            .unwrap()
+            .prev_timestamp,
+        Some(t - 1)
+    );
+    assert_eq!(
+        amzn().with_prev_timestamp(Some(0)).unwrap().prev_timestamp,
+        Some(0)
+    );
+    let message = amzn().with_prev_timestamp(Some(t)).unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "quote prevTimestamp 1700000000000 is not before the quote's timestamp 1700000000000"
+    );
+    // The JSON form goes through the same checks.
+    let with_prev = |prev: &str| {
+        format!(
+            r#"{{"symbol":"X","timestamp":1000,"open":1,"high":1,"low":1,"close":1,"volume":1,"prevTimestamp":{prev}}}"#
+        )
+    };
+    assert_eq!(
+        Quote::from_json(&with_prev("1000")),
+        Err(QuoteError::PrevTimestampNotBefore {
+            prev: 1000,
+            timestamp: 1000
+        })
+    );
+    assert_eq!(
+        Quote::from_json(&with_prev("-5")),
+        Err(QuoteError::NegativePrevTimestamp { prev: -5 })
+    );
+    assert!(serde_json::from_str::<Quote>(&with_prev("2000")).is_err());
+    assert!(matches!(
+        Quote::from_json(&with_prev("\"999\"")),
+        Err(QuoteError::Malformed(_))
+    ));
+    assert_eq!(
+        Quote::from_json(&with_prev("999")).unwrap().prev_timestamp,
+        Some(999)
+    );
+}
+
+#[test]
 fn change_is_computed_from_previous_close() {
     let q = amzn().with_previous_close(Some(200.0)).unwrap();
     let (change, pct) = q.change().unwrap();

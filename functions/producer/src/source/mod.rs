@@ -2,7 +2,9 @@
 //!
 //! A source is asked for what is new up to "now" and answers with validated quotes in time
 //! order per symbol; it remembers what it already gave, so a scheduled invocation publishes
-//! each bar once.
+//! each bar once. Every quote links (`prevTimestamp`) to the bar before it in its symbol's
+//! series, so a subscriber can tell it missed one; each source's module says what its series
+//! is across invocations.
 
 pub mod replay;
 pub mod sim;

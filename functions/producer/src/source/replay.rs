@@ -1,6 +1,14 @@
 //! Bars replayed from a file, for demos and tests: one bar per symbol per poll, re-stamped
 //! with the poll's time, optionally looping.
 //!
+//! A symbol's series is the bars as emitted: each links (`prevTimestamp`) to the bar emitted
+//! before it for that symbol, which is the previous row of the file, or, when looping, the
+//! file's last row for the first bar of a new loop; the first bar a replay emits has no link
+//! (a cold Lambda container starts a new replay, and a new series). Emitted timestamps only
+//! move forward: a poll at or before the symbol's last bar (two polls in one millisecond, a
+//! clock stepped back) stamps the bar 1 ms after it. Times in the file are never used, not
+//! even our JSON's `timestamp` and `prevTimestamp`.
+//!
 //! Formats, chosen by content:
 //! - the reference sample's fallback data: `{"symbol": "AMZN", "bars": [{"open", "high",
 //!   "low", "close", "adj_close", "volume"}, ...]}`, newest bar first;
@@ -30,6 +38,8 @@ pub struct Replay {
     series: Vec<(String, Vec<Bar>, usize)>,
     looping: bool,
     previous_close: BTreeMap<String, f64>,
+    /// Timestamp of the last bar emitted per symbol: the next one's link.
+    last_timestamp: BTreeMap<String, i64>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +93,7 @@ impl Replay {
             series: series.into_iter().map(|(s, bars)| (s, bars, 0)).collect(),
             looping,
             previous_close: BTreeMap::new(),
+            last_timestamp: BTreeMap::new(),
         })
     }
 
@@ -105,13 +116,23 @@ impl Replay {
             }
             let bar = &bars[*next];
             *next += 1;
-            let previous = self.previous_close.insert(symbol.clone(), bar.ohlc[3]);
-            // Every bar was validated when the file was read.
-            if let Ok(q) = Quote::new(symbol.clone(), now_ms, bar.ohlc, bar.volume)
-                .and_then(|q| q.with_previous_close(previous))
-            {
-                out.push(q);
-            }
+            let prev_timestamp = self.last_timestamp.get(symbol.as_str()).copied();
+            let timestamp = match prev_timestamp {
+                Some(prev) if now_ms <= prev => prev.saturating_add(1),
+                _ => now_ms,
+            };
+            // Every bar was validated when the file was read, and its link is before it.
+            let Ok(q) = Quote::new(symbol.clone(), timestamp, bar.ohlc, bar.volume)
+                .and_then(|q| {
+                    q.with_previous_close(self.previous_close.get(symbol.as_str()).copied())
+                })
+                .and_then(|q| q.with_prev_timestamp(prev_timestamp))
+            else {
+                continue;
+            };
+            self.previous_close.insert(symbol.clone(), bar.ohlc[3]);
+            self.last_timestamp.insert(symbol.clone(), timestamp);
+            out.push(q);
         }
         out
     }
@@ -274,8 +295,10 @@ mod tests {
             bars.last().unwrap()["close"].as_f64().unwrap()
         );
         assert_eq!(first[0].timestamp, 1000, "re-stamped");
+        assert_eq!(first[0].prev_timestamp, None);
         let second = r.next_quotes(2000);
         assert_eq!(second[0].previous_close, Some(first[0].close));
+        assert_eq!(second[0].prev_timestamp, Some(1000));
         for _ in 2..bars.len() {
             r.next_quotes(3000);
         }
@@ -315,6 +338,68 @@ mod tests {
         )
         .unwrap();
         assert_eq!(no_symbol.series[0].0, "AMZN");
+    }
+
+    /// `(symbol, timestamp, prevTimestamp)` of each quote.
+    fn links(quotes: &[Quote]) -> Vec<(String, i64, Option<i64>)> {
+        quotes
+            .iter()
+            .map(|q| (q.symbol.clone(), q.timestamp, q.prev_timestamp))
+            .collect()
+    }
+
+    #[test]
+    fn each_bar_links_to_the_one_emitted_before_it_across_loops() {
+        let csv = "symbol,open,high,low,close,volume\nAMZN,1,2,0.5,1.5,10\nTSLA,5,6,4,5.5,20\nAMZN,1.5,2,1,1.8,11\n";
+        let mut r = Replay::from_text("q.csv", csv, "X", true).unwrap();
+        let s = |s: &str| s.to_owned();
+        assert_eq!(
+            links(&r.next_quotes(1_000)),
+            [(s("AMZN"), 1_000, None), (s("TSLA"), 1_000, None)],
+            "a replay's first bars start their series"
+        );
+        assert_eq!(
+            links(&r.next_quotes(2_000)),
+            [
+                (s("AMZN"), 2_000, Some(1_000)),
+                (s("TSLA"), 2_000, Some(1_000))
+            ],
+            "TSLA's second bar is its first row again, linked to the one emitted"
+        );
+        // AMZN starts its second loop: linked to the last bar emitted, the file's last row.
+        let third = r.next_quotes(3_500);
+        assert_eq!(
+            links(&third),
+            [
+                (s("AMZN"), 3_500, Some(2_000)),
+                (s("TSLA"), 3_500, Some(2_000))
+            ]
+        );
+        assert_eq!(third[0].close, 1.5, "AMZN's first row again");
+        assert_eq!(third[0].previous_close, Some(1.8));
+    }
+
+    #[test]
+    fn emitted_times_only_move_forward() {
+        let mut r = Replay::from_text("fallback.json", REFERENCE, "X", false).unwrap();
+        let a = r.next_quotes(5_000);
+        // Two polls in the same millisecond, then a clock stepped back.
+        let b = r.next_quotes(5_000);
+        let c = r.next_quotes(4_000);
+        let d = r.next_quotes(9_000);
+        let got: Vec<(i64, Option<i64>)> = [a, b, c, d]
+            .iter()
+            .map(|q| (q[0].timestamp, q[0].prev_timestamp))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (5_000, None),
+                (5_001, Some(5_000)),
+                (5_002, Some(5_001)),
+                (9_000, Some(5_002))
+            ]
+        );
     }
 
     #[test]

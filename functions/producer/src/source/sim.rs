@@ -4,6 +4,13 @@
 //! Same seed, same symbols, same times → the same quotes, bit for bit, so tests can assert
 //! exact values. Bars are aligned to the interval: the bar ending at `t` covers
 //! `(t - interval, t]`.
+//!
+//! The interval grid is the series: every bar's `prevTimestamp` is `t - interval`, the first
+//! bar a new simulator emits included. So after a Lambda cold start or a `quotecast dev`
+//! restart, the first bar links to the grid bar before it even though this simulator never
+//! made that bar; if no earlier producer made it either, subscribers see a hole that history
+//! cannot fill, which is the truth. (Only a bar whose `t - interval` would be before 1970 has
+//! no link.)
 
 use quotecast_shared::Quote;
 
@@ -100,14 +107,14 @@ impl Simulator {
             let end = self.last_bar_end;
             let dt_years = self.interval_ms as f64 / 1000.0 / SECONDS_PER_YEAR / SUB_STEPS as f64;
             for t in &mut self.tickers {
-                quotes.push(next_bar(t, end, dt_years));
+                quotes.push(next_bar(t, end, self.interval_ms, dt_years));
             }
         }
         quotes
     }
 }
 
-fn next_bar(t: &mut Ticker, end_ms: i64, dt_years: f64) -> Quote {
+fn next_bar(t: &mut Ticker, end_ms: i64, interval_ms: i64, dt_years: f64) -> Quote {
     let open = t.price;
     let (mut high, mut low, mut price) = (open, open, open);
     for _ in 0..SUB_STEPS {
@@ -124,10 +131,13 @@ fn next_bar(t: &mut Ticker, end_ms: i64, dt_years: f64) -> Quote {
     let move_size = ((close - open) / open).abs() * 1_000.0;
     let volume = (t.base_volume * (0.5 + t.rng.unit()) * (1.0 + move_size)).round() as u64;
     t.price = close;
+    let prev_timestamp = Some(end_ms - interval_ms).filter(|p| *p >= 0);
     let quote = Quote::new(t.symbol.clone(), end_ms, [open, high, low, close], volume)
-        .and_then(|q| q.with_previous_close(t.previous_close));
+        .and_then(|q| q.with_previous_close(t.previous_close))
+        .and_then(|q| q.with_prev_timestamp(prev_timestamp));
     t.previous_close = Some(close);
-    // Positive finite prices with high ≥ low by construction: always valid.
+    // Positive finite prices with high ≥ low, a link before the bar, by construction: always
+    // valid.
     quote.unwrap_or_else(|e| unreachable!("simulated bar invalid: {e}"))
 }
 
@@ -167,8 +177,14 @@ mod tests {
         for symbol in symbols(20) {
             let bars: Vec<&Quote> = quotes.iter().filter(|q| q.symbol == symbol).collect();
             assert_eq!(bars[0].previous_close, None);
+            assert_eq!(
+                bars[0].prev_timestamp,
+                Some(bars[0].timestamp - 1000),
+                "the first bar links to the grid bar before it"
+            );
             for w in bars.windows(2) {
                 assert_eq!(w[1].timestamp - w[0].timestamp, 1000);
+                assert_eq!(w[1].prev_timestamp, Some(w[0].timestamp));
                 assert_eq!(w[1].previous_close, Some(w[0].close));
                 assert_eq!(w[1].open, w[0].close, "each bar opens at the last close");
             }
@@ -200,7 +216,33 @@ mod tests {
         // Pinned: a change here changes every recorded stream (seeded demos, tests).
         assert_eq!(
             q.to_json(),
-            r#"{"symbol":"AMZN","timestamp":60000,"open":245.8595,"high":245.9464,"low":245.5162,"close":245.5162,"volume":11845}"#
+            r#"{"symbol":"AMZN","timestamp":60000,"open":245.8595,"high":245.9464,"low":245.5162,"close":245.5162,"volume":11845,"prevTimestamp":0}"#
         );
+    }
+
+    #[test]
+    fn a_new_simulator_links_its_first_bar_to_the_grid() {
+        // A restart mid-series: the first bar still names the grid bar before it.
+        let mut before = Simulator::new(5, &symbols(2), 1000, 1_700_000_000_000);
+        let last = before.advance_to(1_700_000_003_000);
+        assert_eq!(last.last().unwrap().timestamp, 1_700_000_003_000);
+        let mut after = Simulator::new(5, &symbols(2), 1000, 1_700_000_003_400);
+        let first = after.advance_to(1_700_000_004_000);
+        assert_eq!(first.len(), 2);
+        for q in &first {
+            assert_eq!(q.timestamp, 1_700_000_004_000);
+            assert_eq!(q.prev_timestamp, Some(1_700_000_003_000));
+        }
+        // Started later, the link points at a bar nobody made: a hole, as it should.
+        let mut late = Simulator::new(5, &symbols(1), 1000, 1_700_000_009_999);
+        assert_eq!(
+            late.advance_to(1_700_000_010_000)[0].prev_timestamp,
+            Some(1_700_000_009_000)
+        );
+        // A grid bar before 1970 does not exist: no link rather than an invalid one.
+        let mut epoch = Simulator::new(1, &symbols(1), 1000, -500);
+        let q = &epoch.advance_to(1000);
+        assert_eq!((q[0].timestamp, q[0].prev_timestamp), (0, None));
+        assert_eq!((q[1].timestamp, q[1].prev_timestamp), (1000, Some(0)));
     }
 }

@@ -5,6 +5,15 @@
 //! {"quote": [{"open": [...], "high": [...], "low": [...], "close": [...], "volume": [...]}]}}],
 //! "error": null}}`; missing bars are `null` in every array and are skipped. Errors come as
 //! `{"chart": {"result": null, "error": {"code", "description"}}}`, often with HTTP 404.
+//!
+//! `prevTimestamp` links each bar to the bar before it in the response's series (a skipped
+//! bar is no link), even when that bar was emitted by an earlier poll or is older than
+//! anything emitted now; a bar whose time is not after the one before it is skipped, so the
+//! series only moves forward. The response's first bar has no link. A source that remembers
+//! the last bar it emitted for the symbol links its poll's first new bar to that one, which
+//! is never earlier than the response's bar before it and is what a subscriber holds (they
+//! differ only when Yahoo dropped or re-timed a bar since). In a warm container the memory
+//! holds across invocations; in a cold one the response's own series gives the link.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,7 +33,8 @@ pub struct Yahoo {
     range: String,
     interval: String,
     retry_delay: Duration,
-    /// Timestamp (ms) of the last bar returned per symbol.
+    /// Timestamp (ms) of the last bar returned per symbol: what is new, and what the next
+    /// new bar links to.
     last: HashMap<String, i64>,
 }
 
@@ -148,7 +158,8 @@ fn service_error(symbol: &str, body: &str) -> Option<SourceError> {
     })
 }
 
-/// The bars of one chart response, oldest first, missing ones skipped.
+/// The bars of one chart response, oldest first, missing ones and ones not after the bar
+/// before them skipped, each linked to the bar before it in the response (the first to none).
 pub fn parse_chart(symbol: &str, body: &str) -> Result<Vec<Quote>, SourceError> {
     let malformed = |reason: String| SourceError::Malformed {
         symbol: symbol.to_owned(),
@@ -186,9 +197,15 @@ pub fn parse_chart(symbol: &str, body: &str) -> Result<Vec<Quote>, SourceError> 
             "{n} timestamps but series of other lengths"
         )));
     }
-    let mut quotes = Vec::with_capacity(n);
+    let mut quotes: Vec<Quote> = Vec::with_capacity(n);
     let mut previous_close = None;
     for i in 0..n {
+        let timestamp = result.timestamp[i].saturating_mul(1000);
+        let prev_timestamp = quotes.last().map(|q| q.timestamp);
+        if prev_timestamp.is_some_and(|prev| prev >= timestamp) {
+            // A repeated or out-of-order time: the series only moves forward.
+            continue;
+        }
         let (Some(o), Some(h), Some(l), Some(c), Some(v)) = (
             series.open[i],
             series.high[i],
@@ -203,8 +220,9 @@ pub fn parse_chart(symbol: &str, body: &str) -> Result<Vec<Quote>, SourceError> 
         } else {
             0
         };
-        let quote = Quote::new(symbol, result.timestamp[i] * 1000, [o, h, l, c], volume)
+        let quote = Quote::new(symbol, timestamp, [o, h, l, c], volume)
             .and_then(|q| q.with_previous_close(previous_close))
+            .and_then(|q| q.with_prev_timestamp(prev_timestamp))
             .map_err(|error| SourceError::InvalidBar {
                 context: format!("{symbol} at {}", result.timestamp[i]),
                 error,
@@ -226,8 +244,25 @@ impl QuoteSource for Yahoo {
         for symbol in self.symbols.clone() {
             let body = self.fetch(&symbol).await?;
             let bars = parse_chart(&symbol, &body)?;
-            let last = self.last.get(&symbol).copied().unwrap_or(i64::MIN);
-            let new: Vec<Quote> = bars.into_iter().filter(|q| q.timestamp > last).collect();
+            let last = self.last.get(&symbol).copied();
+            let mut new: Vec<Quote> = bars
+                .into_iter()
+                .filter(|q| last.is_none_or(|last| q.timestamp > last))
+                .collect();
+            if let (Some(first), Some(last)) = (new.first_mut(), last) {
+                // Every response bar after `last` is new, so `last` is the latest bar before
+                // `first` that anyone knows of: the response's own link, or a later one (a
+                // bar the response no longer has, or the live bar Yahoo sometimes appends).
+                if first.prev_timestamp != Some(last) {
+                    *first = first
+                        .clone()
+                        .with_prev_timestamp(Some(last))
+                        .map_err(|error| SourceError::InvalidBar {
+                            context: format!("{symbol} at {}", first.timestamp / 1000),
+                            error,
+                        })?;
+                }
+            }
             if let Some(newest) = new.last() {
                 self.last.insert(symbol.clone(), newest.timestamp);
             }

@@ -10,6 +10,7 @@ pub mod broker;
 pub mod client;
 pub mod credentials;
 pub mod esm;
+pub mod history;
 pub mod loadtest;
 pub mod publish;
 pub mod smoke;

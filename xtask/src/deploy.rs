@@ -3,8 +3,9 @@
 //! dashboard), `cargo xtask publish-dashboard --stack NAME` (the bundle and a `config.json`
 //! made from the stack's outputs, to the stack's bucket).
 //!
-//! The Python tools (AWS SAM CLI, cfn-lint, cargo-lambda with zig) live in a virtualenv under
-//! `target/tools/venv`, installed from PyPI on first use.
+//! The Python tools (AWS SAM CLI, cfn-lint, cargo-lambda with zig; moto for the tests) live
+//! in a virtualenv under `target/tools/venv`, installed from PyPI on first use (moto by
+//! `cargo xtask setup`, pinned).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -42,6 +43,30 @@ fn ensure_python_tools(probe: &str, packages: &[&str]) -> Result<()> {
                 .args(["install", "-q"])
                 .args(packages),
         )
+    })
+}
+
+/// moto, pinned: the DynamoDB parity test (`local/tests/dynamodb_endpoint.rs`) checks the
+/// local endpoint against this version's `moto_server`.
+pub const MOTO_VERSION: &str = "5.2.5";
+
+/// Installs `moto[server]` at [`MOTO_VERSION`] into the tools virtualenv unless that version
+/// is there (`moto_server` has no `--version`: ask the package).
+pub fn ensure_moto() -> Result<()> {
+    let installed = output(
+        Command::new(venv_bin("python")).args(["-c", "import moto; print(moto.__version__)"]),
+    );
+    // The tests run `target/tools/venv/bin/moto_server -H 127.0.0.1 -p PORT`.
+    if installed.is_some_and(|v| v.trim() == MOTO_VERSION) && venv_bin("moto_server").is_file() {
+        println!("    moto {MOTO_VERSION}: present");
+        return Ok(());
+    }
+    let package = format!("moto[server]=={MOTO_VERSION}");
+    step(&format!("pip install {package}"), || {
+        if !venv_bin("pip").is_file() {
+            exec(Command::new("python3").args(["-m", "venv"]).arg(venv()))?;
+        }
+        exec(Command::new(venv_bin("pip")).args(["install", "-q", &package]))
     })
 }
 

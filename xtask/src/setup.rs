@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::Result;
 
 use crate::step::{exec, output, step};
-use crate::{resolvers, web_tools};
+use crate::{deploy, resolvers, web_tools};
 
 /// The rustup target the dashboard and the `shared` crate's wasm check build for.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -21,6 +21,7 @@ fn install_all() -> Result<()> {
     ensure_librdkafka_build_deps()?;
     web_tools::ensure_all()?;
     resolvers::ensure_linter()?;
+    deploy::ensure_moto()?;
     Ok(())
 }
 

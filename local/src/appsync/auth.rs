@@ -87,11 +87,13 @@ impl Authenticator {
         &self,
         authorization: &str,
         request: &SignedRequest<'_>,
+        service: &'static str,
         header: impl Fn(&str) -> Option<String>,
     ) -> Result<Principal, AuthFailure> {
         let access_key_id = sigv4::verify(
             authorization,
             request,
+            service,
             header,
             |id| self.config.iam_credentials.get(id).cloned(),
             self.config.signature_max_skew,
@@ -147,10 +149,54 @@ impl Authenticator {
                     canonical_query: "",
                     body,
                 };
-                self.iam(&a, &request, get)
+                self.iam(&a, &request, sigv4::SERVICE, get)
             }
             Some(_) => Err(AuthFailure::UnsupportedToken),
             None => Err(AuthFailure::Missing),
+        }
+    }
+
+    /// Authenticates a `POST path` to another AWS service on this port (DynamoDB): SigV4
+    /// scoped to `service` with a known IAM key, nothing else (no API key).
+    pub fn signed(
+        &self,
+        headers: &HeaderMap,
+        path: &str,
+        body: &[u8],
+        service: &'static str,
+    ) -> Result<Principal, AuthFailure> {
+        let get = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        match get("authorization") {
+            Some(a) if a.starts_with(sigv4::ALGORITHM) => {
+                let request = SignedRequest {
+                    method: "POST",
+                    path,
+                    canonical_query: "",
+                    body,
+                };
+                self.iam(&a, &request, service, get)
+            }
+            Some(_) => Err(AuthFailure::UnsupportedToken),
+            None => Err(AuthFailure::Missing),
+        }
+    }
+
+    /// [`Authenticator::signed`] on the headers alone, before the body is read, as
+    /// [`Authenticator::http_before_body`]: `Ok(())` if only the body hash is left to check.
+    pub fn signed_before_body(
+        &self,
+        headers: &HeaderMap,
+        path: &str,
+        service: &'static str,
+    ) -> Result<(), AuthFailure> {
+        match self.signed(headers, path, b"", service) {
+            Ok(_) | Err(AuthFailure::Signature(SigV4Error::Mismatch)) => Ok(()),
+            Err(failure) => Err(failure),
         }
     }
 
@@ -172,7 +218,7 @@ impl Authenticator {
                     canonical_query: "",
                     body,
                 };
-                self.iam(authorization, &request, |name| {
+                self.iam(authorization, &request, sigv4::SERVICE, |name| {
                     auth.get(name).map(str::to_owned)
                 })
             }

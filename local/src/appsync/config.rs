@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use quotecast_shared::realtime::{DEFAULT_CONNECTION_TIMEOUT_MS, MAX_PAYLOAD_BYTES};
 
+use crate::history::HistoryStore;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The schema served, as SDL text; `None` serves quotecast's own (`schema/schema.graphql`).
@@ -53,6 +55,10 @@ pub struct Config {
     /// Bytes a WebSocket gathers before writing to the socket (its writer also flushes
     /// after each batch).
     pub websocket_write_buffer_bytes: usize,
+    /// The quote history: with a store, the server also answers DynamoDB's protocol on
+    /// `POST /` (`X-Amz-Target: DynamoDB_20120810.*`, SigV4 for `dynamodb` with the IAM
+    /// credentials above) and the `history` query reads it; without one, `POST /` is 404.
+    pub history: Option<HistoryStore>,
 }
 
 impl Default for Config {
@@ -76,6 +82,7 @@ impl Default for Config {
             http_body_read_timeout: Duration::from_secs(20),
             websocket_read_buffer_bytes: 4 * 1024,
             websocket_write_buffer_bytes: 8 * 1024,
+            history: None,
         }
     }
 }
@@ -83,6 +90,12 @@ impl Default for Config {
 impl Config {
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
         self.api_keys.push(key.into());
+        self
+    }
+
+    /// Serves `store` as the DynamoDB table of the history (see [`Config::history`]).
+    pub fn with_history(mut self, store: HistoryStore) -> Self {
+        self.history = Some(store);
         self
     }
 

@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use quotecast_shared::graphql::GraphqlRequest;
 use serde_json::{Map, Value, json};
 
 use super::auth::{AuthFailure, Principal};
+use super::body::{BodyError, read_limited};
 use super::graphql::{GraphqlError, Operation, OperationType, RootField, prepare};
 use super::resolvers::{filter_event, mutation_result};
 use super::server::AppSync;
@@ -57,51 +57,25 @@ fn refused(failure: &AuthFailure) -> Response {
 /// [`Config::http_body_read_timeout`](super::Config).
 async fn read_body(app: &AppSync, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
     let limit = app.config.max_request_bytes;
-    let too_large = || {
-        error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PayloadTooLargeException",
-            &format!("The request body is larger than {limit} bytes."),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let read = async {
-        // Never trust the declared length for more than the limit.
-        let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                tracing::debug!(error = %e, "request body unreadable");
-                error_response(
-                    StatusCode::BAD_REQUEST,
-                    "MalformedHttpRequestException",
-                    "The request body could not be read.",
-                )
-            })?;
-            if bytes.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(bytes))
-    };
-    match tokio::time::timeout(app.config.http_body_read_timeout, read).await {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::debug!("request body not received in time");
-            Err(error_response(
+    read_limited(headers, body, limit, app.config.http_body_read_timeout)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLargeException",
+                &format!("The request body is larger than {limit} bytes."),
+            ),
+            BodyError::Unreadable => error_response(
+                StatusCode::BAD_REQUEST,
+                "MalformedHttpRequestException",
+                "The request body could not be read.",
+            ),
+            BodyError::TimedOut => error_response(
                 StatusCode::REQUEST_TIMEOUT,
                 "RequestTimeoutException",
                 "The request body was not received in time.",
-            ))
-        }
-    }
+            ),
+        })
 }
 
 pub async fn graphql(State(app): State<Arc<AppSync>>, request: Request) -> Response {

@@ -7,6 +7,7 @@
 //! formats come from `quotecast_shared`; `APPSYNC_SPEC.md` §A–C is the contract.
 
 pub mod auth;
+pub mod body;
 pub mod config;
 pub mod connection;
 pub mod graphql;

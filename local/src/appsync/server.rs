@@ -27,6 +27,7 @@ use super::config::Config;
 use super::graphql::{Schema, SchemaError};
 use super::hub::Hub;
 use super::{http, realtime};
+use crate::history::HistoryStore;
 
 /// Everything the handlers share.
 pub struct AppSync {
@@ -60,14 +61,24 @@ impl AppSync {
     }
 
     /// The routes of the API: `POST /graphql`, and the real-time WebSocket on `/graphql`
-    /// (AppSync's own hosts) and `/graphql/realtime` (custom domains). The local stack
-    /// merges its own routes (the dashboard) beside these.
+    /// (AppSync's own hosts) and `/graphql/realtime` (custom domains); with a history store,
+    /// the DynamoDB endpoint on `POST /`. The local stack merges its own routes (the
+    /// dashboard) beside these.
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
+        let mut router = Router::new()
             .route("/graphql", post(http::graphql).get(realtime::upgrade))
-            .route("/graphql/realtime", get(realtime::upgrade))
+            .route("/graphql/realtime", get(realtime::upgrade));
+        if self.history().is_some() {
+            router = router.route("/", post(crate::history::dynamodb::serve));
+        }
+        router
             .layer(DefaultBodyLimit::max(self.config.max_request_bytes))
             .with_state(self.clone())
+    }
+
+    /// The quote history store, if the server has one.
+    pub fn history(&self) -> Option<&HistoryStore> {
+        self.config.history.as_ref()
     }
 
     /// Resolves when shutdown has begun; connection handlers close their sockets then.

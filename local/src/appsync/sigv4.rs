@@ -1,4 +1,5 @@
-//! Verification of AWS Signature Version 4 (service `appsync`).
+//! Verification of AWS Signature Version 4, for one service per call (`appsync` for the
+//! GraphQL API, `dynamodb` for the history endpoint on the same port).
 //!
 //! The canonical request is rebuilt from what the client says it signed (`SignedHeaders`),
 //! the method, path and exact body bytes, then the signature is recomputed with the secret of
@@ -14,7 +15,10 @@ use sha2::{Digest, Sha256};
 type HmacSha256 = Hmac<Sha256>;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The service AppSync's signatures are scoped to.
 pub const SERVICE: &str = "appsync";
+/// The service DynamoDB's signatures are scoped to.
+pub const DYNAMODB_SERVICE: &str = "dynamodb";
 
 /// Why a signature was refused. `UnknownAccessKey` is reported by AWS as
 /// `UnrecognizedClientException`; the others as `InvalidSignatureException`.
@@ -24,8 +28,8 @@ pub enum SigV4Error {
     Malformed(&'static str),
     #[error("The security token included in the request is invalid.")]
     UnknownAccessKey,
-    #[error("Credential should be scoped to correct service: '{SERVICE}'.")]
-    WrongService,
+    #[error("Credential should be scoped to correct service: '{0}'.")]
+    WrongService(&'static str),
     #[error("signed header `{0}` is not present in the request")]
     MissingSignedHeader(String),
     #[error("Signature expired: {0} is outside the allowed clock skew.")]
@@ -96,19 +100,21 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// Verifies `authorization` for `request`, whose headers `header` looks up by lower-case
-/// name. `secret_for` maps an access key id to its secret. Returns the access key id.
+/// Verifies `authorization` for `request` to `service`, whose headers `header` looks up by
+/// lower-case name. `secret_for` maps an access key id to its secret. Returns the access
+/// key id.
 pub fn verify<'a>(
     authorization: &'a str,
     request: &SignedRequest<'_>,
+    service: &'static str,
     header: impl Fn(&str) -> Option<String>,
     secret_for: impl Fn(&str) -> Option<String>,
     max_skew: Duration,
     now: SystemTime,
 ) -> Result<&'a str, SigV4Error> {
     let auth = parse_authorization(authorization)?;
-    if auth.service != SERVICE {
-        return Err(SigV4Error::WrongService);
+    if auth.service != service {
+        return Err(SigV4Error::WrongService(service));
     }
     if !auth.signed_headers.contains(&"host") {
         return Err(SigV4Error::Malformed("SignedHeaders must include host"));

@@ -21,7 +21,8 @@ use serde_json::{Map, Value, json};
 
 use super::auth::{AuthFailure, Principal};
 use super::body::{BodyError, read_limited};
-use super::graphql::{GraphqlError, Operation, OperationType, RootField, prepare};
+use super::graphql::{GraphqlError, Operation, OperationType, RootField, Selection, prepare};
+use super::history::{self, HistoryError, HistoryRequest};
 use super::resolvers::{filter_event, mutation_result};
 use super::server::AppSync;
 
@@ -196,7 +197,10 @@ fn root_field(
         return Ok("null".to_owned());
     };
     if op.kind == OperationType::Query {
-        // NONE data source, nothing stored: every query resolves to null.
+        if field.name == "history" {
+            return history_field(app, field, selection);
+        }
+        // NONE data source, nothing stored: every other query resolves to null.
         return Ok("null".to_owned());
     }
     let result = mutation_result(&field.args);
@@ -215,6 +219,42 @@ fn root_field(
     }
     publish(app, &field.name, &selection.type_name, &published);
     Ok(selection.to_json_string(&result))
+}
+
+/// `Query.history` from the server's store (`history.rs`), as a list written through the
+/// field's selection set.
+fn history_field(
+    app: &AppSync,
+    field: &RootField,
+    selection: &Selection,
+) -> Result<String, GraphqlError> {
+    let refuse = |error_type: &str, message: String| {
+        GraphqlError::field(error_type, message, &field.key, field.pos)
+    };
+    let Some(store) = app.history() else {
+        return Err(refuse(
+            "DataSourceUnavailable",
+            "this server keeps no history (the local stack does; `quotecast appsync` does with --data-dir)".to_owned(),
+        ));
+    };
+    let request = HistoryRequest::from_args(&field.args)
+        .map_err(|message| refuse(history::BAD_REQUEST, message))?;
+    let bars = history::resolve(store, &request).map_err(|e| match e {
+        HistoryError::BadRequest(message) => refuse(history::BAD_REQUEST, message),
+        HistoryError::Store(_) => {
+            tracing::error!(error = %e, "history query failed");
+            refuse("InternalFailure", e.to_string())
+        }
+    })?;
+    let mut out = String::from("[");
+    for (i, bar) in bars.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        selection.write(bar, &mut out);
+    }
+    out.push(']');
+    Ok(out)
 }
 
 /// Fans a mutation's published object out to every subscription field listening to it.

@@ -11,6 +11,7 @@ pub mod body;
 pub mod config;
 pub mod connection;
 pub mod graphql;
+pub mod history;
 pub mod http;
 pub mod hub;
 pub mod outbox;

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use quotecast_local::appsync::{Config, Server};
 use quotecast_local::credentials::default_data_dir;
+use quotecast_local::history::{DEFAULT_TABLE_NAME, HistoryStore};
 use quotecast_local::loadtest::LoadTest;
 use quotecast_local::writer::WriterOptions;
 
@@ -209,6 +210,11 @@ async fn dev(args: DevArgs) -> Result<()> {
     println!(
         "  publish:       {} publish{data_dir_flag} AMZN 191.25",
         this_binary()
+    );
+    println!(
+        "  DynamoDB:      http://{addr}/ (table {}, the IAM key above; in {})",
+        stack.history.table_name(),
+        stack.history.path().display()
     );
     println!(
         "  Kafka:         {} (topic {}; attach kcat or any client)",
@@ -416,6 +422,10 @@ struct AppsyncArgs {
     /// call what; without any, the API key may do everything, as on the reference sample's API.
     #[arg(long)]
     schema: Option<PathBuf>,
+    /// Also serve the quote history from `<DIR>/history/history.redb` (created if absent):
+    /// DynamoDB's protocol on `POST /` (table quotecast-history, SigV4 with the IAM keys).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 fn parse_credential(text: &str) -> Result<(String, String)> {
@@ -469,6 +479,13 @@ impl AppsyncArgs {
             let (id, secret) = parse_credential(&line)?;
             config.iam_credentials.insert(id, secret);
         }
+        if let Some(dir) = &self.data_dir {
+            let store = HistoryStore::open(
+                &dir.join(quotecast_local::stack::HISTORY_DIR),
+                DEFAULT_TABLE_NAME,
+            )?;
+            config = config.with_history(store);
+        }
         Ok(config)
     }
 }
@@ -490,6 +507,13 @@ async fn appsync(args: AppsyncArgs) -> Result<()> {
     if !config.iam_credentials.is_empty() {
         let ids: Vec<&str> = config.iam_credentials.keys().map(String::as_str).collect();
         println!("  IAM keys:  {}", ids.join(", "));
+    }
+    if let Some(history) = &config.history {
+        println!(
+            "  DynamoDB:  http://{addr}/ (table {}, in {})",
+            history.table_name(),
+            history.path().display()
+        );
     }
     println!("Ctrl-C stops it.");
     server

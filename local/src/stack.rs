@@ -30,6 +30,10 @@ use crate::appsync::{Config, Server};
 use crate::broker::EmbeddedBroker;
 use crate::credentials::LocalCredentials;
 use crate::esm::{BatchHandler, EsmConfig, EsmStats, EventSourceMapping};
+use crate::history::{DEFAULT_TABLE_NAME, HistoryStore};
+
+/// The history store's directory inside the data directory.
+pub const HISTORY_DIR: &str = "history";
 
 #[derive(Debug, Clone)]
 pub struct StackConfig {
@@ -51,7 +55,8 @@ pub struct StackConfig {
     pub dashboard_dir: PathBuf,
     /// Symbols the dashboard shows first.
     pub default_symbols: Vec<String>,
-    /// Where the stack keeps its state: the writers' credentials (`credentials.json`).
+    /// Where the stack keeps its state: the writers' credentials (`credentials.json`) and
+    /// the quote history (`history/history.redb`).
     pub data_dir: PathBuf,
 }
 
@@ -74,6 +79,8 @@ pub struct RunningStack {
     data_dir: PathBuf,
     pub topic: String,
     pub app: Arc<AppSync>,
+    /// The quote history: the DynamoDB table `quotecast-history` served on the same port.
+    pub history: HistoryStore,
     pub esm_stats: Arc<Mutex<EsmStats>>,
     /// Stops the producer and the mapping.
     stop: watch::Sender<bool>,
@@ -127,6 +134,10 @@ async fn no_dashboard() -> Html<&'static str> {
 }
 
 pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
+    // The quote history, served as a DynamoDB table on the server's port and read by
+    // `history`. Opened first: a second stack on the same data directory stops here, before
+    // it touches the first one's credentials.
+    let history = HistoryStore::open(&config.data_dir.join(HISTORY_DIR), DEFAULT_TABLE_NAME)?;
     let (broker, bootstrap_servers) = match &config.bootstrap_servers {
         Some(b) => (None, b.clone()),
         None => {
@@ -151,7 +162,8 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
         listener,
         Config::default()
             .with_api_key(config.api_key.clone())
-            .with_iam_credential(&credentials.access_key_id, &credentials.secret_access_key),
+            .with_iam_credential(&credentials.access_key_id, &credentials.secret_access_key)
+            .with_history(history.clone()),
     )?;
     let app = server.app().clone();
     let site = Router::new()
@@ -216,10 +228,15 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
 
     // Event source mapping → consumer handler → this server over HTTP, signed with IAM as
     // the Lambda signs (AUTH_MODE=AWS_IAM); only the credentials' source differs.
+    // It stores every bar in the history table before publishing it, through the DynamoDB
+    // endpoint on the same port — the Lambda's code path with only the endpoint overridden.
+    let dynamodb_url = format!("http://{addr}/");
     let consumer_config = quotecast_consumer::Config::from_pairs(&[
         ("APPSYNC_URL", &graphql_url),
         ("AUTH_MODE", "AWS_IAM"),
         ("AWS_REGION", &credentials.region),
+        ("HISTORY_TABLE", history.table_name()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_url),
     ])?;
     let consumer = quotecast_consumer::Consumer::new(&consumer_config, credentials.auth())?;
     let mut esm_config = EsmConfig::new(&bootstrap_servers, &config.topic);
@@ -245,6 +262,7 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
         data_dir: config.data_dir,
         topic: config.topic,
         app,
+        history,
         esm_stats,
         stop,
         stop_server,
@@ -257,13 +275,15 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
 
 impl RunningStack {
     /// Stops the producer (flushing it), lets the mapping finish and commit its batch, closes
-    /// every connection, then the broker; its writers' key leaves with it.
+    /// every connection and the history store, then the broker; its writers' key leaves
+    /// with it.
     pub async fn stop(self) {
         self.stop.send_replace(true);
         let _ = self.producer.await;
         let _ = self.esm.await;
         self.stop_server.send_replace(true);
         let _ = self.server.await;
+        self.history.close().await;
         drop(self.broker);
         self.credentials.remove_if_current(&self.data_dir);
     }

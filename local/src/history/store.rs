@@ -15,7 +15,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};
@@ -205,14 +205,17 @@ pub struct Page {
 }
 
 /// A handle to an open store; clones share it. The writer thread (and the expiry sweeps it
-/// runs) stops when the last handle is dropped, or at [`HistoryStore::close`].
+/// runs) stops, and the file is released, when the last handle is dropped or at
+/// [`HistoryStore::close`].
 #[derive(Clone)]
 pub struct HistoryStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    db: Arc<Database>,
+    /// `None` once closed; readers clone the `Arc` (the file is released when the last
+    /// read in flight ends).
+    db: RwLock<Option<Arc<Database>>>,
     path: PathBuf,
     table_name: String,
     requests: Mutex<Option<std::sync::mpsc::Sender<Request>>>,
@@ -260,7 +263,7 @@ impl HistoryStore {
         let thread = writer::spawn(db.clone(), rx).map_err(|e| StoreError::Thread(Arc::new(e)))?;
         Ok(HistoryStore {
             inner: Arc::new(Inner {
-                db,
+                db: RwLock::new(Some(db)),
                 path,
                 table_name: table_name.to_owned(),
                 requests: Mutex::new(Some(tx)),
@@ -324,25 +327,38 @@ impl HistoryStore {
     /// thread does this by itself at open and every [`writer::SWEEP_INTERVAL`]; this is for
     /// tools and tests that cannot wait.
     pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
+        self.sweep_before(writer::now_seconds()).await
+    }
+
+    /// Deletes every item whose `expiresAt` is before `now` (epoch seconds).
+    async fn sweep_before(&self, now: i64) -> Result<usize, StoreError> {
         let (done, answer) = oneshot::channel();
-        self.send(Request::Sweep {
-            now: writer::now_seconds(),
-            done,
-        })?;
+        self.send(Request::Sweep { now, done })?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Stops the writer thread once the writes sent before have been answered; later writes
-    /// fail with [`StoreError::Closed`]. Reads go on working until the last handle is
-    /// dropped (which releases the file).
+    /// Stops the writer thread once the writes sent before have been answered, and
+    /// releases the file (once reads in flight end); later calls of every handle fail with
+    /// [`StoreError::Closed`].
     pub async fn close(&self) {
         let (done, answer) = oneshot::channel();
         if self.send(Request::Close { done }).is_ok() {
             let _ = answer.await;
         }
-        if let Ok(mut requests) = self.inner.requests.lock() {
-            requests.take();
+        self.inner.stop_writer();
+        if let Ok(mut db) = self.inner.db.write() {
+            db.take();
         }
+    }
+
+    /// The database, unless closed.
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        self.inner
+            .db
+            .read()
+            .ok()
+            .and_then(|db| db.clone())
+            .ok_or(StoreError::Closed)
     }
 
     /// The most recent `limit` items of `symbol`, oldest first.
@@ -399,7 +415,7 @@ impl HistoryStore {
         if limit == 0 {
             return Ok(page);
         }
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(ITEMS)?;
         let range = table.range((symbol, lo)..=(symbol, hi))?;
         let mut bytes_read = 0usize;
@@ -425,7 +441,7 @@ impl HistoryStore {
 
     /// Items in the table (DynamoDB's `ItemCount`).
     pub fn item_count(&self) -> Result<u64, StoreError> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         Ok(txn.open_table(ITEMS)?.len()?)
     }
 }
@@ -441,10 +457,9 @@ fn decode(symbol: &str, timestamp: i64, bytes: &[u8]) -> Result<Item, StoreError
     })
 }
 
-impl Drop for Inner {
-    /// Disconnects the writer thread and waits for it (at most the transaction it is in), so
-    /// the file is free for the next open as soon as the last handle is gone.
-    fn drop(&mut self) {
+impl Inner {
+    /// Disconnects the writer thread and waits for it (at most the transaction it is in).
+    fn stop_writer(&self) {
         if let Ok(mut requests) = self.requests.lock() {
             requests.take();
         }
@@ -452,6 +467,14 @@ impl Drop for Inner {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for Inner {
+    /// Stops the writer, so the file is free for the next open as soon as the last handle
+    /// is gone.
+    fn drop(&mut self) {
+        self.stop_writer();
     }
 }
 
@@ -594,15 +617,17 @@ mod tests {
     async fn expired_items_are_swept_and_others_kept() {
         let dir = scratch("ttl");
         let store = HistoryStore::open(&dir, DEFAULT_TABLE_NAME).unwrap();
-        let now = writer::now_seconds();
+        // All in the future, so the writer's own sweeps leave them; swept as of `at`.
+        let at = writer::now_seconds() + 1_000;
         store
             .write(
                 vec![
-                    expiring("A", 1, now - 10),
-                    expiring("A", 2, now + 3600),
+                    expiring("A", 1, at - 10),
+                    expiring("A", 2, at + 3600),
                     bar("A", 3, 1.0),
-                    expiring("B", 1, now - 1),
-                    expiring("A", 4, now - 5),
+                    expiring("B", 1, at - 1),
+                    expiring("A", 4, at - 5),
+                    expiring("A", 5, at),
                 ],
                 Vec::new(),
             )
@@ -610,13 +635,25 @@ mod tests {
             .unwrap();
         // Replaced with a later expiry: the old index entry must not delete it.
         store
-            .write(vec![expiring("A", 4, now + 3600)], Vec::new())
+            .write(vec![expiring("A", 4, at + 3600)], Vec::new())
             .await
             .unwrap();
-        assert_eq!(store.sweep_expired().await.unwrap(), 2);
-        assert_eq!(stamps(&store.latest("A", 10).unwrap()), [2, 3, 4]);
+        assert_eq!(store.sweep_before(at).await.unwrap(), 2);
+        assert_eq!(stamps(&store.latest("A", 10).unwrap()), [2, 3, 4, 5]);
         assert!(store.latest("B", 10).unwrap().is_empty());
-        assert_eq!(store.sweep_expired().await.unwrap(), 0);
+        assert_eq!(store.sweep_before(at).await.unwrap(), 0);
+        // Deleting an item takes its expiry with it.
+        let key = Key {
+            symbol: "A".into(),
+            timestamp: 5,
+        };
+        store.write(Vec::new(), vec![key]).await.unwrap();
+        store
+            .write(vec![bar("A", 5, 1.0)], Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(store.sweep_before(at + 1).await.unwrap(), 0);
+        assert_eq!(stamps(&store.latest("A", 10).unwrap()), [2, 3, 4, 5]);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -651,11 +688,15 @@ mod tests {
             .write(vec![bar("A", 1, 1.0)], Vec::new())
             .await
             .unwrap();
+        let other = store.clone();
         store.close().await;
-        let e = store.write(vec![bar("A", 2, 1.0)], Vec::new()).await;
+        let e = other.write(vec![bar("A", 2, 1.0)], Vec::new()).await;
         assert!(matches!(e, Err(StoreError::Closed)), "{e:?}");
-        assert_eq!(stamps(&store.latest("A", 10).unwrap()), [1]);
-        drop(store);
+        assert!(matches!(other.latest("A", 1), Err(StoreError::Closed)));
+        // The file is free while handles remain.
+        let reopened = HistoryStore::open(&dir, DEFAULT_TABLE_NAME).unwrap();
+        assert_eq!(stamps(&reopened.latest("A", 10).unwrap()), [1]);
+        drop((store, other, reopened));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -36,11 +36,23 @@ struct ProxyState {
 
 pub struct FaultProxy {
     pub addr: SocketAddr,
+    path: &'static str,
     state: Arc<ProxyState>,
 }
 
 impl FaultProxy {
+    /// A proxy of `POST /graphql` to `upstream` (a GraphQL URL).
     pub async fn start(upstream: &str, policy: Policy) -> FaultProxy {
+        FaultProxy::start_at("/graphql", upstream, policy).await
+    }
+
+    /// A proxy of `POST /` to `upstream`: a DynamoDB endpoint (its JSON protocol posts to
+    /// `/` with the operation in `x-amz-target`, which is passed on with every header).
+    pub async fn start_dynamodb(upstream: &str, policy: Policy) -> FaultProxy {
+        FaultProxy::start_at("/", upstream, policy).await
+    }
+
+    async fn start_at(path: &'static str, upstream: &str, policy: Policy) -> FaultProxy {
         let state = Arc::new(ProxyState {
             upstream: upstream.to_owned(),
             client: reqwest::Client::new(),
@@ -49,7 +61,7 @@ impl FaultProxy {
             forwarded: AtomicUsize::new(0),
         });
         let app = Router::new()
-            .route("/graphql", post(forward))
+            .route(path, post(forward))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -58,11 +70,11 @@ impl FaultProxy {
             .local_addr()
             .unwrap_or_else(|e| panic!("addr: {e}"));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        FaultProxy { addr, state }
+        FaultProxy { addr, path, state }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/graphql", self.addr)
+        format!("http://{}{}", self.addr, self.path)
     }
 
     /// Requests received, and requests passed on to the upstream.

@@ -1,0 +1,301 @@
+//! Quote history end to end: the consumer stores every bar (through the DynamoDB wire
+//! protocol) before it publishes it, `history` reads the same store with the public key, the
+//! bars link to each other by `prevTimestamp`, and history survives a restart of the stack.
+//! A history write that fails fails its partition: nothing of it published, nothing committed.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use quotecast_consumer::Consumer;
+use quotecast_e2e::fault_proxy::{Fault, FaultProxy};
+use quotecast_e2e::kafka_event::KafkaEventBuilder;
+use quotecast_e2e::*;
+use quotecast_local::client::{ClientError, GraphqlHttp, RealtimeClient, Transport};
+use quotecast_local::history::HistoryStore;
+use quotecast_local::stack::{StackConfig, start};
+use quotecast_shared::graphql::GraphqlRequest;
+use quotecast_shared::realtime::{AuthObject, ServerMessage};
+use quotecast_shared::subscription::filter_for;
+use quotecast_shared::{Channel, Quote};
+use serde_json::Value;
+
+/// `history(name, limit)` with the public key: the bars, oldest first as returned.
+async fn history(reader: &GraphqlHttp, name: &str, limit: u32) -> Vec<Quote> {
+    let request = GraphqlRequest::new(
+        "query($n: String!, $l: Int) { history(name: $n, limit: $l) { name data } }",
+    )
+    .with_variable("n", name)
+    .with_variable("l", limit);
+    let (status, body) = reader.post(&request).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|bar| {
+            assert_eq!(bar["name"], name);
+            Quote::from_json(bar["data"].as_str().unwrap()).unwrap()
+        })
+        .collect()
+}
+
+/// Oldest first, each bar linked to the one before it.
+fn assert_linked(bars: &[Quote]) {
+    for pair in bars.windows(2) {
+        assert!(
+            pair[0].timestamp < pair[1].timestamp,
+            "out of order: {pair:?}"
+        );
+        assert_eq!(
+            pair[1].prev_timestamp,
+            Some(pair[0].timestamp),
+            "not linked: {pair:?}"
+        );
+    }
+}
+
+/// The next `data` frame's quote.
+async fn next_quote(client: &mut RealtimeClient) -> Quote {
+    loop {
+        match client.recv().await.unwrap() {
+            ServerMessage::Data { payload, .. } => {
+                let channel = &payload["data"]["subscribe"];
+                return Quote::from_json(channel["data"].as_str().unwrap()).unwrap();
+            }
+            ServerMessage::Ka => continue,
+            other => panic!("unexpected {}", other.encode()),
+        }
+    }
+}
+
+/// The "done when", on the stack `quotecast dev` runs (one bar per symbol per second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_stack_serves_linked_history_that_outlives_a_restart() {
+    let config = StackConfig {
+        default_symbols: vec!["AMZN".to_owned()],
+        ..stack_config(&["AMZN", "MSFT"], Duration::from_secs(1))
+    };
+    let restart = config.clone();
+    let stack = start(config).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let reader = GraphqlHttp::new(&format!("http://{}/graphql", stack.addr), API_KEY);
+
+    let before = history(&reader, "AMZN", 60).await;
+    assert!(before.len() >= 8, "{} bars after 12 s", before.len());
+    assert_linked(&before);
+
+    // A new subscription's first live bar links to a bar history returns.
+    let host = stack.addr.to_string();
+    let auth = AuthObject::api_key(&host, API_KEY);
+    let mut live = RealtimeClient::connect(
+        &format!("ws://{host}/graphql/realtime"),
+        &auth,
+        Transport::Subprotocol,
+    )
+    .await
+    .unwrap();
+    live.init().await.unwrap();
+    live.subscribe(
+        "amzn",
+        &GraphqlRequest::subscribe(Some(&filter_for("AMZN"))),
+        &auth,
+    )
+    .await
+    .unwrap();
+    live.set_timeout(Duration::from_secs(5));
+    let first = next_quote(&mut live).await;
+    let now = history(&reader, "AMZN", 60).await;
+    let held: BTreeSet<i64> = now.iter().map(|q| q.timestamp).collect();
+    let prev = first
+        .prev_timestamp
+        .expect("a live bar links to its predecessor");
+    assert!(held.contains(&prev), "{prev} not in {held:?}");
+    assert!(
+        held.contains(&first.timestamp),
+        "stored before it was published"
+    );
+    drop(live);
+
+    // After a stop and a start on the same data directory, the earlier bars are still there.
+    stack.stop().await;
+    let stack = start(restart).await.unwrap();
+    let reader = GraphqlHttp::new(&format!("http://{}/graphql", stack.addr), API_KEY);
+    let after = history(&reader, "AMZN", 1000).await;
+    let kept: BTreeSet<i64> = after.iter().map(|q| q.timestamp).collect();
+    for bar in &now {
+        assert!(kept.contains(&bar.timestamp), "bar {} lost", bar.timestamp);
+    }
+    assert_eq!(history(&reader, "MSFT", 1).await.len(), 1);
+    stack.stop().await;
+}
+
+const T0: i64 = 1_700_000_000_000;
+
+/// `n` bars of `symbol` on partition 0, one a minute, linked.
+fn bars_event(symbol: &str, n: i64) -> Value {
+    let mut event = KafkaEventBuilder::new();
+    for i in 0..n {
+        let quote = Quote::new(symbol, T0 + i * 60_000, [10.0, 11.0, 9.0, 10.5], i as u64)
+            .unwrap()
+            .with_prev_timestamp((i > 0).then(|| T0 + (i - 1) * 60_000))
+            .unwrap();
+        event = event.record(
+            "quotes",
+            0,
+            100 + i,
+            Some(symbol.as_bytes()),
+            Some(quote.to_json().as_bytes()),
+            &[],
+        );
+    }
+    event.build()
+}
+
+/// The consumer as on AWS, with a history table behind `dynamodb_url`.
+fn consumer(graphql_url: &str, dynamodb_url: &str) -> Consumer {
+    let config = quotecast_consumer::Config::from_pairs(&[
+        ("APPSYNC_URL", graphql_url),
+        ("AUTH_MODE", "AWS_IAM"),
+        ("AWS_REGION", "us-east-1"),
+        ("HISTORY_TABLE", "quotecast-history"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_url),
+        ("RETRY_BASE_MS", "5"),
+        ("RETRY_MAX_DELAY_MS", "20"),
+        ("RETRY_BUDGET_MS", "1500"),
+        ("REQUEST_TIMEOUT_MS", "500"),
+    ])
+    .unwrap();
+    Consumer::new(&config, iam_writer()).unwrap()
+}
+
+async fn server_with_history(name: &str) -> (LocalAppSync, HistoryStore) {
+    let store = HistoryStore::open(&scratch_dir(name), "quotecast-history").unwrap();
+    let with = store.clone();
+    let server = LocalAppSync::start_with(move |config| {
+        *config = std::mem::take(config).with_history(with);
+    })
+    .await;
+    (server, store)
+}
+
+/// Counts `data` frames until 300 ms pass without one.
+async fn count_deliveries(client: &mut RealtimeClient) -> usize {
+    client.set_timeout(Duration::from_millis(300));
+    let mut n = 0;
+    loop {
+        match client.recv().await {
+            Ok(ServerMessage::Data { .. }) => n += 1,
+            Ok(other) => panic!("unexpected {}", other.encode()),
+            Err(ClientError::Timeout(_)) => return n,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bar_is_stored_before_it_is_published_and_a_replay_is_harmless() {
+    let (server, store) = server_with_history("consumer-history").await;
+    let dynamodb = format!("http://{}/", server.addr);
+    let consumer = consumer(&server.graphql_url(), &dynamodb);
+    let mut subscriber = server.subscriber("all").await;
+    let event = bars_event("AMZN", 300);
+
+    let response = consumer.handle_json(event.clone()).await.unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(count_deliveries(&mut subscriber).await, 300);
+    let stored = history(&server.reader(), "AMZN", 1000).await;
+    assert_eq!(stored.len(), 300);
+    assert_linked(&stored);
+    // Exactly what was published: the consumer's own JSON of each record.
+    let first = Quote::from_json(&Channel::for_quote(&stored[0]).data).unwrap();
+    assert_eq!(first, stored[0]);
+
+    // Kafka delivers the batch again: same items, no duplicates.
+    let response = consumer.handle_json(event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(store.item_count().unwrap(), 300);
+    assert_eq!(history(&server.reader(), "AMZN", 1000).await.len(), 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_throttling_is_retried_and_a_failing_table_fails_the_partition_unpublished() {
+    let (server, store) = server_with_history("consumer-history-faults").await;
+    let dynamodb = format!("http://{}/", server.addr);
+
+    // The first three DynamoDB calls are throttled: retried, everything delivered once.
+    let throttled = FaultProxy::start_dynamodb(
+        &dynamodb,
+        Arc::new(|n, _| {
+            if n < 3 {
+                Fault::Fail(503)
+            } else {
+                Fault::Forward
+            }
+        }),
+    )
+    .await;
+    let mut subscriber = server.subscriber("all").await;
+    let consumer_a = consumer(&server.graphql_url(), &throttled.url());
+    let response = consumer_a
+        .handle_json(bars_event("AMZN", 60))
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(count_deliveries(&mut subscriber).await, 60);
+    assert_eq!(store.item_count().unwrap(), 60);
+    assert!(throttled.counts().0 > 3);
+
+    // A table that keeps failing: the partition is reported from its first record and no bar
+    // of it reaches a subscriber (it is not done: it was not stored).
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let seen = attempts.clone();
+    let broken = FaultProxy::start_dynamodb(
+        &dynamodb,
+        Arc::new(move |_, _| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Fault::Fail(500)
+        }),
+    )
+    .await;
+    let consumer_b = consumer(&server.graphql_url(), &broken.url());
+    let started = Instant::now();
+    let response = consumer_b
+        .handle_json(bars_event("TSLA", 60))
+        .await
+        .unwrap();
+    assert_eq!(response.batch_item_failures.len(), 1, "{response:?}");
+    assert_eq!(
+        response.batch_item_failures[0].item_identifier.offset, 100,
+        "redelivery starts at the first record"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(attempts.load(Ordering::SeqCst) > 1, "retried first");
+    assert_eq!(count_deliveries(&mut subscriber).await, 0);
+    assert!(history(&server.reader(), "TSLA", 10).await.is_empty());
+
+    // A refusal (a table that does not exist) is not retried, and fails the same way.
+    let config = quotecast_consumer::Config::from_pairs(&[
+        ("APPSYNC_URL", &server.graphql_url()),
+        ("AUTH_MODE", "AWS_IAM"),
+        ("AWS_REGION", "us-east-1"),
+        ("HISTORY_TABLE", "no-such-table"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb),
+    ])
+    .unwrap();
+    let consumer_c = Consumer::new(&config, iam_writer()).unwrap();
+    let started = Instant::now();
+    let response = consumer_c
+        .handle_json(bars_event("NFLX", 10))
+        .await
+        .unwrap();
+    assert_eq!(response.batch_item_failures.len(), 1, "{response:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a refusal is final"
+    );
+    assert_eq!(count_deliveries(&mut subscriber).await, 0);
+}

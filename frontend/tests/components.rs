@@ -84,10 +84,18 @@ async fn a_card_shows_price_change_chart_and_recent_bars() {
     assert_eq!(text(&root, ".change"), "-65.50 (-5.04%)");
     assert!(card.class_list().contains("down"));
     assert_eq!(card.get_attribute("data-updates").as_deref(), Some("2"));
-    let path = root.query_selector(".spark path").unwrap().unwrap();
+    assert_eq!(card.get_attribute("data-bars").as_deref(), Some("2"));
+    // Two rising candles (close above open) in one path, none falling; price labels.
+    let up = root.query_selector(".chart path.up").unwrap().unwrap();
+    assert_eq!(up.get_attribute("d").unwrap().matches('Z').count(), 2);
+    let down = root.query_selector(".chart path.down").unwrap().unwrap();
+    assert_eq!(down.get_attribute("d").as_deref(), Some(""));
+    assert!(!texts(&root, ".price-tick").join("").is_empty());
+    assert_eq!(text(&root, ".last-price"), "1,234.50");
+    // The readout shows the last bar until a bar is pointed at.
     assert_eq!(
-        path.get_attribute("d").as_deref(),
-        Some("M0.0,46.0L240.0,2.0")
+        text(&root, ".readout"),
+        "01:00:01  O 1,233.50  H 1,236.50  L 1,232.50  C 1,234.50  V 1,234,567"
     );
     let rows = texts(&root, "tbody tr:not(.empty) td:first-child");
     assert_eq!(rows, ["01:00:01", "01:00:00"], "newest first");

@@ -100,7 +100,10 @@ fn to_update(index: usize, event: Event, ids: &Ids) -> Option<Update> {
             symbol: ids.symbol(&id)?.to_owned(),
             message: describe_errors(&errors),
         }),
-        Event::Acked { .. } => None,
+        // Live (again): what it missed while it was not is loaded from history.
+        Event::Acked { id } => Some(Update::Subscribed {
+            symbol: ids.symbol(&id)?.to_owned(),
+        }),
     }
 }
 

@@ -23,7 +23,8 @@ pub fn time_of_day(timestamp_ms: i64) -> String {
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
-fn group_thousands(number: &str) -> String {
+/// `-1234567.5` → `-1,234,567.5`: the integer part grouped, the rest kept.
+pub fn group_thousands(number: &str) -> String {
     let (sign, rest) = match number.strip_prefix('-') {
         Some(rest) => ("-", rest),
         None => ("", number),

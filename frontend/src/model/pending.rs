@@ -2,15 +2,28 @@
 //!
 //! Updates are applied at most once per frame, so 1,000 quotes/s cost ~17 small batches a
 //! second, not 1,000 renders. A hidden tab gets no frames at all: per ticker only the last
-//! [`HISTORY`] bars are kept (older ones would scroll out of the chart anyway), so memory
-//! stays bounded however long the tab is hidden.
+//! [`PENDING_BARS`] bars are kept (older ones would scroll out of the chart anyway), so memory
+//! stays bounded however long the tab is hidden. The bars dropped there are not lost: the
+//! next bar applied does not follow the last one held, and that hole is loaded from history.
+//! History answers wait here too, so every signal is written from the frame callback.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use quotecast_shared::quote::Quote;
 use quotecast_shared::realtime::client::ConnectionState;
 
-use super::ticker::HISTORY;
+use super::backfill::Request;
+
+/// Live bars held per ticker between two frames.
+pub const PENDING_BARS: usize = 60;
+
+/// The answer to one ticker's `history` request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryAnswer {
+    Bars(Vec<Quote>),
+    /// The request failed; it is sent again later.
+    Failed(String),
+}
 
 /// One thing the feed reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +43,16 @@ pub enum Update {
         symbol: String,
         message: String,
     },
+    /// The subscription for `symbol` is live (again): time to load what it missed.
+    Subscribed {
+        symbol: String,
+    },
+    /// History for `symbol` came back.
+    History {
+        symbol: String,
+        request: Request,
+        answer: HistoryAnswer,
+    },
 }
 
 /// Everything gathered for one frame.
@@ -40,6 +63,8 @@ pub struct Batch {
     /// The latest state of each connection that changed.
     pub connections: BTreeMap<usize, ConnectionState>,
     pub refused: Vec<(String, String)>,
+    pub subscribed: BTreeSet<String>,
+    pub history: Vec<(String, Request, HistoryAnswer)>,
 }
 
 impl Batch {
@@ -48,7 +73,7 @@ impl Batch {
             Update::Quote(q) => {
                 let bars = self.quotes.entry(q.symbol.clone()).or_default();
                 bars.push_back(q);
-                if bars.len() > HISTORY {
+                if bars.len() > PENDING_BARS {
                     bars.pop_front();
                 }
             }
@@ -57,6 +82,14 @@ impl Batch {
                 self.connections.insert(index, state);
             }
             Update::Refused { symbol, message } => self.refused.push((symbol, message)),
+            Update::Subscribed { symbol } => {
+                self.subscribed.insert(symbol);
+            }
+            Update::History {
+                symbol,
+                request,
+                answer,
+            } => self.history.push((symbol, request, answer)),
         }
     }
 
@@ -65,6 +98,8 @@ impl Batch {
             && self.unreadable.is_empty()
             && self.connections.is_empty()
             && self.refused.is_empty()
+            && self.subscribed.is_empty()
+            && self.history.is_empty()
     }
 }
 
@@ -76,7 +111,7 @@ mod tests {
     fn bounds_each_ticker_and_keeps_the_latest_of_everything() {
         let mut b = Batch::default();
         assert!(b.is_empty());
-        for t in 0..(HISTORY as i64 * 3) {
+        for t in 0..(PENDING_BARS as i64 * 3) {
             b.push(Update::Quote(
                 Quote::new("AMZN", t, [1.0, 1.0, 1.0, 1.0], 1).unwrap(),
             ));
@@ -101,13 +136,30 @@ mod tests {
             message: "no".into(),
         });
         let amzn = &b.quotes["AMZN"];
-        assert_eq!(amzn.len(), HISTORY);
-        assert_eq!(amzn.front().unwrap().timestamp, HISTORY as i64 * 2);
-        assert_eq!(amzn.back().unwrap().timestamp, HISTORY as i64 * 3 - 1);
+        assert_eq!(amzn.len(), PENDING_BARS);
+        assert_eq!(amzn.front().unwrap().timestamp, PENDING_BARS as i64 * 2);
+        assert_eq!(amzn.back().unwrap().timestamp, PENDING_BARS as i64 * 3 - 1);
         assert_eq!(b.quotes["TSLA"].len(), 1);
         assert_eq!(b.unreadable["TSLA"], 2);
         assert_eq!(b.connections[&1], ConnectionState::Live);
         assert_eq!(b.refused, [("X".to_owned(), "no".to_owned())]);
         assert!(!b.is_empty());
+        let mut h = Batch::default();
+        h.push(Update::Subscribed {
+            symbol: "AMZN".into(),
+        });
+        assert!(!h.is_empty());
+        let request = Request {
+            after: None,
+            limit: 1,
+            until: None,
+        };
+        h.push(Update::History {
+            symbol: "AMZN".into(),
+            request,
+            answer: HistoryAnswer::Bars(vec![]),
+        });
+        assert_eq!(h.history.len(), 1);
+        assert!(h.subscribed.contains("AMZN"));
     }
 }

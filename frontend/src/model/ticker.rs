@@ -1,16 +1,23 @@
-//! What the dashboard knows about one ticker: its recent bars, newest last, and what is
-//! derived from them (last price, change, direction).
+//! What the dashboard knows about one ticker: its bars in time order, and what is derived
+//! from them (last price, change, direction, the holes between them).
 //!
-//! Bars arrive in order per symbol, but a reconnect or a redelivered batch can repeat one:
-//! a bar older than the newest is dropped, one with the same timestamp replaces it, so the
-//! view never goes back in time and never shows a bar twice.
+//! Bars come from two places that overlap: the live subscription and the history API
+//! (loaded on open, after every resubscribe and to fill a hole). So bars are *merged* by
+//! timestamp: a bar already held is replaced (a redelivery carries the same bar), a new one
+//! goes where its time says, so the series is never out of order and never holds a bar
+//! twice, whichever source delivered it first.
+//!
+//! Each of our quotes names the bar before it (`prevTimestamp`); where the bar held before
+//! it is another one, something is missing in between: a *hole*. Holes are what the
+//! backfill loads ([`super::backfill`]) and what the chart draws as a gap when history
+//! cannot fill them.
 
 use std::collections::VecDeque;
 
 use quotecast_shared::quote::Quote;
 
-/// Bars kept per ticker (the chart's width).
-pub const HISTORY: usize = 60;
+/// Bars held per ticker: the chart's widest range. Older ones are dropped first.
+pub const HELD: usize = 240;
 
 /// Rows of the bar table.
 pub const TABLE_ROWS: usize = 8;
@@ -32,39 +39,71 @@ impl Direction {
     }
 }
 
+/// What merging one bar did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merged {
+    /// A bar not held before.
+    New,
+    /// A bar with the same timestamp was held; this one replaced it.
+    Replaced,
+    /// Older than everything held while the series is full: it would scroll out at once.
+    Dropped,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TickerState {
     bars: VecDeque<Quote>,
-    /// Timestamp of the first bar applied: with `updates` and the last timestamp it shows
-    /// whether any bar was missed since the ticker was added.
+    /// Timestamp of the oldest bar ever merged: with `updates` and the last timestamp it
+    /// shows whether any bar is missing since (`updates == (last - first) / interval + 1`).
     pub first_timestamp: Option<i64>,
-    /// Bars applied since the ticker was added (duplicates and stale ones not counted).
+    /// Distinct bars merged since the ticker was added (a replaced bar is not counted again).
     pub updates: u64,
     /// Messages for this ticker that could not be read as a quote.
     pub unreadable: u64,
+    /// The first history load has not come back yet (the card says "loading…").
+    pub loading: bool,
 }
 
 impl TickerState {
-    /// Applies one bar; `false` when it was older than what is shown.
-    pub fn apply(&mut self, quote: Quote) -> bool {
-        match self.bars.back() {
-            Some(last) if quote.timestamp < last.timestamp => return false,
-            Some(last) if quote.timestamp == last.timestamp => {
-                self.bars.pop_back();
+    /// Merges one bar by its timestamp.
+    pub fn apply(&mut self, quote: Quote) -> Merged {
+        let at = self
+            .bars
+            .binary_search_by_key(&quote.timestamp, |q| q.timestamp);
+        match at {
+            Ok(i) => {
+                self.bars[i] = quote;
+                Merged::Replaced
             }
-            _ => {}
+            Err(0) if self.bars.len() >= HELD => Merged::Dropped,
+            Err(i) => {
+                let t = quote.timestamp;
+                self.first_timestamp = Some(self.first_timestamp.map_or(t, |f| f.min(t)));
+                self.bars.insert(i, quote);
+                if self.bars.len() > HELD {
+                    self.bars.pop_front();
+                }
+                self.updates += 1;
+                Merged::New
+            }
         }
-        self.first_timestamp.get_or_insert(quote.timestamp);
-        self.bars.push_back(quote);
-        if self.bars.len() > HISTORY {
-            self.bars.pop_front();
-        }
-        self.updates += 1;
-        true
     }
 
     pub fn last(&self) -> Option<&Quote> {
         self.bars.back()
+    }
+
+    pub fn len(&self) -> usize {
+        self.bars.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bars.is_empty()
+    }
+
+    /// All bars held, oldest first.
+    pub fn bars(&self) -> &VecDeque<Quote> {
+        &self.bars
     }
 
     /// Change and change % of the last close: against the quote's own previous close when
@@ -85,15 +124,31 @@ impl TickerState {
         }
     }
 
-    /// Closes, oldest first, for the chart.
-    pub fn closes(&self) -> Vec<f64> {
-        self.bars.iter().map(|q| q.close).collect()
-    }
-
     /// The newest `n` bars, newest first, for the table.
     pub fn recent(&self, n: usize) -> impl Iterator<Item = &Quote> {
         self.bars.iter().rev().take(n)
     }
+
+    /// Missing stretches between held bars, oldest first, as `(after, before)`: the bar held
+    /// at `after` is followed by the one at `before`, whose `prevTimestamp` names a later
+    /// bar than `after`. History from `after` up to `before` fills one.
+    pub fn holes(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.bars
+            .iter()
+            .zip(self.bars.iter().skip(1))
+            .filter_map(|(a, b)| {
+                b.prev_timestamp
+                    .filter(|p| *p > a.timestamp)
+                    .map(|_| (a.timestamp, b.timestamp))
+            })
+    }
+}
+
+/// Whether `bar` does not continue `before` in its series (a hole, or a series that
+/// restarted): the chart breaks its line there. Bars without a link (the reference
+/// sample's) always continue.
+pub fn breaks_after(before: &Quote, bar: &Quote) -> bool {
+    bar.prev_timestamp.is_some_and(|p| p != before.timestamp)
 }
 
 #[cfg(test)]
@@ -104,30 +159,79 @@ mod tests {
         Quote::new("AMZN", t, [close, close + 1.0, close - 1.0, close], 10).unwrap()
     }
 
-    #[test]
-    fn keeps_bars_in_time_order_without_repeats() {
-        let mut s = TickerState::default();
-        assert!(s.apply(bar(1_000, 10.0)));
-        assert!(s.apply(bar(2_000, 11.0)));
-        assert!(!s.apply(bar(1_000, 99.0)), "an older bar is dropped");
-        assert!(s.apply(bar(2_000, 12.0)), "the same bar again replaces it");
-        assert_eq!(s.closes(), [10.0, 12.0]);
-        assert_eq!(s.first_timestamp, Some(1_000));
-        assert_eq!(s.updates, 3);
-        let newest: Vec<i64> = s.recent(5).map(|q| q.timestamp).collect();
-        assert_eq!(newest, [2_000, 1_000]);
+    /// A bar of a series on a 1 s grid, linked to the one before it.
+    fn linked(t: i64) -> Quote {
+        bar(t, t as f64)
+            .with_prev_timestamp(Some(t - 1_000))
+            .unwrap()
+    }
+
+    fn times(s: &TickerState) -> Vec<i64> {
+        s.bars().iter().map(|q| q.timestamp).collect()
     }
 
     #[test]
-    fn keeps_only_the_history_window() {
+    fn merges_by_time_without_repeats() {
         let mut s = TickerState::default();
-        for t in 0..(HISTORY as i64 + 10) {
-            s.apply(bar(t, t as f64 + 1.0));
+        assert_eq!(s.apply(bar(2_000, 11.0)), Merged::New);
+        assert_eq!(s.apply(bar(4_000, 13.0)), Merged::New);
+        assert_eq!(s.apply(bar(1_000, 10.0)), Merged::New, "history: older");
+        assert_eq!(s.apply(bar(3_000, 12.0)), Merged::New, "a hole filled");
+        assert_eq!(s.apply(bar(2_000, 99.0)), Merged::Replaced);
+        assert_eq!(times(&s), [1_000, 2_000, 3_000, 4_000]);
+        assert_eq!(s.bars()[1].close, 99.0);
+        assert_eq!(s.first_timestamp, Some(1_000));
+        assert_eq!(s.updates, 4, "a replaced bar is not counted twice");
+        assert_eq!(s.len(), 4);
+        let newest: Vec<i64> = s.recent(2).map(|q| q.timestamp).collect();
+        assert_eq!(newest, [4_000, 3_000]);
+    }
+
+    #[test]
+    fn keeps_the_newest_bars_when_full() {
+        let mut s = TickerState::default();
+        for t in 0..(HELD as i64 + 10) {
+            s.apply(bar(1_000 + t, t as f64 + 1.0));
         }
-        let closes = s.closes();
-        assert_eq!(closes.len(), HISTORY);
-        assert_eq!(closes[0], 11.0);
+        assert_eq!(s.len(), HELD);
+        assert_eq!(s.bars()[0].timestamp, 1_010);
+        assert_eq!(
+            s.apply(bar(5, 1.0)),
+            Merged::Dropped,
+            "would scroll out at once"
+        );
+        assert_eq!(s.len(), HELD);
+        assert_eq!(s.first_timestamp, Some(1_000), "the oldest ever merged");
         assert_eq!(s.recent(TABLE_ROWS).count(), TABLE_ROWS);
+    }
+
+    #[test]
+    fn finds_holes_from_prev_timestamp() {
+        let mut s = TickerState::default();
+        for t in [1_000, 2_000, 5_000, 6_000, 9_000] {
+            s.apply(linked(t));
+        }
+        assert_eq!(
+            s.holes().collect::<Vec<_>>(),
+            [(2_000, 5_000), (6_000, 9_000)]
+        );
+        s.apply(linked(3_000));
+        s.apply(linked(4_000));
+        assert_eq!(s.holes().collect::<Vec<_>>(), [(6_000, 9_000)]);
+        // Unlinked bars (the reference payload) and a first bar never make a hole.
+        let mut r = TickerState::default();
+        r.apply(bar(1_000, 1.0));
+        r.apply(bar(7_000, 1.0));
+        assert_eq!(r.holes().count(), 0);
+    }
+
+    #[test]
+    fn a_bar_breaks_the_line_when_it_does_not_follow() {
+        assert!(!breaks_after(&linked(1_000), &linked(2_000)));
+        assert!(breaks_after(&linked(1_000), &linked(3_000)));
+        assert!(!breaks_after(&linked(1_000), &bar(9_000, 1.0)));
+        let restarted = bar(9_000, 1.0).with_prev_timestamp(Some(500)).unwrap();
+        assert!(breaks_after(&linked(1_000), &restarted));
     }
 
     #[test]

@@ -1,12 +1,15 @@
-//! One ticker: last price, change with its colour, the chart of recent closes and the table
-//! of the last bars (the reference's Close, Open, High, Low, Volume).
+//! One ticker: last price, change with its colour, how fresh the feed is (greyed out and
+//! "stale since …" after three bar intervals without a bar), the chart and the table of the
+//! last bars (the reference's Close, Open, High, Low, Volume).
 
 use leptos::prelude::*;
 use quotecast_shared::quote::Quote;
 
+use super::chart::PriceChart;
 use super::dashboard::TickerEntry;
+use crate::browser::clock::now_ms;
 use crate::model::format;
-use crate::model::sparkline::{self, HEIGHT, WIDTH};
+use crate::model::freshness::{Freshness, age, freshness};
 use crate::model::ticker::{TABLE_ROWS, TickerState};
 
 const COLUMNS: usize = 6;
@@ -15,6 +18,11 @@ const COLUMNS: usize = 6;
 /// on its own) the table follows every update.
 #[derive(Clone, Copy)]
 pub struct TableClock(pub RwSignal<u64>);
+
+/// The time the cards measure their bars' age against, ticking once a second; provided by
+/// the dashboard. Without one (a card on its own) the card reads the clock when it renders.
+#[derive(Clone, Copy)]
+pub struct Now(pub RwSignal<i64>);
 
 /// How often the dashboard's tables catch up.
 pub const TABLE_REFRESH: std::time::Duration = std::time::Duration::from_millis(250);
@@ -34,7 +42,7 @@ fn row(q: &Quote) -> [String; COLUMNS] {
 
 #[component]
 pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoView {
-    let TickerEntry { symbol, state } = entry;
+    let TickerEntry { symbol, state, .. } = entry;
     // The table's text. Its rows and cells are created once and only their text changes;
     // under a dashboard's table clock it is refreshed a few times a second rather than every
     // frame (50 tables rewritten 20 times a second cost the page a third of its frames, and
@@ -50,6 +58,8 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
             None => state.with(rows),
         }
     });
+    let now = use_context::<Now>().map_or_else(|| RwSignal::new(now_ms()), |Now(n)| n);
+    let fresh = Memo::new(move |_| state.with(|s| freshness(s, now.get())));
     let remove = {
         let symbol = symbol.clone();
         move |_| on_remove.run(symbol.clone())
@@ -57,7 +67,10 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
     view! {
         <article
             class=move || format!("card {}", state.with(|s| s.direction().class()))
+            class:stale=move || fresh.with(Freshness::is_stale)
             data-symbol=symbol.clone()
+            data-bars=move || state.with(|s| s.len().to_string())
+            data-stale=move || fresh.with(Freshness::is_stale).to_string()
             data-updates=move || state.with(|s| s.updates.to_string())
             data-first=move || state.with(|s| s.first_timestamp.map(|t| t.to_string()))
             data-last=move || state.with(|s| s.last().map(|q| q.timestamp.to_string()))
@@ -86,17 +99,22 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
                 {move || {
                     state
                         .with(|s| s.change().map(|(c, p)| format::change(c, p)))
-                        .unwrap_or_else(|| "waiting for quotes…".to_owned())
+                        .unwrap_or_else(|| {
+                            if state.with(|s| s.loading) { "loading…" } else { "waiting for quotes…" }
+                                .to_owned()
+                        })
                 }}
             </p>
-            <svg
-                class="spark"
-                viewBox=format!("0 0 {WIDTH} {HEIGHT}")
-                preserveAspectRatio="none"
-                aria-hidden="true"
-            >
-                <path d=move || state.with(|s| sparkline::path(&s.closes()))></path>
-            </svg>
+            <p class="freshness" role="status">
+                {move || match fresh.get() {
+                    Freshness::Waiting => String::new(),
+                    Freshness::Live { age_ms } => format!("last bar {} ago", age(age_ms)),
+                    Freshness::Stale { since_ms } => {
+                        format!("stale since {}", format::time_of_day(since_ms))
+                    }
+                }}
+            </p>
+            <PriceChart state symbol=symbol.clone() />
             <table class="bars">
                 <thead>
                     <tr>

@@ -1,11 +1,12 @@
 //! The dashboard proper: the selection, the feed behind it, and the once-per-frame update.
 //!
-//! Each ticker has its own signal, so a quote re-renders one card. Quotes and connection
-//! states go into a [`Batch`] as they arrive and are applied together on the next animation
-//! frame.
+//! Each ticker has its own signal, so a quote re-renders one card. Quotes, connection
+//! states and history answers go into a [`Batch`] as they arrive and are applied together on
+//! the next animation frame; then each ticker's [`Loader`] says what history to load next
+//! (after a (re)subscribe, to fill a hole), and those requests leave together.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -13,13 +14,15 @@ use leptos::prelude::*;
 use quotecast_shared::realtime::client::ConnectionState;
 
 use super::badge::StatusBadge;
-use super::card::{TABLE_REFRESH, TableClock, TickerCard};
+use super::card::{Now, TABLE_REFRESH, TableClock, TickerCard};
 use super::picker::Picker;
 use crate::browser::clock::now_ms;
 use crate::browser::feed::{Feed, UpdateSink};
+use crate::browser::history::HistoryClient;
 use crate::browser::web;
+use crate::model::backfill::Loader;
 use crate::model::config::DashboardConfig;
-use crate::model::pending::Batch;
+use crate::model::pending::{Batch, HistoryAnswer};
 use crate::model::selection::{check_add, initial, symbols_from_query};
 use crate::model::ticker::TickerState;
 
@@ -28,6 +31,8 @@ use crate::model::ticker::TickerState;
 pub struct TickerEntry {
     pub symbol: String,
     pub state: RwSignal<TickerState>,
+    /// What history to load next; not drawn, so not a signal.
+    pub loader: StoredValue<Loader>,
 }
 
 impl TickerEntry {
@@ -35,6 +40,7 @@ impl TickerEntry {
         TickerEntry {
             symbol: symbol.to_owned(),
             state: RwSignal::new(TickerState::default()),
+            loader: StoredValue::new(Loader::default()),
         }
     }
 }
@@ -53,25 +59,70 @@ impl Board {
             .with_untracked(|t| t.iter().map(|e| e.symbol.clone()).collect())
     }
 
-    /// Applies one frame's worth of updates; whether it held a quote for a watched ticker.
-    fn apply(&self, mut batch: Batch, feed: &Feed) -> bool {
+    /// Applies one frame's worth of updates and sends the history requests they call for;
+    /// whether it held a quote for a watched ticker.
+    fn apply(&self, mut batch: Batch, feed: &Feed, history: &HistoryClient) -> bool {
+        let now = now_ms();
         let mut quoted = false;
+        let mut answers: HashMap<String, Vec<_>> = HashMap::new();
+        for (symbol, request, answer) in std::mem::take(&mut batch.history) {
+            answers.entry(symbol).or_default().push((request, answer));
+        }
+        let mut wanted = Vec::new();
         self.tickers.with_untracked(|entries| {
             for entry in entries {
                 let quotes = batch.quotes.remove(&entry.symbol);
                 let unreadable = batch.unreadable.remove(&entry.symbol).unwrap_or(0);
-                if quotes.is_none() && unreadable == 0 {
-                    continue;
+                let answers = answers.remove(&entry.symbol).unwrap_or_default();
+                if batch.subscribed.remove(&entry.symbol) {
+                    entry.loader.update_value(Loader::subscribed);
                 }
                 quoted |= quotes.is_some();
-                entry.state.update(|s| {
-                    for q in quotes.into_iter().flatten() {
-                        s.apply(q);
+                let changed = quotes.is_some() || unreadable > 0 || !answers.is_empty();
+                if changed {
+                    entry.state.update(|s| {
+                        for q in quotes.into_iter().flatten() {
+                            s.apply(q);
+                        }
+                        s.unreadable += unreadable;
+                    });
+                }
+                for (request, answer) in answers {
+                    match answer {
+                        HistoryAnswer::Bars(bars) => {
+                            let last = bars.last().map(|q| q.timestamp);
+                            let count = bars.len();
+                            entry.state.update(|s| {
+                                for q in bars {
+                                    s.apply(q);
+                                }
+                            });
+                            entry
+                                .loader
+                                .update_value(|l| l.answered(request, count, last));
+                        }
+                        HistoryAnswer::Failed(_) => {
+                            entry.loader.update_value(|l| l.failed(request, now));
+                        }
                     }
-                    s.unreadable += unreadable;
-                });
+                }
+                if history.supported() {
+                    let next = entry.state.with_untracked(|s| {
+                        entry.loader.try_update_value(|l| l.next(s, now)).flatten()
+                    });
+                    if let Some(request) = next {
+                        wanted.push((entry.symbol.clone(), request));
+                    }
+                }
+                let loading = history.supported() && entry.loader.with_value(Loader::loading);
+                if entry.state.with_untracked(|s| s.loading) != loading {
+                    entry.state.update(|s| s.loading = loading);
+                }
             }
         });
+        if !wanted.is_empty() {
+            history.load(wanted);
+        }
         if !batch.connections.is_empty() {
             self.connections.update(|c| c.extend(batch.connections));
         }
@@ -106,8 +157,10 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
     let first_quote_seen = Rc::new(Cell::new(false));
     // Weak: the feed owns the sink, so a strong reference back would be a cycle.
     let feed_slot: Rc<RefCell<Weak<Feed>>> = Rc::new(RefCell::new(Weak::new()));
+    let history_slot: Rc<RefCell<Weak<HistoryClient>>> = Rc::new(RefCell::new(Weak::new()));
     let sink: UpdateSink = {
         let feed_slot = feed_slot.clone();
+        let history_slot = history_slot.clone();
         Rc::new(move |update| {
             pending.borrow_mut().push(update);
             if frame_requested.replace(true) {
@@ -116,25 +169,32 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
             let pending = pending.clone();
             let frame_requested = frame_requested.clone();
             let feed_slot = feed_slot.clone();
+            let history_slot = history_slot.clone();
             let first_quote_seen = first_quote_seen.clone();
             request_animation_frame(move || {
                 frame_requested.set(false);
                 let batch = std::mem::take(&mut *pending.borrow_mut());
-                let Some(feed) = feed_slot.borrow().upgrade() else {
+                let (Some(feed), Some(history)) = (
+                    feed_slot.borrow().upgrade(),
+                    history_slot.borrow().upgrade(),
+                ) else {
                     return;
                 };
-                if board.apply(batch, &feed) && !first_quote_seen.replace(true) {
+                if board.apply(batch, &feed, &history) && !first_quote_seen.replace(true) {
                     web::mark_first_quote();
                 }
             });
         })
     };
-    let feed = Rc::new(Feed::new(&config, sink));
+    let feed = Rc::new(Feed::new(&config, sink.clone()));
     *feed_slot.borrow_mut() = Rc::downgrade(&feed);
+    let history = Rc::new(HistoryClient::new(&config, sink));
+    *history_slot.borrow_mut() = Rc::downgrade(&history);
     for symbol in &start {
         feed.watch(symbol);
     }
     let feed = StoredValue::new_local(feed);
+    let history = StoredValue::new_local(history);
 
     Effect::new(move |_| {
         let symbols: Vec<String> = board
@@ -151,8 +211,14 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
         on_cleanup(move || tick.clear());
     }
 
+    // Once a second: the cards' ages, and history requests waiting to be retried.
     let now = RwSignal::new(now_ms());
-    if let Ok(clock) = set_interval_with_handle(move || now.set(now_ms()), Duration::from_secs(1)) {
+    provide_context(Now(now));
+    let second = move || {
+        now.set(now_ms());
+        feed.with_value(|f| history.with_value(|h| board.apply(Batch::default(), f, h)));
+    };
+    if let Ok(clock) = set_interval_with_handle(second, Duration::from_secs(1)) {
         on_cleanup(move || clock.clear());
     }
 

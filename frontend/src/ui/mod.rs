@@ -3,5 +3,6 @@
 pub mod app;
 pub mod badge;
 pub mod card;
+pub mod chart;
 pub mod dashboard;
 pub mod picker;

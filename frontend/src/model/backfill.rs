@@ -1,0 +1,296 @@
+//! When a ticker asks the history API for bars, and which ones, so that no bar is missed.
+//!
+//! Three moments need history:
+//! - every (re)subscribe (`start_ack`): bars published while the subscription was not live
+//!   are only in history. With nothing held, the most recent [`INITIAL`] bars (the card opens
+//!   on a full chart); otherwise everything after the last bar held, page by page.
+//! - a live bar whose `prevTimestamp` is not the bar held before it: the hole in between
+//!   (a dropped frame, a tab that was hidden) is loaded from the bar before it.
+//! - a failed request is sent again after [`RETRY_MS`].
+//!
+//! History is written before a bar is published, so once a request has come back every
+//! bar up to the point it covered is held — or never existed. The loader remembers that
+//! point (`settled_until`); a hole before it is one the feed itself left (the producer
+//! stopped), drawn as a gap and never asked for again. One request per ticker is in flight
+//! at a time; whatever happens meanwhile is looked at when it returns.
+
+use super::ticker::TickerState;
+
+/// Bars loaded when a ticker with nothing held opens: more than one chart's default range.
+pub const INITIAL: u32 = 120;
+/// Bars per page when catching up (the API allows up to 1,000).
+pub const PAGE: u32 = 500;
+/// How long a failed request waits before it is sent again.
+pub const RETRY_MS: i64 = 3_000;
+
+/// One `history` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    /// Bars strictly after this time (ms); `None`: the most recent ones.
+    pub after: Option<i64>,
+    pub limit: u32,
+    /// A hole's end: paging stops once a page reaches it.
+    pub until: Option<i64>,
+}
+
+/// A ticker's history loading.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Loader {
+    in_flight: Option<Request>,
+    /// The subscription was (re)acknowledged: catch up from the last bar held.
+    resync: bool,
+    /// The next page of a request that came back full.
+    next_page: Option<Request>,
+    /// A failed request and when to send it again.
+    retry: Option<(Request, i64)>,
+    /// Every hole ending at or before this is final.
+    settled_until: i64,
+    /// Requests answered, for "loading…" versus "waiting for quotes…".
+    answered: u64,
+}
+
+impl Loader {
+    /// The subscription is live (again): what it missed must come from history.
+    pub fn subscribed(&mut self) {
+        self.resync = true;
+    }
+
+    /// Whether the first load is still to come back (the card says "loading…").
+    pub fn loading(&self) -> bool {
+        self.answered == 0 && (self.resync || self.in_flight.is_some() || self.retry.is_some())
+    }
+
+    /// The request to send now, if any; it is then in flight until [`Loader::answered`] or
+    /// [`Loader::failed`].
+    pub fn next(&mut self, state: &TickerState, now_ms: i64) -> Option<Request> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        let request = if let Some(page) = self.next_page.take() {
+            page
+        } else if let Some((request, at)) = self.retry {
+            if now_ms < at {
+                return None;
+            }
+            self.retry = None;
+            request
+        } else if self.resync {
+            self.resync = false;
+            match state.last() {
+                None => Request {
+                    after: None,
+                    limit: INITIAL,
+                    until: None,
+                },
+                Some(last) => Request {
+                    after: Some(last.timestamp),
+                    limit: PAGE,
+                    until: None,
+                },
+            }
+        } else {
+            let (after, before) = state
+                .holes()
+                .find(|(_, before)| *before > self.settled_until)?;
+            Request {
+                after: Some(after),
+                limit: PAGE,
+                until: Some(before),
+            }
+        };
+        self.in_flight = Some(request);
+        Some(request)
+    }
+
+    /// `request` came back with bars up to `last` (`count` of them), already merged into the
+    /// ticker's state. An answer to a request not in flight (a removed and re-added ticker)
+    /// changes nothing.
+    pub fn answered(&mut self, request: Request, count: usize, last: Option<i64>) {
+        if self.in_flight != Some(request) {
+            return;
+        }
+        self.in_flight = None;
+        self.answered += 1;
+        let full = count >= request.limit as usize;
+        let short_of_hole = match (request.until, last) {
+            (Some(until), Some(last)) => last < until,
+            _ => true,
+        };
+        // The most recent bars (`after: None`) are one page by design; the rest pages on.
+        if full
+            && short_of_hole
+            && request.after.is_some()
+            && let Some(last) = last
+        {
+            self.next_page = Some(Request {
+                after: Some(last),
+                ..request
+            });
+            return;
+        }
+        let covered = [request.until, last, request.after]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(self.settled_until);
+        self.settled_until = self.settled_until.max(covered);
+    }
+
+    /// `request` failed (network, server); it is sent again after [`RETRY_MS`].
+    pub fn failed(&mut self, request: Request, now_ms: i64) {
+        if self.in_flight != Some(request) {
+            return;
+        }
+        self.in_flight = None;
+        self.retry = Some((request, now_ms + RETRY_MS));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quotecast_shared::quote::Quote;
+
+    use super::*;
+
+    fn linked(t: i64) -> Quote {
+        Quote::new("AMZN", t, [1.0, 2.0, 0.5, 1.5], 10)
+            .unwrap()
+            .with_prev_timestamp(Some(t - 1_000))
+            .unwrap()
+    }
+
+    fn state(times: &[i64]) -> TickerState {
+        let mut s = TickerState::default();
+        for t in times {
+            s.apply(linked(*t));
+        }
+        s
+    }
+
+    /// Answers `request` from a store holding `stored`, the way the API does, and merges.
+    fn serve(loader: &mut Loader, s: &mut TickerState, request: Request, stored: &[i64]) {
+        let bars: Vec<i64> = match request.after {
+            None => {
+                let skip = stored.len().saturating_sub(request.limit as usize);
+                stored[skip..].to_vec()
+            }
+            Some(after) => stored
+                .iter()
+                .copied()
+                .filter(|t| *t > after)
+                .take(request.limit as usize)
+                .collect(),
+        };
+        for t in &bars {
+            s.apply(linked(*t));
+        }
+        loader.answered(request, bars.len(), bars.last().copied());
+    }
+
+    #[test]
+    fn opens_with_the_latest_bars_then_waits() {
+        let mut l = Loader::default();
+        let mut s = TickerState::default();
+        assert_eq!(
+            l.next(&s, 0),
+            None,
+            "nothing before the subscription is live"
+        );
+        assert!(!l.loading());
+        l.subscribed();
+        assert!(l.loading());
+        let r = l.next(&s, 0).unwrap();
+        assert_eq!(
+            r,
+            Request {
+                after: None,
+                limit: INITIAL,
+                until: None
+            }
+        );
+        assert_eq!(l.next(&s, 0), None, "one request at a time");
+        let stored: Vec<i64> = (1..=300).map(|i| i * 1_000).collect();
+        serve(&mut l, &mut s, r, &stored);
+        assert!(!l.loading());
+        assert_eq!(s.len(), INITIAL as usize, "the most recent page only");
+        assert_eq!(s.last().unwrap().timestamp, 300_000);
+        assert_eq!(l.next(&s, 0), None);
+    }
+
+    #[test]
+    fn a_resubscribe_catches_up_page_by_page_from_the_last_bar() {
+        let mut l = Loader::default();
+        let mut s = state(&[1_000, 2_000]);
+        let stored: Vec<i64> = (1..=1_200).map(|i| i * 1_000).collect();
+        l.subscribed();
+        let mut pages = 0;
+        while let Some(r) = l.next(&s, 0) {
+            pages += 1;
+            assert_eq!(r.limit, PAGE);
+            serve(&mut l, &mut s, r, &stored);
+        }
+        assert_eq!(pages, 3, "500 + 500 + 198");
+        assert_eq!(s.last().unwrap().timestamp, 1_200_000);
+        assert_eq!(s.holes().count(), 0);
+    }
+
+    #[test]
+    fn a_hole_is_loaded_once_and_an_unfillable_one_stays_a_gap() {
+        let mut l = Loader::default();
+        // Held 1..=3, a live bar at 8 (4..=7 missed); the store lacks 6 (the feed skipped it).
+        let mut s = state(&[1_000, 2_000, 3_000, 8_000]);
+        let stored = [1_000, 2_000, 3_000, 4_000, 5_000, 7_000, 8_000];
+        let r = l.next(&s, 0).unwrap();
+        assert_eq!(
+            r,
+            Request {
+                after: Some(3_000),
+                limit: PAGE,
+                until: Some(8_000)
+            }
+        );
+        serve(&mut l, &mut s, r, &stored);
+        // 7's link points at 6, which history never had: a final gap, not asked again.
+        assert_eq!(s.holes().collect::<Vec<_>>(), [(5_000, 7_000)]);
+        assert_eq!(l.next(&s, 0), None);
+        // A later hole is still loaded.
+        s.apply(linked(10_000));
+        let r = l.next(&s, 0).unwrap();
+        assert_eq!((r.after, r.until), (Some(8_000), Some(10_000)));
+    }
+
+    #[test]
+    fn a_resubscribe_during_a_request_waits_for_it() {
+        let mut l = Loader::default();
+        let mut s = state(&[1_000]);
+        l.subscribed();
+        let first = l.next(&s, 0).unwrap();
+        l.subscribed();
+        assert_eq!(l.next(&s, 0), None);
+        serve(&mut l, &mut s, first, &[1_000, 2_000]);
+        let again = l.next(&s, 0).unwrap();
+        assert_eq!(again.after, Some(2_000), "from the newest bar held by then");
+    }
+
+    #[test]
+    fn a_failed_request_is_retried_later_and_stray_answers_are_ignored() {
+        let mut l = Loader::default();
+        let s = TickerState::default();
+        l.subscribed();
+        let r = l.next(&s, 1_000).unwrap();
+        l.answered(
+            Request {
+                after: Some(5),
+                limit: 1,
+                until: None,
+            },
+            1,
+            Some(6),
+        );
+        assert_eq!(l.next(&s, 1_000), None, "still in flight");
+        l.failed(r, 1_000);
+        assert!(l.loading());
+        assert_eq!(l.next(&s, 1_000 + RETRY_MS - 1), None);
+        assert_eq!(l.next(&s, 1_000 + RETRY_MS), Some(r));
+    }
+}

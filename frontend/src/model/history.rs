@@ -1,0 +1,215 @@
+//! The `history` query on the wire: many tickers' requests in one GraphQL document of
+//! aliased fields (`h0: history(...) h1: history(...)`), and its answer read back per field.
+//!
+//! One document per frame rather than one per ticker: a page of 50 tickers opens with one
+//! round trip, not 50 queued behind the browser's six connections per host. Values travel
+//! as variables, so symbols need no escaping.
+//!
+//! An API without `history` (the reference sample's) fails the whole document in validation
+//! (`FieldUndefined`, HTTP 200): that is [`Answer::Unsupported`], after which the dashboard
+//! stays live-only and never asks again.
+
+use quotecast_shared::channel::Channel;
+use quotecast_shared::graphql::GraphqlRequest;
+use quotecast_shared::quote::{Quote, parse_quote_payload};
+use serde_json::Value;
+
+use super::backfill::Request;
+
+/// Most fields in one document: bounds one answer's size (50 × 120 bars is ~1.5 MB).
+pub const MAX_FIELDS: usize = 10;
+
+/// The document asking for each `(symbol, request)`, fields aliased `h0`, `h1`, … in order.
+pub fn document(requests: &[(String, Request)]) -> GraphqlRequest {
+    let mut params = Vec::with_capacity(requests.len());
+    let mut fields = Vec::with_capacity(requests.len());
+    for i in 0..requests.len() {
+        params.push(format!("$n{i}: String!, $l{i}: Int, $a{i}: Float"));
+        fields.push(format!(
+            "h{i}: history(name: $n{i}, limit: $l{i}, after: $a{i}) {{ name data }}"
+        ));
+    }
+    let mut request = GraphqlRequest::new(format!(
+        "query History({}) {{ {} }}",
+        params.join(", "),
+        fields.join(" ")
+    ));
+    for (i, (symbol, r)) in requests.iter().enumerate() {
+        request = request
+            .with_variable(&format!("n{i}"), symbol.as_str())
+            .with_variable(&format!("l{i}"), r.limit)
+            .with_variable(
+                &format!("a{i}"),
+                r.after.map_or(Value::Null, |a| Value::from(a as f64)),
+            );
+    }
+    request
+}
+
+/// What one GraphQL answer means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The API has no `history` field: live only from now on.
+    Unsupported,
+    /// Per request, in order: its bars (oldest first), or why that field failed.
+    Fields(Vec<Result<Vec<Quote>, String>>),
+}
+
+/// Reads the answer to [`document`] for `count` requests; `received_at_ms` dates bars in the
+/// reference format (which carry no time).
+pub fn read_answer(body: &Value, count: usize, received_at_ms: i64) -> Answer {
+    let errors: Vec<&Value> = body
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|e| e.iter().collect())
+        .unwrap_or_default();
+    let undefined = errors.iter().any(|e| {
+        let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default();
+        (text("message").contains("FieldUndefined") || text("errorType") == "FieldUndefined")
+            && text("message").contains("history")
+    });
+    if undefined {
+        return Answer::Unsupported;
+    }
+    let data = body.get("data").filter(|d| d.is_object());
+    Answer::Fields(
+        (0..count)
+            .map(|i| {
+                let alias = format!("h{i}");
+                match data.and_then(|d| d.get(&alias)) {
+                    // A server that knows the field but holds nothing (or not yet) answers null.
+                    Some(Value::Null) if field_error(&errors, &alias).is_none() => Ok(Vec::new()),
+                    Some(Value::Array(items)) => Ok(items
+                        .iter()
+                        .filter_map(|item| bar(item, received_at_ms))
+                        .collect()),
+                    _ => Err(field_error(&errors, &alias)
+                        .or_else(|| errors.first().map(|e| describe(e)))
+                        .unwrap_or_else(|| "no answer for this ticker".to_owned())),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// One item: a `Channel` whose `data` is a quote. An unreadable one is skipped: the rest of
+/// the page is still good, and a hole it leaves is a gap like any other.
+fn bar(item: &Value, received_at_ms: i64) -> Option<Quote> {
+    let channel: Channel = serde_json::from_value(item.clone()).ok()?;
+    parse_quote_payload(&channel.data, &channel.name, received_at_ms).ok()
+}
+
+/// The error whose `path` starts at `alias`.
+fn field_error(errors: &[&Value], alias: &str) -> Option<String> {
+    errors
+        .iter()
+        .find(|e| {
+            e.get("path")
+                .and_then(Value::as_array)
+                .and_then(|p| p.first())
+                .and_then(Value::as_str)
+                == Some(alias)
+        })
+        .map(|e| describe(e))
+}
+
+fn describe(error: &Value) -> String {
+    let text = |k: &str| error.get(k).and_then(Value::as_str);
+    match (text("errorType"), text("message")) {
+        (Some(t), Some(m)) => format!("{t}: {m}"),
+        (None, Some(m)) => m.to_owned(),
+        (Some(t), None) => t.to_owned(),
+        (None, None) => "unknown error".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn quote_text(t: i64) -> String {
+        Quote::new("AMZN", t, [1.0, 2.0, 0.5, 1.5], 10)
+            .unwrap()
+            .to_json()
+    }
+
+    #[test]
+    fn one_document_of_aliased_fields_with_variables() {
+        let doc = document(&[
+            (
+                "AMZN".to_owned(),
+                Request {
+                    after: None,
+                    limit: 120,
+                    until: None,
+                },
+            ),
+            (
+                "BRK.B".to_owned(),
+                Request {
+                    after: Some(1_764_000_000_000),
+                    limit: 500,
+                    until: Some(9),
+                },
+            ),
+        ]);
+        assert_eq!(
+            doc.query,
+            "query History($n0: String!, $l0: Int, $a0: Float, $n1: String!, $l1: Int, $a1: Float) { \
+             h0: history(name: $n0, limit: $l0, after: $a0) { name data } \
+             h1: history(name: $n1, limit: $l1, after: $a1) { name data } }"
+        );
+        assert_eq!(doc.variables["n1"], "BRK.B");
+        assert_eq!(doc.variables["l0"], 120);
+        assert_eq!(doc.variables["a0"], Value::Null);
+        assert_eq!(doc.variables["a1"].as_f64(), Some(1_764_000_000_000.0));
+    }
+
+    #[test]
+    fn reads_bars_per_field_and_tolerates_null_and_junk() {
+        let body = json!({
+            "data": {
+                "h0": [
+                    {"name": "AMZN", "data": quote_text(1_000)},
+                    {"name": "AMZN", "data": "not json"},
+                    {"name": "AMZN", "data": quote_text(2_000)},
+                ],
+                "h1": null,
+                "h2": null,
+            },
+            "errors": [{"path": ["h2"], "errorType": "BadRequestException", "message": "limit"}],
+        });
+        let Answer::Fields(fields) = read_answer(&body, 3, 0) else {
+            panic!("fields expected")
+        };
+        let times: Vec<i64> = fields[0]
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|q| q.timestamp)
+            .collect();
+        assert_eq!(times, [1_000, 2_000]);
+        assert_eq!(fields[1], Ok(vec![]));
+        assert_eq!(fields[2], Err("BadRequestException: limit".to_owned()));
+    }
+
+    #[test]
+    fn an_api_without_history_is_unsupported() {
+        let body = json!({"data": null, "errors": [{
+            "errorType": "ValidationError",
+            "message": "Validation error of type FieldUndefined: Field 'history' in type 'Query' is undefined @ 'h0'",
+        }]});
+        assert_eq!(read_answer(&body, 1, 0), Answer::Unsupported);
+        let other = json!({"errors": [{"message": "boom"}]});
+        assert_eq!(
+            read_answer(&other, 2, 0),
+            Answer::Fields(vec![Err("boom".to_owned()), Err("boom".to_owned())])
+        );
+        assert_eq!(
+            read_answer(&json!("garbage"), 1, 0),
+            Answer::Fields(vec![Err("no answer for this ticker".to_owned())])
+        );
+    }
+}

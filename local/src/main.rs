@@ -140,10 +140,13 @@ struct DevArgs {
     /// The built dashboard to serve at /.
     #[arg(long, default_value = "frontend/dist")]
     dashboard_dir: PathBuf,
-    /// Where the stack keeps its state: the writers' credentials.json (else
-    /// $XDG_DATA_HOME/quotecast or ~/.local/share/quotecast).
+    /// Where the stack keeps its state: the writers' credentials.json and the quote history
+    /// (history/) (else $XDG_DATA_HOME/quotecast or ~/.local/share/quotecast).
     #[arg(long, env = "QUOTECAST_DATA_DIR", default_value_os_t = default_data_dir())]
     data_dir: PathBuf,
+    /// Hours each bar stays in the history (1–8760), as HistoryRetentionHours on AWS.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8760))]
+    history_retention_hours: u32,
 }
 
 async fn dev(args: DevArgs) -> Result<()> {
@@ -180,6 +183,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         batching_window: Duration::from_millis(args.batching_window_ms),
         dashboard_dir: args.dashboard_dir.clone(),
         data_dir: args.data_dir.clone(),
+        history_retention_hours: args.history_retention_hours,
     })
     .await
     .with_context(|| {

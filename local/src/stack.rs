@@ -58,6 +58,9 @@ pub struct StackConfig {
     /// Where the stack keeps its state: the writers' credentials (`credentials.json`) and
     /// the quote history (`history/history.redb`).
     pub data_dir: PathBuf,
+    /// How long the consumer keeps each bar (`HISTORY_RETENTION_HOURS`: the item's
+    /// `expiresAt`, which the store's TTL sweeps honour), in whole hours.
+    pub history_retention_hours: u32,
 }
 
 impl BatchHandler for quotecast_consumer::Consumer {
@@ -237,6 +240,10 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
         ("AWS_REGION", &credentials.region),
         ("HISTORY_TABLE", history.table_name()),
         ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_url),
+        (
+            "HISTORY_RETENTION_HOURS",
+            &config.history_retention_hours.to_string(),
+        ),
     ])?;
     let consumer = quotecast_consumer::Consumer::new(&consumer_config, credentials.auth())?;
     let mut esm_config = EsmConfig::new(&bootstrap_servers, &config.topic);

@@ -1,6 +1,7 @@
 //! Consumer benchmark (`cargo xtask bench consumer`):
 //! 1. throughput: 1,000-record batches (4 partitions, 50 symbols) through the handler into
-//!    the real local AppSync server with one subscriber reading everything;
+//!    the real local AppSync server with one subscriber reading everything, publish only and
+//!    with the history (every bar stored through the server's DynamoDB endpoint first);
 //! 2. cold start: the release `quotecast-consumer` binary (path in `QUOTECAST_CONSUMER_BIN`)
 //!    started under a stand-in of the Lambda Runtime API, timed to its first `next` request
 //!    (init done) and to its first response.
@@ -52,8 +53,14 @@ fn batch(n: usize) -> serde_json::Value {
     b.build()
 }
 
-async fn throughput() {
-    let appsync = LocalAppSync::start().await;
+/// With `history`, the server keeps a history store and the consumer writes every bar to it
+/// (through the DynamoDB endpoint) before publishing it, as `quotecast dev` runs.
+async fn throughput(history: bool) {
+    let appsync = if history {
+        LocalAppSync::start_with_history("bench-consumer").await.0
+    } else {
+        LocalAppSync::start().await
+    };
     let mut sub = appsync.subscriber("all").await;
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
@@ -65,7 +72,11 @@ async fn throughput() {
         }
     });
     let url = appsync.graphql_url();
-    let consumer = quotecast_e2e::iam_consumer(&url);
+    let consumer = if history {
+        quotecast_e2e::history_consumer(&url, &appsync.dynamodb_url(), &[])
+    } else {
+        quotecast_e2e::iam_consumer(&url)
+    };
     let events: Vec<_> = (0..BATCHES)
         .map(|n| decode_event(batch(n)).unwrap())
         .collect();
@@ -80,6 +91,7 @@ async fn throughput() {
         per_batch.push(t.elapsed());
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(stats.published, 1000);
+        assert_eq!(stats.stored, if history { 1000 } else { 0 });
         requests += stats.requests;
     }
     let elapsed = started.elapsed();
@@ -91,7 +103,12 @@ async fn throughput() {
     }
     per_batch.sort();
     println!(
-        "consumer throughput: {BATCHES} batches of 1,000 records (4 partitions, 50 symbols), one subscriber"
+        "consumer throughput{}: {BATCHES} batches of 1,000 records (4 partitions, 50 symbols), one subscriber",
+        if history {
+            " with history (each bar stored, then published)"
+        } else {
+            ", publish only"
+        }
     );
     println!(
         "  records/s           {:.0}",
@@ -238,7 +255,8 @@ async fn cold_start(binary: &str) {
 
 #[tokio::main]
 async fn main() {
-    throughput().await;
+    throughput(false).await;
+    throughput(true).await;
     match std::env::var("QUOTECAST_CONSUMER_BIN") {
         Ok(binary) => cold_start(&binary).await,
         Err(_) => {

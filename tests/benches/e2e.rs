@@ -1,6 +1,7 @@
 //! End-to-end latency (`cargo xtask bench e2e`): producer send → Kafka (embedded broker) →
 //! event source mapping emulator → consumer handler → AppSync-compatible server →
-//! WebSocket subscriber, at 1,000 quotes/s, with a batching window of 0 and of 500 ms.
+//! WebSocket subscriber, at 1,000 quotes/s, with a batching window of 0 (publish only, and
+//! with every bar stored in the history first) and of 500 ms (with history).
 //!
 //! Quotes are stamped with their send time (ms) by the publisher — the producer's own Kafka
 //! code — so latency is receipt time minus stamp, on one clock.
@@ -22,12 +23,22 @@ const RATE: u64 = 1000;
 const SECONDS: u64 = 12;
 const WARMUP_MS: i64 = 2000;
 
-async fn run(window: Duration) {
-    let appsync = LocalAppSync::start().await;
+/// With `history`, the consumer stores every bar (the server's history store, through its
+/// DynamoDB endpoint) before publishing it, as `quotecast dev` and the Lambda do.
+async fn run(window: Duration, history: bool) {
+    let appsync = if history {
+        LocalAppSync::start_with_history("bench-e2e").await.0
+    } else {
+        LocalAppSync::start().await
+    };
     let mut sub = appsync.subscriber("all").await;
     let broker = EmbeddedBroker::start("quotes", 4).unwrap();
     let url = appsync.graphql_url();
-    let consumer = quotecast_e2e::iam_consumer(&url);
+    let consumer = if history {
+        quotecast_e2e::history_consumer(&url, &appsync.dynamodb_url(), &[])
+    } else {
+        quotecast_e2e::iam_consumer(&url)
+    };
     let mut esm_config = EsmConfig::new(broker.bootstrap_servers(), "quotes");
     esm_config.batching_window = window;
     let esm = EventSourceMapping::connect(esm_config).await.unwrap();
@@ -97,8 +108,13 @@ async fn run(window: Duration) {
     latencies.sort_unstable();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "batching window {} ms: {} quotes sent at {RATE}/s, {} delivered ({:.3} %)",
+        "batching window {} ms{}: {} quotes sent at {RATE}/s, {} delivered ({:.3} %)",
         window.as_millis(),
+        if history {
+            ", history stored first"
+        } else {
+            ", publish only"
+        },
         sent,
         received.load(Ordering::Relaxed),
         received.load(Ordering::Relaxed) as f64 * 100.0 / sent as f64
@@ -117,6 +133,7 @@ async fn run(window: Duration) {
 
 #[tokio::main]
 async fn main() {
-    run(Duration::ZERO).await;
-    run(Duration::from_millis(500)).await;
+    run(Duration::ZERO, false).await;
+    run(Duration::ZERO, true).await;
+    run(Duration::from_millis(500), true).await;
 }

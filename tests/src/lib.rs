@@ -13,6 +13,7 @@ use std::time::Duration;
 use quotecast_local::appsync::server::AppSync;
 use quotecast_local::appsync::{Config, Server};
 use quotecast_local::client::{GraphqlHttp, RealtimeClient, Transport};
+use quotecast_local::history::HistoryStore;
 use quotecast_local::stack::StackConfig;
 use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
 use quotecast_shared::realtime::AuthObject;
@@ -54,6 +55,7 @@ pub fn stack_config(symbols: &[&str], tick: Duration) -> StackConfig {
         dashboard_dir: "/nonexistent".into(),
         default_symbols: Vec::new(),
         data_dir: scratch_dir("stack"),
+        history_retention_hours: 24,
     }
 }
 
@@ -80,6 +82,32 @@ pub fn iam_consumer(url: &str) -> quotecast_consumer::Consumer {
         ("AWS_REGION", "us-east-1"),
     ])
     .unwrap();
+    quotecast_consumer::Consumer::new(&config, iam_writer()).unwrap()
+}
+
+/// The consumer as on AWS with a history table: it stores every bar through the DynamoDB
+/// endpoint at `dynamodb_url` (table `quotecast-history`) before it publishes it to `url`.
+/// `overrides` replace or add variables (retry settings, say).
+pub fn history_consumer(
+    url: &str,
+    dynamodb_url: &str,
+    overrides: &[(&str, &str)],
+) -> quotecast_consumer::Consumer {
+    let mut pairs = vec![
+        ("APPSYNC_URL", url),
+        ("AUTH_MODE", "AWS_IAM"),
+        ("AWS_REGION", "us-east-1"),
+        (
+            "HISTORY_TABLE",
+            quotecast_local::history::DEFAULT_TABLE_NAME,
+        ),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_url),
+    ];
+    for (k, v) in overrides {
+        pairs.retain(|(name, _)| name != k);
+        pairs.push((k, v));
+    }
+    let config = quotecast_consumer::Config::from_pairs(&pairs).unwrap();
     quotecast_consumer::Consumer::new(&config, iam_writer()).unwrap()
 }
 
@@ -128,8 +156,29 @@ impl LocalAppSync {
         }
     }
 
+    /// A server that also keeps a history store in a fresh scratch directory named after
+    /// `name`, and serves it as a DynamoDB endpoint at [`LocalAppSync::dynamodb_url`].
+    pub async fn start_with_history(name: &str) -> (LocalAppSync, HistoryStore) {
+        let store = HistoryStore::open(
+            &scratch_dir(name),
+            quotecast_local::history::DEFAULT_TABLE_NAME,
+        )
+        .unwrap();
+        let with = store.clone();
+        let server = LocalAppSync::start_with(move |config| {
+            *config = std::mem::take(config).with_history(with);
+        })
+        .await;
+        (server, store)
+    }
+
     pub fn graphql_url(&self) -> String {
         format!("http://{}/graphql", self.addr)
+    }
+
+    /// The DynamoDB endpoint of a server started with a history store.
+    pub fn dynamodb_url(&self) -> String {
+        format!("http://{}/", self.addr)
     }
 
     pub fn auth(&self) -> AuthObject {

@@ -14,7 +14,6 @@ use quotecast_e2e::fault_proxy::{Fault, FaultProxy};
 use quotecast_e2e::kafka_event::KafkaEventBuilder;
 use quotecast_e2e::*;
 use quotecast_local::client::{ClientError, GraphqlHttp, RealtimeClient, Transport};
-use quotecast_local::history::HistoryStore;
 use quotecast_local::stack::{StackConfig, start};
 use quotecast_shared::graphql::GraphqlRequest;
 use quotecast_shared::realtime::{AuthObject, ServerMessage};
@@ -155,31 +154,18 @@ fn bars_event(symbol: &str, n: i64) -> Value {
     event.build()
 }
 
-/// The consumer as on AWS, with a history table behind `dynamodb_url`.
+/// The consumer as on AWS, with a history table behind `dynamodb_url`, and short retries.
 fn consumer(graphql_url: &str, dynamodb_url: &str) -> Consumer {
-    let config = quotecast_consumer::Config::from_pairs(&[
-        ("APPSYNC_URL", graphql_url),
-        ("AUTH_MODE", "AWS_IAM"),
-        ("AWS_REGION", "us-east-1"),
-        ("HISTORY_TABLE", "quotecast-history"),
-        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_url),
-        ("RETRY_BASE_MS", "5"),
-        ("RETRY_MAX_DELAY_MS", "20"),
-        ("RETRY_BUDGET_MS", "1500"),
-        ("REQUEST_TIMEOUT_MS", "500"),
-    ])
-    .unwrap();
-    Consumer::new(&config, iam_writer()).unwrap()
-}
-
-async fn server_with_history(name: &str) -> (LocalAppSync, HistoryStore) {
-    let store = HistoryStore::open(&scratch_dir(name), "quotecast-history").unwrap();
-    let with = store.clone();
-    let server = LocalAppSync::start_with(move |config| {
-        *config = std::mem::take(config).with_history(with);
-    })
-    .await;
-    (server, store)
+    history_consumer(
+        graphql_url,
+        dynamodb_url,
+        &[
+            ("RETRY_BASE_MS", "5"),
+            ("RETRY_MAX_DELAY_MS", "20"),
+            ("RETRY_BUDGET_MS", "1500"),
+            ("REQUEST_TIMEOUT_MS", "500"),
+        ],
+    )
 }
 
 /// Counts `data` frames until 300 ms pass without one.
@@ -198,8 +184,8 @@ async fn count_deliveries(client: &mut RealtimeClient) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bar_is_stored_before_it_is_published_and_a_replay_is_harmless() {
-    let (server, store) = server_with_history("consumer-history").await;
-    let dynamodb = format!("http://{}/", server.addr);
+    let (server, store) = LocalAppSync::start_with_history("consumer-history").await;
+    let dynamodb = server.dynamodb_url();
     let consumer = consumer(&server.graphql_url(), &dynamodb);
     let mut subscriber = server.subscriber("all").await;
     let event = bars_event("AMZN", 300);
@@ -223,8 +209,8 @@ async fn every_bar_is_stored_before_it_is_published_and_a_replay_is_harmless() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_throttling_is_retried_and_a_failing_table_fails_the_partition_unpublished() {
-    let (server, store) = server_with_history("consumer-history-faults").await;
-    let dynamodb = format!("http://{}/", server.addr);
+    let (server, store) = LocalAppSync::start_with_history("consumer-history-faults").await;
+    let dynamodb = server.dynamodb_url();
 
     // The first three DynamoDB calls are throttled: retried, everything delivered once.
     let throttled = FaultProxy::start_dynamodb(
@@ -278,15 +264,11 @@ async fn history_throttling_is_retried_and_a_failing_table_fails_the_partition_u
     assert!(history(&server.reader(), "TSLA", 10).await.is_empty());
 
     // A refusal (a table that does not exist) is not retried, and fails the same way.
-    let config = quotecast_consumer::Config::from_pairs(&[
-        ("APPSYNC_URL", &server.graphql_url()),
-        ("AUTH_MODE", "AWS_IAM"),
-        ("AWS_REGION", "us-east-1"),
-        ("HISTORY_TABLE", "no-such-table"),
-        ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb),
-    ])
-    .unwrap();
-    let consumer_c = Consumer::new(&config, iam_writer()).unwrap();
+    let consumer_c = history_consumer(
+        &server.graphql_url(),
+        &dynamodb,
+        &[("HISTORY_TABLE", "no-such-table")],
+    );
     let started = Instant::now();
     let response = consumer_c
         .handle_json(bars_event("NFLX", 10))

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [appsync | consumer | producer | e2e | dashboard | soak]`: the benchmarks whose
+//! `cargo xtask bench [appsync | consumer | producer | e2e | history | dashboard | soak]`: the benchmarks whose
 //! numbers go into BENCHMARKS.md and RELIABILITY.md (all but `soak` when none is named).
 //!
 //! `appsync` starts the release `quotecast appsync` on a free loopback port, runs
@@ -31,9 +31,11 @@ pub fn run(args: &[String]) -> Result<()> {
             step("bench consumer", consumer)?;
             step("bench producer", producer)?;
             step("bench e2e", e2e)?;
+            step("bench history", history)?;
             step("bench dashboard", dashboard)
         }
         Some("e2e") => step("bench e2e", e2e),
+        Some("history") => step("bench history", history),
         Some("dashboard") => step("bench dashboard", dashboard),
         // Ten minutes: run on demand, not with the others.
         Some("soak") => step("bench soak", soak),
@@ -43,7 +45,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some(other) => {
             bail!(
                 "unknown benchmark `{other}`; \
-                 available: appsync, consumer, producer, e2e, dashboard, soak"
+                 available: appsync, consumer, producer, e2e, history, dashboard, soak"
             )
         }
     }
@@ -54,6 +56,12 @@ pub fn run(args: &[String]) -> Result<()> {
 fn soak() -> Result<()> {
     let binary = release_binary("quotecast-local", "quotecast")?;
     exec(cargo_bench("quotecast-e2e", "soak").env("QUOTECAST_BIN", &binary))
+}
+
+/// `history(limit: 60)` latency while the local stack ingests 1,000 quotes/s
+/// (`tests/benches/history.rs`).
+fn history() -> Result<()> {
+    exec(&mut cargo_bench("quotecast-e2e", "history"))
 }
 
 /// Producer send → WebSocket receipt through the whole local path (`tests/benches/e2e.rs`).

@@ -32,7 +32,7 @@ Commands:
              upload the dashboard and a config.json from the stack's outputs (needs the aws CLI)
   smoke --stack NAME [--symbol S] [--timeout-secs N]
              check a deployment from outside with `quotecast smoke` on its published config.json
-  bench      run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | dashboard | soak`)
+  bench      run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | history | dashboard | soak`)
   fuzz       run the libFuzzer targets of fuzz/ (`fuzz --seconds N [TARGET...]`)
   help       print this message
 ";

@@ -241,8 +241,22 @@ impl HistoryStore {
             source: Arc::new(e),
         })?;
         let path = dir.join(FILE_NAME);
+        // redb repairs a file that was not closed cleanly (a crash, a kill -9): it rolls back
+        // to the last durable checkpoint, so the last moments of writes may be gone. Say so.
+        let shown = path.display().to_string();
+        let warned = std::sync::atomic::AtomicBool::new(false);
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
+            .set_repair_callback(move |_| {
+                if warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                tracing::warn!(
+                    path = shown.as_str(),
+                    "history: the store was not closed cleanly; writes of the last 100 ms before \
+                     that may be missing (clients see them as gaps)"
+                );
+            })
             .create(&path)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => {

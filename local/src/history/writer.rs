@@ -7,10 +7,14 @@
 //! atomic (it is applied whole inside one transaction, or the transaction fails and every
 //! request in it is answered with the error).
 //!
-//! Durability: [`Durability::Immediate`] (redb's default): a write is answered only once
-//! its commit is on disk, as DynamoDB answers only once a write is durable. Group commit
-//! makes this cheap enough (measured in RELIABILITY.md), so no write is acknowledged and
-//! then lost in a crash.
+//! Durability: group commits are made with [`Durability::None`] (visible to readers at once,
+//! on disk at the next checkpoint) and a durable checkpoint ([`Durability::Immediate`]) is
+//! made at most [`CHECKPOINT_INTERVAL`] after the first write it covers, and when the store
+//! closes (Ctrl-C, `RunningStack::stop`). A durable commit costs about 5 ms whatever it
+//! holds; paid per group it halved the consumer's throughput and doubled the end-to-end
+//! latency (BENCHMARKS.md). The price: a crash of the process or the machine (not a clean
+//! stop) can lose the writes of the last [`CHECKPOINT_INTERVAL`]; redb then rolls back to the
+//! last checkpoint, whole, and the store logs at open that it was not closed cleanly.
 //!
 //! The same thread sweeps expired items (DynamoDB TTL): at start and every
 //! [`SWEEP_INTERVAL`], in steps of at most [`SWEEP_STEP`] items, each its own transaction,
@@ -31,6 +35,8 @@ use super::store::{EXPIRY, ITEMS, StoreError, ttl_seconds};
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Items deleted per sweep transaction at most.
 pub const SWEEP_STEP: usize = 1_000;
+/// Longest time a written item stays only in memory before a durable checkpoint.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 /// Items put or deleted per group commit at most (about 40 full `BatchWriteItem`s), so one
 /// transaction's size and latency stay bounded whatever the backlog.
 pub const MAX_GROUP_ITEMS: usize = 1_000;
@@ -78,6 +84,7 @@ pub(super) fn spawn(
 /// The thread: serve requests, sweep when due; return when every sender is gone or at
 /// [`Request::Close`].
 fn run(db: &Database, requests: &Receiver<Request>) {
+    let mut checkpoint = Checkpoint::default();
     let mut next_sweep = Instant::now();
     // A sweep left unfinished after a step, to resume once waiting writes are served.
     let mut sweeping = false;
@@ -89,14 +96,24 @@ fn run(db: &Database, requests: &Receiver<Request>) {
                 Err(TryRecvError::Disconnected) => return,
             }
         } else {
-            let wait = next_sweep.saturating_duration_since(Instant::now());
+            let due = checkpoint.due().map_or(next_sweep, |at| at.min(next_sweep));
+            let wait = due.saturating_duration_since(Instant::now());
             match requests.recv_timeout(wait) {
                 Ok(request) => Some(request),
                 Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    checkpoint.make(db);
+                    return;
+                }
             }
         };
+        if checkpoint.due().is_some_and(|at| at <= Instant::now()) {
+            checkpoint.make(db);
+        }
         let Some(first) = first else {
+            if Instant::now() < next_sweep && !sweeping {
+                continue;
+            }
             match sweep_step(db, now_seconds()) {
                 Ok(removed) => sweeping = removed == SWEEP_STEP,
                 Err(e) => {
@@ -109,14 +126,19 @@ fn run(db: &Database, requests: &Receiver<Request>) {
             }
             continue;
         };
-        if !serve(db, first, requests) {
+        if !serve(db, first, requests, &mut checkpoint) {
             return;
         }
     }
 }
 
 /// Serves `first` and whatever else is waiting; `false` once asked to close.
-fn serve(db: &Database, first: Request, requests: &Receiver<Request>) -> bool {
+fn serve(
+    db: &Database,
+    first: Request,
+    requests: &Receiver<Request>,
+    checkpoint: &mut Checkpoint,
+) -> bool {
     let mut group = Vec::new();
     let mut items = 0usize;
     let mut next = Some(first);
@@ -131,12 +153,13 @@ fn serve(db: &Database, first: Request, requests: &Receiver<Request>) -> bool {
                 group.push((puts, deletes, done));
             }
             Request::Sweep { now, done } => {
-                commit_group(db, std::mem::take(&mut group));
+                commit_group(db, std::mem::take(&mut group), checkpoint);
                 items = 0;
                 let _ = done.send(sweep_all(db, now));
             }
             Request::Close { done } => {
-                commit_group(db, group);
+                commit_group(db, group, checkpoint);
+                checkpoint.make(db);
                 let _ = done.send(());
                 return false;
             }
@@ -145,8 +168,46 @@ fn serve(db: &Database, first: Request, requests: &Receiver<Request>) -> bool {
             next = requests.try_recv().ok();
         }
     }
-    commit_group(db, group);
+    commit_group(db, group, checkpoint);
     true
+}
+
+/// When the writes committed without `fsync` must be made durable.
+#[derive(Default)]
+struct Checkpoint {
+    /// The first commit since the last durable one, if any.
+    pending_since: Option<Instant>,
+}
+
+impl Checkpoint {
+    /// The time a durable commit is due, if one is.
+    fn due(&self) -> Option<Instant> {
+        self.pending_since.map(|t| t + CHECKPOINT_INTERVAL)
+    }
+
+    /// Notes a commit made without `fsync`.
+    fn committed(&mut self) {
+        self.pending_since.get_or_insert_with(Instant::now);
+    }
+
+    /// Makes every earlier commit durable (an empty durable commit), if any is pending.
+    fn make(&mut self, db: &Database) {
+        if self.pending_since.is_none() {
+            return;
+        }
+        let durable = (|| -> Result<(), StoreError> {
+            let mut txn = db.begin_write()?;
+            txn.set_durability(Durability::Immediate)?;
+            txn.commit()?;
+            Ok(())
+        })();
+        match durable {
+            Ok(()) => self.pending_since = None,
+            Err(e) => {
+                tracing::error!(error = %e, "history: checkpoint failed; retried at the next one")
+            }
+        }
+    }
 }
 
 type Pending = (
@@ -156,11 +217,14 @@ type Pending = (
 );
 
 /// Applies every request of `group` in one transaction and answers each with the outcome.
-fn commit_group(db: &Database, group: Vec<Pending>) {
+fn commit_group(db: &Database, group: Vec<Pending>, checkpoint: &mut Checkpoint) {
     if group.is_empty() {
         return;
     }
     let outcome = apply(db, &group);
+    if outcome.is_ok() {
+        checkpoint.committed();
+    }
     if let Err(e) = &outcome {
         tracing::error!(error = %e, requests = group.len(), "history: write failed");
     }
@@ -171,7 +235,7 @@ fn commit_group(db: &Database, group: Vec<Pending>) {
 
 fn apply(db: &Database, group: &[Pending]) -> Result<(), StoreError> {
     let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
+    txn.set_durability(Durability::None)?;
     {
         let mut items = txn.open_table(ITEMS)?;
         let mut expiry = txn.open_table(EXPIRY)?;

@@ -1,5 +1,8 @@
 //! A real headless Chromium driven over WebDriver (chromedriver + fantoccini), for the
-//! dashboard tests, and the built dashboard bundle they load.
+//! dashboard tests, and the built dashboard bundle they load; [`cut_proxy`] cuts the page's
+//! network under it.
+
+pub mod cut_proxy;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -163,4 +166,10 @@ impl Browser {
     pub async fn close(self) {
         let _ = self.client.close().await;
     }
+}
+
+/// `HH:MM:SS` (UTC) of a millisecond timestamp, as the dashboard writes times.
+pub fn time_of_day(timestamp_ms: i64) -> String {
+    let secs = timestamp_ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }

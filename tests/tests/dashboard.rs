@@ -1,17 +1,24 @@
 //! The dashboard's release bundle in a real headless Chromium against the real local stack
 //! (embedded Kafka, producer, event source mapping, consumer, AppSync-compatible server):
-//! what a user does and sees, including a server restart.
+//! what a user does and sees, including a server restart, a network cut, a dropped frame
+//! and a producer that stops.
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use fantoccini::Locator;
+use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use quotecast_e2e::browser::cut_proxy::CutProxy;
 use quotecast_e2e::browser::{Browser, dashboard_dir};
 use quotecast_e2e::{API_KEY, LocalAppSync, stack_config};
 use quotecast_local::stack::{RunningStack, StackConfig, start};
+use quotecast_shared::Quote;
+use quotecast_shared::channel::Channel;
 
 const TICK_MS: i64 = 250;
 
@@ -52,6 +59,30 @@ async fn counters(browser: &Browser, symbol: &str) -> Option<(i64, i64, i64)> {
         .ok()?;
     let n = |i: usize| v.get(i).and_then(serde_json::Value::as_i64);
     Some((n(0)?, n(1)?, n(2)?))
+}
+
+/// A number a card carries in `data-<name>`.
+async fn card_number(browser: &Browser, symbol: &str, name: &str) -> Option<i64> {
+    browser
+        .attr(
+            &format!("article[data-symbol='{symbol}']"),
+            &format!("data-{name}"),
+        )
+        .await?
+        .parse()
+        .ok()
+}
+
+/// Asserts the card holds every bar from its first to its last, each once: bars are
+/// `tick_ms` apart, so `updates` distinct bars over `first..=last` leave no room for a gap.
+async fn assert_no_bar_missing(browser: &Browser, symbol: &str, tick_ms: i64) -> (i64, i64, i64) {
+    let (n, first, last) = counters(browser, symbol).await.unwrap();
+    assert_eq!(
+        n,
+        (last - first) / tick_ms + 1,
+        "{symbol}: gap or duplicate: {n} bars over {first}..={last}"
+    );
+    (n, first, last)
 }
 
 async fn updates(browser: &Browser, symbol: &str) -> i64 {
@@ -269,10 +300,62 @@ async fn a_user_adds_and_removes_tickers_and_rides_out_a_server_restart() {
     stack.stop().await;
 }
 
-/// The bundle with a `config.json` of our choosing under `/<name>/`.
-async fn serve_with_configs(configs: Vec<(&'static str, String)>) -> SocketAddr {
+/// A site serving the bundle with `config.json`s of our choosing under `/<name>/`, and
+/// forwarding `POST /graphql` to `appsync` (counted), so that the page's `history` requests
+/// are same-origin: the local server answers no CORS preflight (AppSync does).
+struct Site {
+    addr: SocketAddr,
+    graphql_posts: Arc<AtomicUsize>,
+}
+
+/// `config.json` for a page on `site` whose API is `appsync` (real-time directly, GraphQL
+/// through the site).
+fn config_via(site: SocketAddr, appsync: &LocalAppSync, key: &str, symbols: &[&str]) -> String {
+    serde_json::json!({
+        "graphqlUrl": format!("http://{site}/graphql"),
+        "realtimeUrl": format!("ws://{}/graphql/realtime", appsync.addr),
+        "apiKey": key,
+        "defaultSymbols": symbols,
+        "maxSubscriptionsPerConnection": 2,
+    })
+    .to_string()
+}
+
+async fn bind_site() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()
+}
+
+async fn serve_with_configs(
+    listener: tokio::net::TcpListener,
+    appsync: SocketAddr,
+    configs: Vec<(&'static str, String)>,
+) -> Site {
     let index = std::fs::read_to_string(dashboard_dir().join("index.html")).unwrap();
-    let mut router = Router::new();
+    let graphql_posts = Arc::new(AtomicUsize::new(0));
+    let posts = graphql_posts.clone();
+    let forward = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+        let posts = posts.clone();
+        async move {
+            posts.fetch_add(1, Ordering::SeqCst);
+            let mut request = reqwest::Client::new()
+                .post(format!("http://{appsync}/graphql"))
+                .body(body);
+            for name in ["content-type", "x-api-key"] {
+                if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+                    request = request.header(name, v);
+                }
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [("content-type", "application/json")],
+                text,
+            )
+        }
+    };
+    let mut router = Router::new().route("/graphql", post(forward));
     for (name, config) in configs {
         let page = index.clone();
         router = router
@@ -286,29 +369,32 @@ async fn serve_with_configs(configs: Vec<(&'static str, String)>) -> SocketAddr 
             );
     }
     let router = router.fallback_service(tower_http::services::ServeDir::new(dashboard_dir()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
+    Site {
+        addr,
+        graphql_posts,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_api_key_or_a_broken_config_says_what_to_fix() {
     let appsync = LocalAppSync::start().await;
-    let wrong_key = serde_json::json!({
-        "graphqlUrl": appsync.graphql_url(),
-        "apiKey": "da2-notthekey",
-        "defaultSymbols": ["AMZN"],
-    })
-    .to_string();
-    let site = serve_with_configs(vec![
-        ("wrong-key", wrong_key),
-        (
-            "no-key",
-            format!(r#"{{"graphqlUrl": "{}"}}"#, appsync.graphql_url()),
-        ),
-    ])
+    let listener = bind_site().await;
+    let wrong_key = config_via(
+        listener.local_addr().unwrap(),
+        &appsync,
+        "da2-notthekey",
+        &["AMZN"],
+    );
+    let no_key = format!(r#"{{"graphqlUrl": "{}"}}"#, appsync.graphql_url());
+    let site = serve_with_configs(
+        listener,
+        appsync.addr,
+        vec![("wrong-key", wrong_key), ("no-key", no_key)],
+    )
     .await;
+    let site = site.addr;
     let browser = Browser::start().await;
 
     browser
@@ -347,14 +433,10 @@ async fn more_tickers_than_one_connection_allows_spread_over_connections() {
     // A server that allows two subscriptions per connection, and a dashboard told so.
     let appsync = LocalAppSync::start_with(|c| c.max_subscriptions_per_connection = 2).await;
     let symbols = ["AMZN", "TSLA", "MSFT", "NFLX", "AAPL"];
-    let config = serde_json::json!({
-        "graphqlUrl": appsync.graphql_url(),
-        "apiKey": API_KEY,
-        "defaultSymbols": symbols,
-        "maxSubscriptionsPerConnection": 2,
-    })
-    .to_string();
-    let site = serve_with_configs(vec![("five", config)]).await;
+    let listener = bind_site().await;
+    let config = config_via(listener.local_addr().unwrap(), &appsync, API_KEY, &symbols);
+    let site = serve_with_configs(listener, appsync.addr, vec![("five", config)]).await;
+    let site = site.addr;
     let browser = Browser::start().await;
     browser
         .client
@@ -410,6 +492,353 @@ async fn more_tickers_than_one_connection_allows_spread_over_connections() {
     let price = browser.text("article[data-symbol='AMZN'] .price").await;
     assert_eq!(price.as_deref(), Some("3.20"));
 
+    let console = browser.console().await;
+    assert_eq!(
+        errors(&console),
+        Vec::<String>::new(),
+        "console: {console:?}"
+    );
+    browser.close().await;
+}
+
+/// Waits in the page until every card holds at least `bars` bars; the time since navigation
+/// start (ms), or `None` after 15 s.
+async fn page_time_to_bars(browser: &Browser, bars: i64) -> Option<f64> {
+    let script = "const done = arguments[arguments.length - 1];
+                  const want = arguments[0];
+                  const full = () => {
+                    const cards = [...document.querySelectorAll('article[data-symbol]')];
+                    return cards.length > 0 && cards.every(c => Number(c.dataset.bars) >= want);
+                  };
+                  const check = () => {
+                    if (full()) return done(performance.now());
+                    if (performance.now() > 15000) return done(null);
+                    requestAnimationFrame(check);
+                  };
+                  check();";
+    let v = browser
+        .client
+        .execute_async(script, vec![bars.into()])
+        .await
+        .unwrap();
+    v.as_f64()
+}
+
+/// `1234567` → `1,234,567`, as the readout writes volumes.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The bar at `timestamp` as the API's `history` holds it.
+async fn stored_bar(stack: &RunningStack, symbol: &str, timestamp: i64) -> Quote {
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{}/graphql", stack.addr))
+        .header("x-api-key", API_KEY)
+        .json(&serde_json::json!({
+            "query": "query H($n: String!, $a: Float) { history(name: $n, limit: 1, after: $a) { name data } }",
+            "variables": { "n": symbol, "a": (timestamp - 1) as f64 },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let data = body["data"]["history"][0]["data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let quote = Quote::from_json(&data).unwrap();
+    assert_eq!(quote.timestamp, timestamp, "{body}");
+    quote
+}
+
+async fn readout(browser: &Browser, symbol: &str) -> (String, i64) {
+    let css = format!("article[data-symbol='{symbol}'] .readout");
+    let text = browser.text(&css).await.unwrap();
+    let t = browser.attr(&css, "data-timestamp").await.unwrap();
+    (text, t.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_opens_on_the_history_and_the_crosshair_reads_a_bar() {
+    // One bar a second, as `quotecast dev` runs by default, for 30 s before anyone looks.
+    let stack = start(StackConfig {
+        seed: 11,
+        dashboard_dir: dashboard_dir(),
+        default_symbols: vec!["AMZN".into(), "TSLA".into(), "MSFT".into()],
+        ..stack_config(&["AMZN", "TSLA", "MSFT"], Duration::from_secs(1))
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("http://{}/index.html", stack.addr))
+        .await
+        .unwrap();
+    let at = page_time_to_bars(&browser, 25).await;
+    println!("page load -> 25 bars on every card: {at:?} ms");
+    let at = at.expect("25 bars on every card within 15 s");
+    assert!(at <= 1_000.0, "25 bars on every card took {at} ms");
+    for symbol in ["AMZN", "TSLA", "MSFT"] {
+        assert_no_bar_missing(&browser, symbol, 1_000).await;
+        let change = browser
+            .text(&format!("article[data-symbol='{symbol}'] .change"))
+            .await
+            .unwrap();
+        assert!(!change.contains("waiting"), "{symbol}: {change}");
+    }
+
+    // Point at a bar left of the newest: the readout shows that bar's values.
+    let chart = browser
+        .client
+        .find(Locator::Css("article[data-symbol='AMZN'] svg.chart"))
+        .await
+        .unwrap();
+    let (width, _) = {
+        let r = chart.rectangle().await.unwrap();
+        (r.2, r.3)
+    };
+    let mouse = MouseActions::new("mouse".to_owned()).then(PointerAction::MoveToElement {
+        element: chart.clone(),
+        duration: None,
+        x: width * 0.2,
+        y: 0.0,
+    });
+    browser.client.perform_actions(mouse).await.unwrap();
+    let (text, t) = browser
+        .wait_for("the crosshair readout", Duration::from_secs(5), || async {
+            let focused = browser
+                .attr("article[data-symbol='AMZN'] .readout", "class")
+                .await?
+                .contains("focused");
+            focused.then_some(())?;
+            Some(readout(&browser, "AMZN").await)
+        })
+        .await;
+    let (_, _, last) = counters(&browser, "AMZN").await.unwrap();
+    assert!(t < last, "a bar before the newest: {t} vs {last}");
+    let bar = stored_bar(&stack, "AMZN", t).await;
+    for part in [
+        format!("O {:.2}", bar.open),
+        format!("H {:.2}", bar.high),
+        format!("L {:.2}", bar.low),
+        format!("C {:.2}", bar.close),
+        format!("V {}", grouped(bar.volume)),
+    ] {
+        assert!(text.contains(&part), "{text:?} lacks {part:?}");
+    }
+    // The keyboard moves the crosshair one bar left.
+    chart.send_keys("\u{E012}").await.unwrap();
+    let (_, before) = readout(&browser, "AMZN").await;
+    assert!(before < t, "ArrowLeft: {before} after {t}");
+    let shot = browser.screenshot("dashboard-chart.png").await;
+    println!("screenshot: {}", shot.display());
+    let console = browser.console().await;
+    assert_eq!(
+        errors(&console),
+        Vec::<String>::new(),
+        "console: {console:?}"
+    );
+    browser.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_cut_and_a_dropped_frame_lose_no_bar() {
+    let stack = stack_on(0, &["AMZN", "TSLA"]).await;
+    let proxy = CutProxy::start(stack.addr).await;
+    let browser = Browser::start().await;
+    // Page, config.json, history and the WebSocket all through the proxy.
+    browser
+        .client
+        .goto(&format!("http://{}/index.html", proxy.addr))
+        .await
+        .unwrap();
+    browser
+        .wait_for("bars on both cards", Duration::from_secs(30), || async {
+            (updates(&browser, "AMZN").await >= 8 && updates(&browser, "TSLA").await >= 8)
+                .then_some(())
+        })
+        .await;
+
+    // One `data` frame lost on a live connection: the next bar's prevTimestamp shows the
+    // hole, and history fills it; the connection is never interrupted.
+    let (_, _, before_drop) = counters(&browser, "AMZN").await.unwrap();
+    proxy.drop_data_frames(1);
+    browser
+        .wait_for("a frame to be dropped", Duration::from_secs(10), || async {
+            (proxy.dropped() == 1).then_some(())
+        })
+        .await;
+    browser
+        .wait_for("bars past the drop", Duration::from_secs(20), || async {
+            let (_, _, last) = counters(&browser, "AMZN").await?;
+            let (_, _, tsla) = counters(&browser, "TSLA").await?;
+            (last > before_drop + 8 * TICK_MS && tsla > before_drop + 8 * TICK_MS).then_some(())
+        })
+        .await;
+    assert_no_bar_missing(&browser, "AMZN", TICK_MS).await;
+    assert_no_bar_missing(&browser, "TSLA", TICK_MS).await;
+    assert_eq!(badge(&browser).await.as_deref(), Some("live"));
+
+    // Cut the network for 6 s while quotes keep flowing.
+    let (_, _, before_cut) = counters(&browser, "AMZN").await.unwrap();
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let at_restore = quotecast_producer::handler::now_ms();
+    proxy.restore();
+    browser
+        .wait_for(
+            "live again with bars past the cut",
+            Duration::from_secs(45),
+            || async {
+                let (_, _, amzn) = counters(&browser, "AMZN").await?;
+                let (_, _, tsla) = counters(&browser, "TSLA").await?;
+                (badge(&browser).await.as_deref() == Some("live")
+                    && amzn > at_restore + 2_000
+                    && tsla > at_restore + 2_000)
+                    .then_some(())
+            },
+        )
+        .await;
+    for symbol in ["AMZN", "TSLA"] {
+        let (n, first, _) = assert_no_bar_missing(&browser, symbol, TICK_MS).await;
+        assert!(
+            first < before_cut,
+            "{symbol}: history reaches back before the cut"
+        );
+        let held = card_number(&browser, symbol, "bars").await.unwrap();
+        assert_eq!(held, n.min(240), "{symbol}: data-bars");
+        let gaps = browser
+            .attr(
+                &format!("article[data-symbol='{symbol}'] svg.chart"),
+                "data-gaps",
+            )
+            .await;
+        assert_eq!(gaps.as_deref(), Some("0"), "{symbol}");
+    }
+    browser.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_feed_goes_stale_and_a_reference_api_runs_live_only() {
+    // The reference sample's schema: no `history`. The dashboard notices once and runs on
+    // live bars alone, quietly.
+    let reference = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schema/reference/schema.graphql"
+    ))
+    .unwrap();
+    let appsync = LocalAppSync::start_with(|c| c.schema_sdl = Some(reference.into())).await;
+    let listener = bind_site().await;
+    let config = config_via(listener.local_addr().unwrap(), &appsync, API_KEY, &["AMZN"]);
+    let site = serve_with_configs(listener, appsync.addr, vec![("reference", config)]).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("http://{}/reference/", site.addr))
+        .await
+        .unwrap();
+    browser
+        .wait_for("the subscription", Duration::from_secs(20), || async {
+            (appsync.app.hub.subscription_count() == 1).then_some(())
+        })
+        .await;
+    // A feed of one bar a second, dated now, linked to the one before. Without auth
+    // directives (the reference's schema) the API key publishes and IAM may not.
+    let http = appsync.reader();
+    let mut prev = None;
+    for _ in 0..4 {
+        let t = quotecast_producer::handler::now_ms();
+        let quote = Quote::new("AMZN", t, [10.0, 11.0, 9.0, 10.5], 100)
+            .unwrap()
+            .with_prev_timestamp(prev)
+            .unwrap();
+        prev = Some(t);
+        assert_eq!(
+            http.publish(&[Channel::for_quote(&quote)]).await.unwrap().0,
+            200
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    browser
+        .wait_for("four bars on the card", Duration::from_secs(10), || async {
+            (updates(&browser, "AMZN").await == 4).then_some(())
+        })
+        .await;
+    let stale = || async {
+        card_number(&browser, "AMZN", "bars").await?;
+        browser
+            .attr("article[data-symbol='AMZN']", "data-stale")
+            .await
+    };
+    assert_eq!(stale().await.as_deref(), Some("false"));
+    let freshness = browser
+        .text("article[data-symbol='AMZN'] .freshness")
+        .await
+        .unwrap();
+    assert!(freshness.starts_with("last bar "), "{freshness:?}");
+    assert_eq!(
+        site.graphql_posts.load(Ordering::SeqCst),
+        1,
+        "history asked once, then live-only"
+    );
+
+    // The feed stops: three intervals (1 s) later — at least 3 s — the card is stale.
+    browser
+        .wait_for("the card to go stale", Duration::from_secs(8), || async {
+            (stale().await.as_deref() == Some("true")).then_some(())
+        })
+        .await;
+    let freshness = browser
+        .text("article[data-symbol='AMZN'] .freshness")
+        .await
+        .unwrap();
+    let since = quotecast_e2e::browser::time_of_day(prev.unwrap());
+    assert_eq!(freshness, format!("stale since {since}"));
+    let class = browser
+        .attr("article[data-symbol='AMZN']", "class")
+        .await
+        .unwrap();
+    assert!(class.contains("stale"), "{class}");
+    let shot = browser.screenshot("dashboard-stale.png").await;
+    println!("screenshot: {}", shot.display());
+
+    // The next bar makes it live again.
+    let t = quotecast_producer::handler::now_ms();
+    let quote = Quote::new("AMZN", t, [10.0, 11.0, 9.0, 10.5], 100)
+        .unwrap()
+        .with_prev_timestamp(prev)
+        .unwrap();
+    assert_eq!(
+        http.publish(&[Channel::for_quote(&quote)]).await.unwrap().0,
+        200
+    );
+    browser
+        .wait_for(
+            "the card to be live again",
+            Duration::from_secs(5),
+            || async { (stale().await.as_deref() == Some("false")).then_some(()) },
+        )
+        .await;
+    let change = browser
+        .text("article[data-symbol='AMZN'] .change")
+        .await
+        .unwrap();
+    assert!(!change.contains("loading"), "{change:?}");
+    assert_eq!(site.graphql_posts.load(Ordering::SeqCst), 1);
     let console = browser.console().await;
     assert_eq!(
         errors(&console),

@@ -860,11 +860,9 @@ async fn start_moto() -> Moto {
     panic!("{} did not listen on {port} within 15 s", path.display());
 }
 
-#[tokio::test]
-async fn moto_gives_the_same_results_as_the_local_endpoint() {
-    let moto = start_moto().await;
-    let remote = sdk(&moto.url, "AKIDMOTO", "moto");
-    remote
+/// The history table as the template defines it, on moto.
+async fn create_table(client: &Client) {
+    client
         .create_table()
         .table_name(TABLE)
         .key_schema(
@@ -899,6 +897,13 @@ async fn moto_gives_the_same_results_as_the_local_endpoint() {
         .send()
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn moto_gives_the_same_results_as_the_local_endpoint() {
+    let moto = start_moto().await;
+    let remote = sdk(&moto.url, "AKIDMOTO", "moto");
+    create_table(&remote).await;
     let on_moto = scenario(&remote).await;
 
     let dir = scratch("parity");
@@ -908,6 +913,92 @@ async fn moto_gives_the_same_results_as_the_local_endpoint() {
         assert_eq!(local, moto, "the local endpoint and moto differ");
     }
     assert_eq!(on_local.len(), on_moto.len());
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The consumer's own `BatchWriteItem` client (what writes DynamoDB on AWS: hand-written JSON,
+/// its own signer) against moto and against the local endpoint: both accept it, and AWS's SDK
+/// reads back the same items from both.
+#[tokio::test]
+async fn the_consumers_writer_is_accepted_by_moto_and_the_local_endpoint() {
+    use quotecast_consumer::history::{HistoryBar, HistoryTarget, HistoryWriter};
+
+    let bars: Vec<HistoryBar> = (0..60)
+        .map(|i| HistoryBar {
+            symbol: if i % 2 == 0 { "AMZN" } else { "BRK.B" }.to_owned(),
+            timestamp: 1_700_000_000_000 + i,
+            data: format!(r#"{{"symbol":"x","note":"caf\u00e9 \"q\" ✓","i":{i}}}"#),
+        })
+        .collect();
+    let writer = |endpoint: &str, key_id: &str, secret: &str| {
+        HistoryWriter::new(
+            HistoryTarget {
+                table: TABLE.to_owned(),
+                endpoint: endpoint.to_owned(),
+                retention: Duration::from_secs(3600),
+            },
+            "us-east-1",
+            aws_credential_types::Credentials::new(key_id, secret, None, None, "test"),
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    };
+    let read_back = |client: Client| async move {
+        let mut out = Vec::new();
+        for symbol in ["AMZN", "BRK.B"] {
+            let items = client
+                .query()
+                .table_name(TABLE)
+                .key_condition_expression("symbol = :s")
+                .expression_attribute_values(":s", AttributeValue::S(symbol.to_owned()))
+                .send()
+                .await
+                .unwrap()
+                .items()
+                .to_vec();
+            for item in items {
+                let mut item = item.clone();
+                // Written "now + 1 h" by each writer at its own moment: only its presence is compared.
+                assert!(matches!(
+                    item.remove("expiresAt"),
+                    Some(AttributeValue::N(_))
+                ));
+                let Some(AttributeValue::S(data)) = item.get("data").cloned() else {
+                    panic!("no data: {}", show(&item));
+                };
+                out.push((stamp(&item), data, show(&item)));
+            }
+        }
+        out
+    };
+
+    let moto = start_moto().await;
+    let remote = sdk(&moto.url, "AKIDMOTO", "moto");
+    create_table(&remote).await;
+    let unprocessed = writer(&format!("{}/", moto.url), "AKIDMOTO", "moto")
+        .write(&bars)
+        .await
+        .unwrap();
+    assert!(unprocessed.is_empty());
+    let on_moto = read_back(remote).await;
+
+    let dir = scratch("consumer-writer");
+    let (server, _store) = local(&dir).await;
+    let url = format!("{}/", endpoint(&server));
+    let unprocessed = writer(&url, ACCESS_KEY_ID, SECRET)
+        .write(&bars)
+        .await
+        .unwrap();
+    assert!(unprocessed.is_empty());
+    let on_local = read_back(sdk(&endpoint(&server), ACCESS_KEY_ID, SECRET)).await;
+    assert_eq!(on_local.len(), 60);
+    assert_eq!(on_local, on_moto, "the same items on both");
+    // What the consumer sent is what comes back, byte for byte.
+    for (timestamp, data, _) in &on_local {
+        let sent = bars.iter().find(|b| b.timestamp == *timestamp).unwrap();
+        assert_eq!(data, &sent.data);
+    }
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -126,7 +126,7 @@ async fn the_latest_bars_come_oldest_first_and_after_pages_forward() {
 #[tokio::test]
 async fn unknown_names_are_empty_and_bad_arguments_are_refused_in_appsyncs_shape() {
     let (server, _store) = server_with("bad", vec![bar("AMZN", 0)]).await;
-    for name in ["ZZZZ", "", "amzn", &"X".repeat(40)] {
+    for name in ["ZZZZ", "", "amzn", &"X".repeat(40), &"X".repeat(600)] {
         let body = history(&server, &format!("name: {name:?}")).await;
         assert_eq!(body["data"]["history"], json!([]), "{name}: {body}");
     }
@@ -150,6 +150,10 @@ async fn unknown_names_are_empty_and_bad_arguments_are_refused_in_appsyncs_shape
         (
             r#"name: "AMZN", after: 1.5"#,
             "after must be a whole number of milliseconds ≥ 0, got 1.5",
+        ),
+        (
+            r#"name: "AMZN", after: 1e22"#,
+            "after must be a whole number of milliseconds ≥ 0, got 1e+22",
         ),
     ] {
         let body = history(&server, args).await;

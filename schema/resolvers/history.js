@@ -7,8 +7,8 @@
 // - without `after`: the most recent `limit` bars (a descending Query, reversed here);
 // - with `after` (ms): the first `limit` bars whose timestamp is greater (backfill).
 // `limit` defaults to 60 and must be 1..1000; `after` must be a whole number ≥ 0. A name
-// that no symbol can have (empty, or longer than 32 characters) returns [] without a Query, since
-// DynamoDB refuses an empty key value. Errors use errorType BadRequestException.
+// that no channel can have (empty, or longer than 512 characters) returns [] without a Query,
+// since DynamoDB refuses an empty key value. Errors use errorType BadRequestException.
 //
 // An item without a `data` text that looks like a JSON object is skipped and logged rather
 // than failing the query. APPSYNC_JS has no try/catch, so a text that looks like an object
@@ -24,7 +24,11 @@ import { util, runtime } from '@aws-appsync/utils';
 
 const DEFAULT_LIMIT = 60;
 const MAX_LIMIT = 1000;
-const MAX_SYMBOL_LEN = 32;
+// Longer names are not looked up: DynamoDB refuses a key value over 2,048 bytes, and no
+// channel the consumer stores is near it (symbols ≤ 32 bytes, Kafka topics ≤ 249).
+const MAX_NAME_LEN = 512;
+// Beyond this `after` is not a time (and DynamoDB refuses numbers past 38 digits).
+const MAX_AFTER = 9.2e18;
 
 export function request(ctx) {
   const name = ctx.args.name;
@@ -34,10 +38,10 @@ export function request(ctx) {
   if (limit < 1 || limit > MAX_LIMIT) {
     util.error(`limit must be between 1 and ${MAX_LIMIT}, got ${limit}`, 'BadRequestException');
   }
-  if (hasAfter && (after < 0 || Math.floor(after) !== after)) {
+  if (hasAfter && (after < 0 || after >= MAX_AFTER || Math.floor(after) !== after)) {
     util.error(`after must be a whole number of milliseconds ≥ 0, got ${after}`, 'BadRequestException');
   }
-  if (name.length === 0 || name.length > MAX_SYMBOL_LEN) {
+  if (name.length === 0 || name.length > MAX_NAME_LEN) {
     runtime.earlyReturn([]);
   }
   if (hasAfter) {
@@ -70,8 +74,8 @@ export function response(ctx) {
   }
   const bars = [];
   for (const item of ctx.result.items) {
-    const data = item.data;
-    if (typeof data === 'string' && data.startsWith('{') && data.endsWith('}')) {
+    const data = typeof item.data === 'string' ? item.data.trim() : null;
+    if (data !== null && data.startsWith('{') && data.endsWith('}')) {
       bars.push({ name: item.symbol, data: data });
     } else {
       console.log(`history: skipped an unreadable item of ${item.symbol} at ${item.timestamp}`);

@@ -23,8 +23,6 @@ pub const MAX_BATCH_ITEMS: usize = 25;
 /// DynamoDB's item size limit is 400 KB; a bar whose item would pass this is not stored
 /// (logged by the caller) rather than failing every call it is part of.
 pub const MAX_ITEM_BYTES: usize = 390 * 1024;
-/// `BatchWriteItem` calls of one write in flight at once.
-const CALLS_IN_FLIGHT: usize = 10;
 
 /// One bar to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +140,7 @@ impl HistoryWriter {
         &self.target.table
     }
 
-    /// Writes `bars` in calls of at most 25, several at once. Returns the bars DynamoDB left
+    /// Writes `bars` in calls of at most 25, all at once. Returns the bars DynamoDB left
     /// unprocessed (to be sent again), or the first error; on an error some calls may have
     /// been written, which a retry rewrites harmlessly. Two bars with the same key must not
     /// be in `bars` (DynamoDB refuses such a call): see [`dedup_last_wins`].
@@ -152,7 +150,10 @@ impl HistoryWriter {
             .chunks(MAX_BATCH_ITEMS)
             .map(|chunk| self.batch_write(chunk, expires_at))
             .collect();
-        let mut results = futures_util::stream::iter(calls).buffer_unordered(CALLS_IN_FLIGHT);
+        // All at once (at most 40: `PUBLISH_CHUNK_SIZE` ≤ 1,000): one round of requests, so
+        // a write ends within one `REQUEST_TIMEOUT_MS` and the invocation's deadline holds.
+        let in_flight = calls.len().max(1);
+        let mut results = futures_util::stream::iter(calls).buffer_unordered(in_flight);
         let mut unprocessed = Vec::new();
         let mut first_error = None;
         while let Some(result) = results.next().await {

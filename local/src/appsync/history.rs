@@ -15,9 +15,11 @@ use crate::history::{HistoryStore, Item};
 pub const DEFAULT_LIMIT: usize = 60;
 /// The largest `limit` accepted.
 pub const MAX_LIMIT: usize = 1000;
-/// Longer names cannot be symbols (`quotecast_shared::quote::MAX_SYMBOL_LEN`): nothing is
-/// looked up for them.
-const MAX_NAME_LEN: usize = quotecast_shared::quote::MAX_SYMBOL_LEN;
+/// Longer names are not looked up (DynamoDB refuses key values over 2,048 bytes; no channel
+/// the consumer stores comes near: symbols ≤ 32 bytes, Kafka topics ≤ 249).
+const MAX_NAME_LEN: usize = 512;
+/// Beyond this `after` is not a time.
+const MAX_AFTER: f64 = 9.2e18;
 
 /// The `errorType` of a refused `history` call, as the resolver raises it.
 pub const BAD_REQUEST: &str = "BadRequestException";
@@ -59,11 +61,10 @@ impl HistoryRequest {
 /// A Float argument that holds a whole, non-negative number of milliseconds.
 fn whole_ms(v: &Value) -> Option<i64> {
     if let Some(n) = v.as_i64() {
-        return (n >= 0).then_some(n);
+        return (n >= 0 && (n as f64) < MAX_AFTER).then_some(n);
     }
     let f = v.as_f64()?;
-    // 2^63 ms is far beyond any timestamp; the bound keeps the cast exact.
-    (f >= 0.0 && f.fract() == 0.0 && f < 9.2e18).then_some(f as i64)
+    (f >= 0.0 && f.fract() == 0.0 && f < MAX_AFTER).then_some(f as i64)
 }
 
 /// Why a `history` call could not be answered.
@@ -98,6 +99,7 @@ fn bar_of(item: &Item) -> Option<Map<String, Value>> {
         .get("data")
         .and_then(|d| d.get("S"))
         .and_then(Value::as_str)
+        .map(str::trim)
         .filter(|text| serde_json::from_str::<Value>(text).is_ok_and(|parsed| parsed.is_object()));
     let Some(data) = data else {
         tracing::warn!(

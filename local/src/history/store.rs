@@ -306,8 +306,8 @@ impl HistoryStore {
     }
 
     /// Puts `puts` (each replacing any item with its key, so a replay is harmless) and
-    /// deletes `deletes`, atomically: all of it is committed, durably, or none of it and an
-    /// error is returned. The caller makes sure no key appears twice in one call.
+    /// deletes `deletes`, atomically: all of it is committed (visible at once, durable at the
+    /// next checkpoint, within 100 ms), or none of it and an error is returned. The caller makes sure no key appears twice in one call.
     pub async fn write(&self, puts: Vec<Item>, deletes: Vec<Key>) -> Result<(), StoreError> {
         let rows = puts
             .into_iter()

@@ -204,7 +204,10 @@ impl Checkpoint {
         match durable {
             Ok(()) => self.pending_since = None,
             Err(e) => {
-                tracing::error!(error = %e, "history: checkpoint failed; retried at the next one")
+                // Tried again one interval later, not at once: a failing disk must not spin
+                // this thread.
+                self.pending_since = Some(Instant::now());
+                tracing::error!(error = %e, "history: checkpoint failed; retried in 100 ms");
             }
         }
     }

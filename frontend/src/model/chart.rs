@@ -135,6 +135,46 @@ impl Chart {
         chart
     }
 
+    /// Grid, price and time labels and the last-price marker as SVG markup, for one
+    /// `innerHTML` write: a dozen elements rebuilt as one string cost less code and time
+    /// than a dozen reactive nodes. Labels are digits, separators and colons only, so
+    /// nothing needs escaping.
+    pub fn overlay(&self) -> String {
+        let mut svg = String::with_capacity(1_024);
+        svg.push_str(&format!(
+            r#"<path class="axis" d="M{PLOT_RIGHT},{PLOT_TOP}V{PLOT_BOTTOM}H0"/>"#
+        ));
+        for (y, label) in &self.price_ticks {
+            svg.push_str(&format!(
+                r#"<path class="grid" d="M0,{y:.1}H{PLOT_RIGHT}"/><text class="price-tick" x="{:.1}" y="{:.1}">{label}</text>"#,
+                PLOT_RIGHT + 4.0,
+                y + 3.5
+            ));
+        }
+        for (x, label) in &self.time_ticks {
+            svg.push_str(&format!(
+                r#"<text class="time-tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#,
+                PLOT_BOTTOM + 13.0
+            ));
+        }
+        if let Some((y, label)) = &self.last {
+            svg.push_str(&format!(
+                r#"<path class="last" d="M0,{y:.1}H{PLOT_RIGHT}"/><rect class="last-tag" x="{PLOT_RIGHT}" y="{:.1}" width="{}" height="14"/><text class="last-price" x="{:.1}" y="{:.1}">{label}</text>"#,
+                y - 7.0,
+                WIDTH - PLOT_RIGHT,
+                PLOT_RIGHT + 4.0,
+                y + 3.5
+            ));
+        }
+        svg
+    }
+
+    /// The crosshair through bar `i` at `price`, as a path.
+    pub fn crosshair(&self, i: usize, price: f64) -> String {
+        let (x, y) = (self.x(i), self.y(price));
+        format!("M{x:.1},{PLOT_TOP}V{PLOT_BOTTOM}M0,{y:.1}H{PLOT_RIGHT}")
+    }
+
     fn slot(&self) -> f64 {
         PLOT_RIGHT / self.slots as f64
     }
@@ -294,6 +334,17 @@ mod tests {
         // Right-aligned in 60 slots: the newest bar's centre is half a slot from the edge.
         assert!((c.x(1) - (PLOT_RIGHT - PLOT_RIGHT / 120.0)).abs() < 1e-9);
         assert_eq!(c.time_ticks, [(c.x(1), "00:00:02".to_owned())]);
+        let overlay = c.overlay();
+        assert_eq!(
+            overlay.matches("<text").count(),
+            5 + 1 + 1,
+            "prices, time, last"
+        );
+        assert!(overlay.contains(">11.00</text>"), "{overlay}");
+        assert!(
+            c.crosshair(0, 11.0)
+                .starts_with(&format!("M{:.1},", c.x(0)))
+        );
     }
 
     #[test]

@@ -13,4 +13,5 @@ pub mod pending;
 pub mod selection;
 pub mod shards;
 pub mod status;
+pub mod table;
 pub mod ticker;

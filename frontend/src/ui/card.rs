@@ -3,16 +3,14 @@
 //! last bars (the reference's Close, Open, High, Low, Volume).
 
 use leptos::prelude::*;
-use quotecast_shared::quote::Quote;
 
 use super::chart::PriceChart;
 use super::dashboard::TickerEntry;
 use crate::browser::clock::now_ms;
 use crate::model::format;
 use crate::model::freshness::{Freshness, age, freshness};
+use crate::model::table;
 use crate::model::ticker::{TABLE_ROWS, TickerState};
-
-const COLUMNS: usize = 6;
 
 /// Ticks when the bar tables should catch up; provided by the dashboard. Without one (a card
 /// on its own) the table follows every update.
@@ -27,29 +25,16 @@ pub struct Now(pub RwSignal<i64>);
 /// How often the dashboard's tables catch up.
 pub const TABLE_REFRESH: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// One table row: time, close, open, high, low, volume (the reference's column order after
-/// the time).
-fn row(q: &Quote) -> [String; COLUMNS] {
-    [
-        format::time_of_day(q.timestamp),
-        format::price(q.close),
-        format::price(q.open),
-        format::price(q.high),
-        format::price(q.low),
-        format::volume(q.volume),
-    ]
-}
-
 #[component]
 pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoView {
     let TickerEntry { symbol, state, .. } = entry;
-    // The table's text. Its rows and cells are created once and only their text changes;
-    // under a dashboard's table clock it is refreshed a few times a second rather than every
-    // frame (50 tables rewritten 20 times a second cost the page a third of its frames, and
-    // no one reads a table scrolling that fast).
+    // The table's rows, written whole ([`table::rows`]); under a dashboard's table clock
+    // they are refreshed a few times a second rather than every frame (50 tables rewritten
+    // 20 times a second cost the page a third of its frames, and no one reads a table
+    // scrolling that fast).
     let clock = use_context::<TableClock>();
     let rows = Memo::new(move |_| {
-        let rows = |s: &TickerState| s.recent(TABLE_ROWS).map(row).collect::<Vec<_>>();
+        let rows = |s: &TickerState| table::rows(s.recent(TABLE_ROWS));
         match clock {
             Some(TableClock(tick)) => {
                 tick.track();
@@ -126,27 +111,7 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
                         <th scope="col">"Volume"</th>
                     </tr>
                 </thead>
-                <tbody>
-                    {(0..TABLE_ROWS)
-                        .map(|i| {
-                            view! {
-                                <tr class:empty=move || rows.with(|r| r.len() <= i)>
-                                    {(0..COLUMNS)
-                                        .map(|j| {
-                                            view! {
-                                                <td>
-                                                    {move || {
-                                                        rows.with(|r| r.get(i).map(|row| row[j].clone()))
-                                                    }}
-                                                </td>
-                                            }
-                                        })
-                                        .collect::<Vec<_>>()}
-                                </tr>
-                            }
-                        })
-                        .collect::<Vec<_>>()}
-                </tbody>
+                <tbody inner_html=move || rows.get()></tbody>
             </table>
             {move || {
                 let skipped = state.with(|s| s.unreadable);

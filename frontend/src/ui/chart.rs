@@ -3,17 +3,16 @@
 //! pointer, or under the keyboard's focus (←/→, Home/End).
 //!
 //! The geometry comes from [`crate::model::chart`]; the view holds a fixed set of elements
-//! (two candle paths, a line, six price and five time labels) whose attributes change, so an
-//! update costs a few attribute writes, not new DOM.
+//! (two candle paths, a line, gaps, the crosshair) whose `d` changes, and one group whose
+//! markup (grid, labels, last price) is written whole, so an update costs a few attribute
+//! writes and the bundle a handful of reactive nodes.
 
 use leptos::ev;
 use leptos::prelude::*;
 use quotecast_shared::quote::Quote;
 use wasm_bindgen::JsCast;
 
-use crate::model::chart::{
-    Chart, HEIGHT, PLOT_BOTTOM, PLOT_RIGHT, PLOT_TOP, PRICE_TICKS, RANGES, Style, TIME_TICKS, WIDTH,
-};
+use crate::model::chart::{Chart, HEIGHT, RANGES, Style, WIDTH};
 use crate::model::format;
 use crate::model::ticker::TickerState;
 
@@ -125,7 +124,7 @@ pub fn PriceChart(state: RwSignal<TickerState>, symbol: String) -> impl IntoView
                             type="button"
                             class="range"
                             aria-pressed=move || (range.get() == n).to_string()
-                            disabled=move || n > RANGES[0] && state.with(|s| s.len() <= n / 2)
+                            disabled=move || { n > RANGES[0] && state.with(|s| s.len() <= n / 2) }
                             on:click=move |_| range.set(n)
                         >
                             {n.to_string()}
@@ -148,56 +147,20 @@ pub fn PriceChart(state: RwSignal<TickerState>, symbol: String) -> impl IntoView
             on:focus=on_focus
             on:blur=move |_| focus.set(None)
         >
-            <line class="axis" x1=PLOT_RIGHT x2=PLOT_RIGHT y1=PLOT_TOP y2=PLOT_BOTTOM></line>
-            <line class="axis" x1="0" x2=PLOT_RIGHT y1=PLOT_BOTTOM y2=PLOT_BOTTOM></line>
-            {(0..PRICE_TICKS)
-                .map(|i| {
-                    let tick = move || laid.with(|l| l.chart.price_ticks.get(i).cloned());
-                    let y = move || tick().map_or(-100.0, |(y, _)| y);
-                    view! {
-                        <line class="grid" x1="0" x2=PLOT_RIGHT y1=y y2=y></line>
-                        <text class="price-tick" x=PLOT_RIGHT + 4.0 y=move || y() + 3.5>
-                            {move || tick().map(|(_, l)| l).unwrap_or_default()}
-                        </text>
-                    }
-                })
-                .collect::<Vec<_>>()}
-            {(0..TIME_TICKS)
-                .map(|i| {
-                    let tick = move || laid.with(|l| l.chart.time_ticks.get(i).cloned());
-                    let x = move || tick().map_or(-100.0, |(x, _)| x);
-                    view! {
-                        <text class="time-tick" x=x y=PLOT_BOTTOM + 13.0 text-anchor="middle">
-                            {move || tick().map(|(_, l)| l).unwrap_or_default()}
-                        </text>
-                    }
-                })
-                .collect::<Vec<_>>()}
+            <g inner_html=move || laid.with(|l| l.chart.overlay())></g>
             <path class="gaps" d=move || laid.with(|l| l.chart.gaps.clone())></path>
             <path class="candles up" d=move || laid.with(|l| l.chart.up.clone())></path>
             <path class="candles down" d=move || laid.with(|l| l.chart.down.clone())></path>
             <path class="line" d=move || laid.with(|l| l.chart.line.clone())></path>
-            {move || {
-                laid.with(|l| l.chart.last.clone())
-                    .map(|(y, price)| {
-                        view! {
-                            <line class="last" x1="0" x2=PLOT_RIGHT y1=y y2=y></line>
-                            <rect class="last-tag" x=PLOT_RIGHT y=y - 7.0 width=WIDTH - PLOT_RIGHT height="14"></rect>
-                            <text class="last-price" x=PLOT_RIGHT + 4.0 y=y + 3.5>{price}</text>
-                        }
-                    })
-            }}
-            {move || {
-                focused
-                    .get()
-                    .map(|(i, bar)| {
-                        let (x, y) = laid.with(|l| (l.chart.x(i), l.chart.y(bar.close)));
-                        view! {
-                            <line class="crosshair" x1=x x2=x y1=PLOT_TOP y2=PLOT_BOTTOM></line>
-                            <line class="crosshair" x1="0" x2=PLOT_RIGHT y1=y y2=y></line>
-                        }
-                    })
-            }}
+            <path
+                class="crosshair"
+                d=move || {
+                    focused
+                        .with(|f| f.as_ref().map(|(i, bar)| (*i, bar.close)))
+                        .map(|(i, close)| laid.with(|l| l.chart.crosshair(i, close)))
+                        .unwrap_or_default()
+                }
+            ></path>
         </svg>
         <p
             class="readout"

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
+use axum::routing::{get, get_service};
 use quotecast_producer::Producer;
 use quotecast_producer::handler::now_ms;
 use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
@@ -23,7 +23,7 @@ use quotecast_shared::lambda::KafkaBatchResponse;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tower_http::services::ServeDir;
+use tower_http::services::{ServeDir, ServeFile};
 
 use crate::appsync::server::{AppSync, serve};
 use crate::appsync::{Config, Server};
@@ -177,7 +177,11 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
             symbols: config.symbols.clone(),
         }));
     let site = if config.dashboard_dir.join("index.html").is_file() {
-        site.fallback_service(ServeDir::new(&config.dashboard_dir))
+        // `/` needs its own GET route: the server's DynamoDB endpoint is `POST /`, and a path
+        // with a route answers other methods 405 instead of falling back to the files.
+        let index = config.dashboard_dir.join("index.html");
+        site.route("/", get_service(ServeFile::new(index)))
+            .fallback_service(ServeDir::new(&config.dashboard_dir))
     } else {
         site.route("/", get(no_dashboard))
     };

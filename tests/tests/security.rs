@@ -123,8 +123,11 @@ async fn smoke_passes_against_the_local_stack() {
     assert_eq!(report.symbol, "AMZN");
     assert!(report.publish_refusal.contains("Unauthorized"), "{report}");
     assert!(report.first_quote < Duration::from_secs(10));
-    // The history API is not part of this schema yet: live only, not a failure.
-    assert_eq!(report.history, HistoryCheck::Absent);
+    // The stack keeps history: the bars the producer stored before the first quote arrived.
+    assert!(
+        matches!(report.history, HistoryCheck::Bars(_)),
+        "{report}"
+    );
     assert!(report.to_string().contains("first quote:"));
     stack.stop().await;
     std::fs::remove_dir_all(&data_dir).unwrap();
@@ -162,7 +165,8 @@ async fn smoke_fails_when_the_public_key_may_publish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_fails_when_no_quote_comes() {
-    let appsync = LocalAppSync::start().await;
+    // With a history store, so the only thing missing is the feed.
+    let (appsync, _store) = LocalAppSync::start_with_history("smoke-no-quote").await;
     let failure = smoke::run(
         &dashboard_for(&appsync),
         &options(Duration::from_millis(500)),

@@ -124,10 +124,7 @@ async fn smoke_passes_against_the_local_stack() {
     assert!(report.publish_refusal.contains("Unauthorized"), "{report}");
     assert!(report.first_quote < Duration::from_secs(10));
     // The stack keeps history: the bars the producer stored before the first quote arrived.
-    assert!(
-        matches!(report.history, HistoryCheck::Bars(_)),
-        "{report}"
-    );
+    assert!(matches!(report.history, HistoryCheck::Bars(_)), "{report}");
     assert!(report.to_string().contains("first quote:"));
     stack.stop().await;
     std::fs::remove_dir_all(&data_dir).unwrap();

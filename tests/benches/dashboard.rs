@@ -6,7 +6,9 @@
 //! the animation frame that drew the first quote), and navigation start → every card holding
 //! a full chart (`data-bars` ≥ 60, from history), timed in the page. Smoothness is counted in the page: frames
 //! drawn and long tasks (> 50 ms, `PerformanceObserver`) over 10 s, and the quotes the cards
-//! applied against the quotes published.
+//! applied against the quotes published; where the long frames' time went (Long Animation
+//! Frames: tasks before the frame, the frame's callbacks — where the cards update — and the
+//! browser's style, layout and paint).
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
@@ -59,6 +61,8 @@ struct Smoothness {
     applied_per_s: f64,
     long_tasks: u64,
     longest_ms: f64,
+    /// Time in long animation frames: tasks, frame callbacks, rendering (ms over the window).
+    long_frames: (f64, f64, f64),
 }
 
 /// Frames drawn, long tasks and quotes applied over [`WINDOW_MS`], counted in the page.
@@ -75,13 +79,23 @@ async fn measure(browser: &Browser) -> Smoothness {
                for (const e of list.getEntries()) { longTasks++; longest = Math.max(longest, e.duration); }
              });
              obs.observe({ type: 'longtask' });
+             let tasks = 0, callbacks = 0, rendering = 0;
+             const loaf = new PerformanceObserver(list => {
+               for (const e of list.getEntries()) {
+                 const end = e.startTime + e.duration;
+                 const render = e.renderStart || end, layout = e.styleAndLayoutStart || end;
+                 tasks += render - e.startTime; callbacks += layout - render; rendering += end - layout;
+               }
+             });
+             try { loaf.observe({ type: 'long-animation-frame' }); } catch (_) {}
              const first = applied();
              const t0 = performance.now();
              function frame(now) {
                frames++;
                if (now - t0 < windowMs) { requestAnimationFrame(frame); return; }
-               obs.disconnect();
-               done({ frames, ms: now - t0, longTasks, longest, applied: applied() - first });
+               obs.disconnect(); loaf.disconnect();
+               done({ frames, ms: now - t0, longTasks, longest, applied: applied() - first,
+                      tasks, callbacks, rendering });
              }
              requestAnimationFrame(frame);",
             vec![Value::from(WINDOW_MS)],
@@ -95,6 +109,11 @@ async fn measure(browser: &Browser) -> Smoothness {
         applied_per_s: m["applied"].as_f64().unwrap() / secs,
         long_tasks: m["longTasks"].as_u64().unwrap_or(0),
         longest_ms: m["longest"].as_f64().unwrap_or(0.0),
+        long_frames: (
+            m["tasks"].as_f64().unwrap_or(0.0),
+            m["callbacks"].as_f64().unwrap_or(0.0),
+            m["rendering"].as_f64().unwrap_or(0.0),
+        ),
     }
 }
 
@@ -114,8 +133,7 @@ async fn main() {
     let browser = Browser::start().await;
 
     // Page load → first quote and → full chart, with five tickers, once history holds more
-    // than a chart's worth of bars. (`/index.html`: `/` itself answers 405 while the local
-    // server's DynamoDB endpoint owns `POST /`.)
+    // than a chart's worth of bars.
     tokio::time::sleep(Duration::from_millis(TICK_MS * 80)).await;
     let url = format!(
         "http://{}/index.html?symbols={}",
@@ -203,6 +221,11 @@ async fn main() {
         "{TICKERS} tickers, {published:.0} updates/s published: {:.0} applied/s by the cards, \
          {:.1} frames/s, {} long tasks (longest {:.0} ms) over {:.1} s",
         busy.applied_per_s, busy.fps, busy.long_tasks, busy.longest_ms, busy.secs
+    );
+    let (tasks, callbacks, rendering) = busy.long_frames;
+    println!(
+        "  time in long frames: {tasks:.0} ms tasks, {callbacks:.0} ms frame callbacks \
+         (the cards' updates), {rendering:.0} ms style, layout and paint"
     );
     // The same page with nothing arriving: the frame rate this browser manages here anyway.
     browser

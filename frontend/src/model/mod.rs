@@ -1,6 +1,6 @@
 //! The dashboard's logic without a browser: configuration, selection, per-ticker state,
 //! frame batching, connection sharding, status, history loading (merge, backfill, gaps),
-//! staleness and the chart. Everything here is tested natively by `cargo test`.
+//! staleness, the chart and when it redraws. Everything here is tested natively by `cargo test`.
 
 pub mod backfill;
 pub mod chart;
@@ -14,4 +14,5 @@ pub mod selection;
 pub mod shards;
 pub mod status;
 pub mod table;
+pub mod throttle;
 pub mod ticker;

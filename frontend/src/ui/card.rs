@@ -12,18 +12,18 @@ use crate::model::freshness::{Freshness, age, freshness};
 use crate::model::table;
 use crate::model::ticker::{TABLE_ROWS, TickerState};
 
-/// Ticks when the bar tables should catch up; provided by the dashboard. Without one (a card
-/// on its own) the table follows every update.
+/// Ticks when the bar tables and busy charts should catch up; provided by the dashboard.
+/// Without one (a card on its own) both follow every update.
 #[derive(Clone, Copy)]
-pub struct TableClock(pub RwSignal<u64>);
+pub struct RefreshClock(pub RwSignal<u64>);
 
 /// The time the cards measure their bars' age against, ticking once a second; provided by
 /// the dashboard. Without one (a card on its own) the card reads the clock when it renders.
 #[derive(Clone, Copy)]
 pub struct Now(pub RwSignal<i64>);
 
-/// How often the dashboard's tables catch up.
-pub const TABLE_REFRESH: std::time::Duration = std::time::Duration::from_millis(250);
+/// How often the dashboard's tables and busy charts catch up.
+pub const REFRESH: std::time::Duration = std::time::Duration::from_millis(250);
 
 #[component]
 pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoView {
@@ -32,11 +32,11 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
     // they are refreshed a few times a second rather than every frame (50 tables rewritten
     // 20 times a second cost the page a third of its frames, and no one reads a table
     // scrolling that fast).
-    let clock = use_context::<TableClock>();
+    let clock = use_context::<RefreshClock>();
     let rows = Memo::new(move |_| {
         let rows = |s: &TickerState| table::rows(s.recent(TABLE_ROWS));
         match clock {
-            Some(TableClock(tick)) => {
+            Some(RefreshClock(tick)) => {
                 tick.track();
                 state.with_untracked(rows)
             }

@@ -12,8 +12,11 @@ use leptos::prelude::*;
 use quotecast_shared::quote::Quote;
 use wasm_bindgen::JsCast;
 
+use super::card::{REFRESH, RefreshClock};
+use crate::browser::clock::now_ms;
 use crate::model::chart::{Chart, HEIGHT, RANGES, Style, WIDTH};
 use crate::model::format;
+use crate::model::throttle::Throttle;
 use crate::model::ticker::TickerState;
 
 /// The chart laid out, and the timestamps of the bars it shows (for the crosshair).
@@ -21,6 +24,33 @@ use crate::model::ticker::TickerState;
 struct Laid {
     chart: Chart,
     times: Vec<i64>,
+    shows: Shows,
+}
+
+/// What a layout was made from: when it differs from the state's, the chart is behind.
+#[derive(Clone, Copy, PartialEq, Default)]
+struct Shows {
+    style: Style,
+    range: usize,
+    /// Bars merged so far, bars held, and the newest bar's time and prices.
+    updates: u64,
+    held: usize,
+    last: Option<(i64, [u64; 4])>,
+}
+
+impl Shows {
+    fn of(s: &TickerState, style: Style, range: usize) -> Shows {
+        Shows {
+            style,
+            range,
+            updates: s.updates,
+            held: s.len(),
+            last: s.last().map(|q| {
+                let prices = [q.open, q.high, q.low, q.close].map(f64::to_bits);
+                (q.timestamp, prices)
+            }),
+        }
+    }
 }
 
 /// `12:00:05  O 1.00  H 2.00  L 0.50  C 1.50  V 1,200`.
@@ -42,14 +72,33 @@ pub fn PriceChart(state: RwSignal<TickerState>, symbol: String) -> impl IntoView
     let range = RwSignal::new(RANGES[0]);
     // The bar under the crosshair, by time: it stays on its bar as new ones arrive.
     let focus = RwSignal::new(None::<i64>);
-    let laid = Memo::new(move |_| {
+    // Under the dashboard's clock a busy chart redraws once per tick ([`Throttle`]); a
+    // choice of the viewer (style, range) redraws at once.
+    let clock = use_context::<RefreshClock>();
+    let throttle = StoredValue::new(Throttle::default());
+    let laid = Memo::new(move |prev: Option<&Laid>| {
         let (style, range) = (style.get(), range.get());
+        let tick = clock.map(|RefreshClock(t)| t.get());
         state.with(|s| {
+            let shows = Shows::of(s, style, range);
+            let changed = prev.is_none_or(|p| p.shows != shows);
+            let chosen = prev.is_none_or(|p| (p.shows.style, p.shows.range) != (style, range));
+            let now = now_ms();
+            let due = match tick {
+                Some(tick) => throttle
+                    .try_update_value(|t| t.due(changed, tick, now, REFRESH.as_millis() as i64))
+                    .unwrap_or(true),
+                None => changed,
+            };
+            if let Some(prev) = prev.filter(|_| !due && !chosen) {
+                return prev.clone();
+            }
             let bars = s.bars();
             let window: Vec<&Quote> = bars.range(bars.len().saturating_sub(range)..).collect();
             Laid {
                 chart: Chart::new(&window, range, style),
                 times: window.iter().map(|q| q.timestamp).collect(),
+                shows,
             }
         })
     });

@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use quotecast_shared::realtime::client::ConnectionState;
 
 use super::badge::StatusBadge;
-use super::card::{Now, TABLE_REFRESH, TableClock, TickerCard};
+use super::card::{Now, REFRESH, RefreshClock, TickerCard};
 use super::picker::Picker;
 use crate::browser::clock::now_ms;
 use crate::browser::feed::{Feed, UpdateSink};
@@ -203,11 +203,9 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
         web::remember_selection(&symbols);
     });
 
-    let table_clock = RwSignal::new(0_u64);
-    provide_context(TableClock(table_clock));
-    if let Ok(tick) =
-        set_interval_with_handle(move || table_clock.update(|t| *t += 1), TABLE_REFRESH)
-    {
+    let refresh = RwSignal::new(0_u64);
+    provide_context(RefreshClock(refresh));
+    if let Ok(tick) = set_interval_with_handle(move || refresh.update(|t| *t += 1), REFRESH) {
         on_cleanup(move || tick.clear());
     }
 

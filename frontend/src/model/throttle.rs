@@ -1,0 +1,101 @@
+//! When a card's chart lays out again: at once after a quiet spell, then at most once per
+//! tick of the dashboard's refresh clock while bars keep coming.
+//!
+//! A chart layout rewrites five paths and a dozen SVG labels; the browser then re-lays out
+//! and repaints the card. Fifty tickers at twenty bars a second each asked for 1,000 of
+//! those a second and the page drew 3 frames a second. No one reads a candle that lives
+//! 50 ms, so a busy chart follows the clock (≤ one tick late) while a chart that has been
+//! quiet — the normal case, a bar a second or a minute — draws its new bar at once.
+
+/// The decision state of one chart.
+#[derive(Debug, Clone, Default)]
+pub struct Throttle {
+    /// When the chart was last laid out (ms), if ever.
+    laid_at: Option<i64>,
+    /// The refresh clock's count at the last decision.
+    tick_seen: u64,
+}
+
+impl Throttle {
+    /// Whether to lay out now. `changed`: what the chart would show differs from what it
+    /// shows; `tick`: the refresh clock's count; `now`: ms; `interval_ms`: the clock's period.
+    pub fn due(&mut self, changed: bool, tick: u64, now: i64, interval_ms: i64) -> bool {
+        let ticked = std::mem::replace(&mut self.tick_seen, tick) != tick;
+        if !changed {
+            return false;
+        }
+        let quiet = self.laid_at.is_none_or(|at| now - at >= interval_ms);
+        if ticked || quiet {
+            self.laid_at = Some(now);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICK: i64 = 250;
+
+    #[test]
+    fn a_quiet_chart_draws_a_new_bar_at_once() {
+        let mut t = Throttle::default();
+        assert!(t.due(true, 0, 1_000, TICK), "the first layout");
+        assert!(t.due(true, 0, 2_000, TICK), "a bar a second later");
+        assert!(t.due(true, 0, 2_250, TICK), "exactly one period later");
+    }
+
+    #[test]
+    fn nothing_new_is_never_laid_out() {
+        let mut t = Throttle::default();
+        assert!(!t.due(false, 0, 1_000, TICK));
+        assert!(!t.due(false, 1, 5_000, TICK), "a tick alone draws nothing");
+    }
+
+    #[test]
+    fn a_busy_chart_waits_for_the_next_tick() {
+        let mut t = Throttle::default();
+        assert!(t.due(true, 0, 1_000, TICK));
+        // Bars every 50 ms: held until the clock ticks, whenever that is.
+        assert!(!t.due(true, 0, 1_050, TICK));
+        assert!(!t.due(true, 0, 1_100, TICK));
+        assert!(
+            t.due(true, 1, 1_120, TICK),
+            "the tick draws what came meanwhile"
+        );
+        assert!(!t.due(true, 1, 1_170, TICK));
+        assert!(!t.due(true, 1, 1_220, TICK));
+        assert!(t.due(true, 2, 1_370, TICK));
+    }
+
+    #[test]
+    fn twenty_bars_a_second_cost_at_most_one_layout_per_tick_and_one_leading() {
+        let mut t = Throttle::default();
+        let (mut layouts, mut held, mut longest_held) = (0, None::<i64>, 0);
+        // 10 s of a bar every 50 ms, the clock ticking every 250 ms out of phase.
+        for ms in (0..10_000).step_by(10) {
+            let tick = ((ms + 130) / TICK) as u64;
+            if ms % 50 == 0 {
+                held.get_or_insert(ms);
+            }
+            if t.due(held.is_some(), tick, ms, TICK) {
+                layouts += 1;
+                longest_held = longest_held.max(ms - held.take().unwrap_or(ms));
+            }
+        }
+        assert!((38..=45).contains(&layouts), "{layouts} layouts in 10 s");
+        assert!(longest_held <= TICK, "a bar waited {longest_held} ms");
+    }
+
+    #[test]
+    fn a_held_change_is_drawn_by_the_next_tick_even_right_after_a_layout() {
+        let mut t = Throttle::default();
+        assert!(t.due(true, 0, 1_000, TICK));
+        assert!(!t.due(true, 0, 1_010, TICK));
+        // The tick lands 15 ms after the layout: it still draws the held change.
+        assert!(t.due(true, 1, 1_015, TICK));
+    }
+}

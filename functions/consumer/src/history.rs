@@ -9,11 +9,13 @@
 //! epoch seconds after which DynamoDB's TTL may delete it. A bar written twice (a replay)
 //! replaces itself: same key, same content.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 use futures_util::StreamExt;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::retry::Retryable;
 use crate::signing::{SigningError, host_of, sign_post};
@@ -176,11 +178,18 @@ impl HistoryWriter {
         bars: &[HistoryBar],
         expires_at: u64,
     ) -> Result<Vec<HistoryBar>, HistoryError> {
-        let requests: Vec<Value> = bars
+        let requests: Vec<WriteRequest<'_>> = bars
             .iter()
-            .map(|bar| json!({ "PutRequest": { "Item": item(bar, expires_at) } }))
+            .map(|bar| WriteRequest {
+                put_request: PutRequest {
+                    item: item(bar, expires_at),
+                },
+            })
             .collect();
-        let body = json!({ "RequestItems": { &self.target.table: requests } }).to_string();
+        let body = serde_json::to_string(&BatchWriteBody {
+            request_items: [(self.target.table.as_str(), requests)].into(),
+        })
+        .map_err(|e| HistoryError::Malformed(e.to_string()))?;
         let endpoint = &self.target.endpoint;
         let base = [
             ("content-type", "application/x-amz-json-1.0"),
@@ -271,17 +280,62 @@ fn unprocessed(reply: &Value, table: &str, sent: &[HistoryBar]) -> Vec<HistoryBa
     rest
 }
 
-/// The DynamoDB item of `bar`.
-fn item(bar: &HistoryBar, expires_at: u64) -> Map<String, Value> {
-    let mut item = Map::new();
-    item.insert("symbol".into(), json!({ "S": bar.symbol }));
-    item.insert(
-        "timestamp".into(),
-        json!({ "N": bar.timestamp.to_string() }),
-    );
-    item.insert("data".into(), json!({ "S": bar.data }));
-    item.insert("expiresAt".into(), json!({ "N": expires_at.to_string() }));
-    item
+// `BatchWriteItem`'s input as typed borrows, serialised straight into the body: building it
+// as `serde_json::Value` maps first cost an allocation per key and value (a profile of the
+// consumer bench, BENCHMARKS.md).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchWriteBody<'a> {
+    request_items: BTreeMap<&'a str, Vec<WriteRequest<'a>>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WriteRequest<'a> {
+    put_request: PutRequest<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRequest<'a> {
+    item: Item<'a>,
+}
+
+/// The DynamoDB item of one bar, in DynamoDB JSON.
+#[derive(Serialize)]
+struct Item<'a> {
+    symbol: Text<'a>,
+    timestamp: Number,
+    data: Text<'a>,
+    #[serde(rename = "expiresAt")]
+    expires_at: Number,
+}
+
+/// A string attribute value, `{"S": "…"}`.
+#[derive(Serialize)]
+struct Text<'a> {
+    #[serde(rename = "S")]
+    s: &'a str,
+}
+
+/// A number attribute value, `{"N": "…"}` (DynamoDB sends numbers as strings).
+#[derive(Serialize)]
+struct Number {
+    #[serde(rename = "N")]
+    n: String,
+}
+
+fn item(bar: &HistoryBar, expires_at: u64) -> Item<'_> {
+    Item {
+        symbol: Text { s: &bar.symbol },
+        timestamp: Number {
+            n: bar.timestamp.to_string(),
+        },
+        data: Text { s: &bar.data },
+        expires_at: Number {
+            n: expires_at.to_string(),
+        },
+    }
 }
 
 /// Epoch seconds `retention` after `now`: the TTL attribute.
@@ -314,6 +368,8 @@ pub fn endpoint(get: impl Fn(&str) -> Option<String>, region: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn bar(symbol: &str, timestamp: i64, data: &str) -> HistoryBar {
@@ -371,9 +427,10 @@ mod tests {
 
     #[test]
     fn items_carry_the_key_the_data_and_the_expiry() {
-        let i = item(&bar("AMZN", 1_700_000_000_000, "{\"a\":1}"), 1_700_086_400);
+        let amzn = bar("AMZN", 1_700_000_000_000, "{\"a\":1}");
+        let i = item(&amzn, 1_700_086_400);
         assert_eq!(
-            Value::Object(i),
+            serde_json::to_value(i).unwrap(),
             json!({"symbol": {"S": "AMZN"}, "timestamp": {"N": "1700000000000"},
                    "data": {"S": "{\"a\":1}"}, "expiresAt": {"N": "1700086400"}})
         );

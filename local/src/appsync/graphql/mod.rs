@@ -8,12 +8,14 @@
 //! `@include` resolved), and [`Selection::write`] writes a value as a selection set shapes it.
 
 mod coerce;
+mod documents;
 mod error;
 mod limits;
 mod prepare;
 mod schema;
 mod selection;
 
+pub use documents::{Documents, MAX_CACHED, MAX_CACHED_BYTES, MAX_CACHED_TEXT};
 pub use error::GraphqlError;
 pub use limits::{MAX_DEPTH, MAX_EXPANDED_BYTES, MAX_NESTING, MAX_SELECTIONS, MAX_TOKENS};
 pub use prepare::{Operation, RootField, prepare};

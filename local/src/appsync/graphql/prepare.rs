@@ -58,7 +58,7 @@ pub fn prepare(
     operation_name: Option<&str>,
 ) -> Result<Operation, Vec<GraphqlError>> {
     check_text(query).map_err(|e| vec![e])?;
-    let doc = async_graphql_parser::parse_query(query).map_err(|e| {
+    let doc = schema.documents.parse(query).map_err(|e| {
         let mut err = GraphqlError::plain(format!("Invalid Syntax : {e}"));
         err.locations = e.positions().collect();
         vec![err]

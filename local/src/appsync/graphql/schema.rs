@@ -74,6 +74,8 @@ pub struct Schema {
     pub query: String,
     pub mutation: String,
     pub subscription: String,
+    /// Request documents parsed before, shared by the clones of this schema.
+    pub documents: std::sync::Arc<super::documents::Documents>,
 }
 
 fn directive_names(directives: &[async_graphql_parser::Positioned<ConstDirective>]) -> Vec<String> {
@@ -175,6 +177,7 @@ impl Schema {
             subscription: subscription.unwrap_or_else(|| "Subscription".to_owned()),
             objects,
             scalars,
+            documents: std::sync::Arc::default(),
         };
         for (root, label) in [
             (&schema.query, "query"),

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use quotecast_frontend::browser::web::{remember_selection, saved_selection};
 use quotecast_frontend::model::ticker::TickerState;
 use quotecast_frontend::ui::badge::StatusBadge;
-use quotecast_frontend::ui::card::TickerCard;
+use quotecast_frontend::ui::card::{REFRESH, RefreshClock, TickerCard};
 use quotecast_frontend::ui::dashboard::TickerEntry;
 use quotecast_frontend::ui::picker::Picker;
 use quotecast_shared::quote::Quote;
@@ -57,6 +57,68 @@ fn bar(t: i64, close: f64, previous: Option<f64>) -> Quote {
     .unwrap()
     .with_previous_close(previous)
     .unwrap()
+}
+
+/// Waits `ms` on the browser's clock.
+async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
+/// Under the dashboard's refresh clock a card that has been quiet draws a bar at once; bars
+/// that follow within a refresh period wait for the next tick, while the test attributes
+/// follow every bar.
+#[wasm_bindgen_test]
+async fn a_busy_card_catches_up_on_the_refresh_clock() {
+    let entry = TickerEntry::new("AMZN");
+    let state = entry.state;
+    let clock = RwSignal::new(0_u64);
+    let root = mount(move || {
+        provide_context(RefreshClock(clock));
+        view! { <TickerCard entry on_remove=Callback::new(|_: String| {}) /> }
+    });
+    leptos::task::tick().await;
+    let period = REFRESH.as_millis() as i32;
+    sleep(period + 50).await;
+    state.update(|s: &mut TickerState| {
+        s.apply(bar(3_600_000, 100.0, None));
+    });
+    leptos::task::tick().await;
+    assert_eq!(
+        text(&root, ".price"),
+        "100.00",
+        "a quiet card draws at once"
+    );
+    for (i, close) in [101.0, 102.0].into_iter().enumerate() {
+        state.update(|s: &mut TickerState| {
+            s.apply(bar(3_601_000 + i as i64 * 1_000, close, None));
+        });
+        leptos::task::tick().await;
+    }
+    let card = root.query_selector("article").unwrap().unwrap();
+    assert_eq!(
+        text(&root, ".price"),
+        "100.00",
+        "a busy card waits for the clock"
+    );
+    assert_eq!(card.get_attribute("data-updates").as_deref(), Some("3"));
+    clock.update(|t| *t += 1);
+    leptos::task::tick().await;
+    assert_eq!(
+        text(&root, ".price"),
+        "102.00",
+        "the tick draws the newest bar"
+    );
+    assert_eq!(
+        texts(&root, "tbody tr:not(.empty) td:first-child").len(),
+        3,
+        "the table with it"
+    );
 }
 
 #[wasm_bindgen_test]

@@ -1,11 +1,42 @@
-//! When a card's chart lays out again: at once after a quiet spell, then at most once per
-//! tick of the dashboard's refresh clock while bars keep coming.
+//! When a card redraws: at once after a quiet spell, then at most once per tick of the
+//! dashboard's refresh clock while bars keep coming.
 //!
-//! A chart layout rewrites five paths and a dozen SVG labels; the browser then re-lays out
-//! and repaints the card. Fifty tickers at twenty bars a second each asked for 1,000 of
-//! those a second and the page drew 3 frames a second. No one reads a candle that lives
-//! 50 ms, so a busy chart follows the clock (≤ one tick late) while a chart that has been
+//! A redraw rewrites the price, the change, the readout, five chart paths and a dozen SVG
+//! labels; the browser then re-lays out and repaints the card. Fifty tickers at twenty bars
+//! a second each asked for 1,000 of those a second and the page drew 3 frames a second
+//! (with only the chart throttled, 10; BENCHMARKS.md). No one reads a price that lives
+//! 50 ms, so a busy card follows the clock (≤ one tick late) while a card that has been
 //! quiet — the normal case, a bar a second or a minute — draws its new bar at once.
+
+use super::ticker::TickerState;
+
+/// What a card draws from a ticker's state, in brief: when it differs from the one drawn,
+/// the card is behind.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Drawn {
+    /// Bars merged so far, bars held, unreadable updates, whether history is loading.
+    updates: u64,
+    held: usize,
+    unreadable: u64,
+    loading: bool,
+    /// The newest bar's time and prices (a redelivered newest bar may correct them).
+    last: Option<(i64, [u64; 4])>,
+}
+
+impl Drawn {
+    pub fn of(s: &TickerState) -> Drawn {
+        Drawn {
+            updates: s.updates,
+            held: s.len(),
+            unreadable: s.unreadable,
+            loading: s.loading,
+            last: s.last().map(|q| {
+                let prices = [q.open, q.high, q.low, q.close].map(f64::to_bits);
+                (q.timestamp, prices)
+            }),
+        }
+    }
+}
 
 /// The decision state of one chart.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +67,45 @@ impl Throttle {
 
 #[cfg(test)]
 mod tests {
+    use quotecast_shared::quote::Quote;
+
     use super::*;
+
+    fn quote(timestamp: i64, close: f64) -> Quote {
+        Quote::new(
+            "AMZN",
+            timestamp,
+            [close, close + 1.0, close - 1.0, close],
+            10,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn what_a_card_draws_changes_with_any_bar_and_with_loading() {
+        let mut s = TickerState::default();
+        let empty = Drawn::of(&s);
+        s.apply(quote(1_000, 1.0));
+        let one = Drawn::of(&s);
+        assert_ne!(one, empty);
+        s.apply(quote(1_000, 1.0));
+        assert_eq!(Drawn::of(&s), one, "the same bar again draws nothing new");
+        s.apply(quote(1_000, 1.5));
+        assert_ne!(Drawn::of(&s), one, "a corrected newest bar is drawn");
+        let corrected = Drawn::of(&s);
+        s.apply(quote(500, 1.0));
+        assert_ne!(
+            Drawn::of(&s),
+            corrected,
+            "an older bar from history is drawn"
+        );
+        let before = Drawn::of(&s);
+        s.loading = true;
+        assert_ne!(Drawn::of(&s), before);
+        s.loading = false;
+        s.unreadable += 1;
+        assert_ne!(Drawn::of(&s), before);
+    }
 
     const TICK: i64 = 250;
 

@@ -10,10 +10,11 @@ use crate::browser::clock::now_ms;
 use crate::model::format;
 use crate::model::freshness::{Freshness, age, freshness};
 use crate::model::table;
+use crate::model::throttle::{Drawn, Throttle};
 use crate::model::ticker::{TABLE_ROWS, TickerState};
 
-/// Ticks when the bar tables and busy charts should catch up; provided by the dashboard.
-/// Without one (a card on its own) both follow every update.
+/// Ticks when busy cards should catch up; provided by the dashboard. Without one (a card on
+/// its own) the card follows every update.
 #[derive(Clone, Copy)]
 pub struct RefreshClock(pub RwSignal<u64>);
 
@@ -22,36 +23,69 @@ pub struct RefreshClock(pub RwSignal<u64>);
 #[derive(Clone, Copy)]
 pub struct Now(pub RwSignal<i64>);
 
-/// How often the dashboard's tables and busy charts catch up.
+/// How often the dashboard's busy cards catch up.
 pub const REFRESH: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Reads the state as the card draws it: tracked through `redraw`, not through every change.
+pub fn shown<T>(
+    redraw: Memo<u64>,
+    state: RwSignal<TickerState>,
+    read: impl FnOnce(&TickerState) -> T,
+) -> T {
+    // Read, not only tracked: a memo never read is never computed, so it would never see
+    // the state change.
+    redraw.get();
+    state.with_untracked(read)
+}
+
+/// Changes each time the card should redraw: on every change for a card on its own; under
+/// the dashboard's refresh clock at once after a quiet spell and once per tick while busy
+/// ([`Throttle`]).
+pub fn redraws(state: RwSignal<TickerState>) -> Memo<u64> {
+    let clock = use_context::<RefreshClock>();
+    let throttle = StoredValue::new(Throttle::default());
+    let drawn = StoredValue::new(None::<Drawn>);
+    Memo::new(move |prev: Option<&u64>| {
+        let count = prev.copied().unwrap_or(0);
+        let now_showing = state.with(Drawn::of);
+        let changed = drawn.with_value(|d| *d != Some(now_showing));
+        let due = match clock {
+            Some(RefreshClock(tick)) => {
+                let tick = tick.get();
+                let period = REFRESH.as_millis() as i64;
+                throttle
+                    .try_update_value(|t| t.due(changed, tick, now_ms(), period))
+                    .unwrap_or(true)
+            }
+            None => changed,
+        };
+        if due {
+            drawn.set_value(Some(now_showing));
+            count + 1
+        } else {
+            count
+        }
+    })
+}
 
 #[component]
 pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoView {
     let TickerEntry { symbol, state, .. } = entry;
-    // The table's rows, written whole ([`table::rows`]); under a dashboard's table clock
-    // they are refreshed a few times a second rather than every frame (50 tables rewritten
-    // 20 times a second cost the page a third of its frames, and no one reads a table
-    // scrolling that fast).
-    let clock = use_context::<RefreshClock>();
-    let rows = Memo::new(move |_| {
-        let rows = |s: &TickerState| table::rows(s.recent(TABLE_ROWS));
-        match clock {
-            Some(RefreshClock(tick)) => {
-                tick.track();
-                state.with_untracked(rows)
-            }
-            None => state.with(rows),
-        }
-    });
+    // What the card shows follows `redraw`: 50 cards redrawn 20 times a second cost the page
+    // most of its frames (BENCHMARKS.md), and no one reads a price that lives 50 ms. The
+    // test attributes (`data-*`) follow every change.
+    let redraw = redraws(state);
+    // The table's rows, written whole ([`table::rows`]).
+    let rows = Memo::new(move |_| shown(redraw, state, |s| table::rows(s.recent(TABLE_ROWS))));
     let now = use_context::<Now>().map_or_else(|| RwSignal::new(now_ms()), |Now(n)| n);
-    let fresh = Memo::new(move |_| state.with(|s| freshness(s, now.get())));
+    let fresh = Memo::new(move |_| shown(redraw, state, |s| freshness(s, now.get())));
     let remove = {
         let symbol = symbol.clone();
         move |_| on_remove.run(symbol.clone())
     };
     view! {
         <article
-            class=move || format!("card {}", state.with(|s| s.direction().class()))
+            class=move || format!("card {}", shown(redraw, state, |s| s.direction().class()))
             class:stale=move || fresh.with(Freshness::is_stale)
             data-symbol=symbol.clone()
             data-bars=move || state.with(|s| s.len().to_string())
@@ -75,19 +109,17 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
             </header>
             <p class="price">
                 {move || {
-                    state
-                        .with(|s| s.last().map(|q| format::price(q.close)))
+                    shown(redraw, state, |s| s.last().map(|q| format::price(q.close)))
                         .unwrap_or_else(|| "—".to_owned())
                 }}
             </p>
             <p class="change">
                 {move || {
-                    state
-                        .with(|s| s.change().map(|(c, p)| format::change(c, p)))
-                        .unwrap_or_else(|| {
-                            if state.with(|s| s.loading) { "loading…" } else { "waiting for quotes…" }
-                                .to_owned()
-                        })
+                    shown(redraw, state, |s| match s.change() {
+                        Some((c, p)) => format::change(c, p),
+                        None if s.loading => "loading…".to_owned(),
+                        None => "waiting for quotes…".to_owned(),
+                    })
                 }}
             </p>
             <p class="freshness" role="status">
@@ -99,7 +131,7 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
                     }
                 }}
             </p>
-            <PriceChart state symbol=symbol.clone() />
+            <PriceChart state redraw symbol=symbol.clone() />
             <table class="bars">
                 <thead>
                     <tr>
@@ -114,7 +146,7 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
                 <tbody inner_html=move || rows.get()></tbody>
             </table>
             {move || {
-                let skipped = state.with(|s| s.unreadable);
+                let skipped = shown(redraw, state, |s| s.unreadable);
                 (skipped > 0)
                     .then(|| {
                         view! {

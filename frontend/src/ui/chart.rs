@@ -12,11 +12,9 @@ use leptos::prelude::*;
 use quotecast_shared::quote::Quote;
 use wasm_bindgen::JsCast;
 
-use super::card::{REFRESH, RefreshClock};
-use crate::browser::clock::now_ms;
+use super::card::shown;
 use crate::model::chart::{Chart, HEIGHT, RANGES, Style, WIDTH};
 use crate::model::format;
-use crate::model::throttle::Throttle;
 use crate::model::ticker::TickerState;
 
 /// The chart laid out, and the timestamps of the bars it shows (for the crosshair).
@@ -24,33 +22,6 @@ use crate::model::ticker::TickerState;
 struct Laid {
     chart: Chart,
     times: Vec<i64>,
-    shows: Shows,
-}
-
-/// What a layout was made from: when it differs from the state's, the chart is behind.
-#[derive(Clone, Copy, PartialEq, Default)]
-struct Shows {
-    style: Style,
-    range: usize,
-    /// Bars merged so far, bars held, and the newest bar's time and prices.
-    updates: u64,
-    held: usize,
-    last: Option<(i64, [u64; 4])>,
-}
-
-impl Shows {
-    fn of(s: &TickerState, style: Style, range: usize) -> Shows {
-        Shows {
-            style,
-            range,
-            updates: s.updates,
-            held: s.len(),
-            last: s.last().map(|q| {
-                let prices = [q.open, q.high, q.low, q.close].map(f64::to_bits);
-                (q.timestamp, prices)
-            }),
-        }
-    }
 }
 
 /// `12:00:05  O 1.00  H 2.00  L 0.50  C 1.50  V 1,200`.
@@ -67,38 +38,24 @@ fn readout(q: &Quote) -> String {
 }
 
 #[component]
-pub fn PriceChart(state: RwSignal<TickerState>, symbol: String) -> impl IntoView {
+pub fn PriceChart(
+    state: RwSignal<TickerState>,
+    /// When the card redraws ([`super::card::redraws`]).
+    redraw: Memo<u64>,
+    symbol: String,
+) -> impl IntoView {
     let style = RwSignal::new(Style::Candles);
     let range = RwSignal::new(RANGES[0]);
     // The bar under the crosshair, by time: it stays on its bar as new ones arrive.
     let focus = RwSignal::new(None::<i64>);
-    // Under the dashboard's clock a busy chart redraws once per tick ([`Throttle`]); a
-    // choice of the viewer (style, range) redraws at once.
-    let clock = use_context::<RefreshClock>();
-    let throttle = StoredValue::new(Throttle::default());
-    let laid = Memo::new(move |prev: Option<&Laid>| {
+    let laid = Memo::new(move |_| {
         let (style, range) = (style.get(), range.get());
-        let tick = clock.map(|RefreshClock(t)| t.get());
-        state.with(|s| {
-            let shows = Shows::of(s, style, range);
-            let changed = prev.is_none_or(|p| p.shows != shows);
-            let chosen = prev.is_none_or(|p| (p.shows.style, p.shows.range) != (style, range));
-            let now = now_ms();
-            let due = match tick {
-                Some(tick) => throttle
-                    .try_update_value(|t| t.due(changed, tick, now, REFRESH.as_millis() as i64))
-                    .unwrap_or(true),
-                None => changed,
-            };
-            if let Some(prev) = prev.filter(|_| !due && !chosen) {
-                return prev.clone();
-            }
+        shown(redraw, state, |s| {
             let bars = s.bars();
             let window: Vec<&Quote> = bars.range(bars.len().saturating_sub(range)..).collect();
             Laid {
                 chart: Chart::new(&window, range, style),
                 times: window.iter().map(|q| q.timestamp).collect(),
-                shows,
             }
         })
     });
@@ -106,7 +63,7 @@ pub fn PriceChart(state: RwSignal<TickerState>, symbol: String) -> impl IntoView
     let focused = Memo::new(move |_| {
         let t = focus.get()?;
         let i = laid.with(|l| l.times.binary_search(&t).ok())?;
-        let bar = state.with(|s| {
+        let bar = shown(redraw, state, |s| {
             s.bars()
                 .binary_search_by_key(&t, |q| q.timestamp)
                 .ok()
@@ -173,7 +130,7 @@ pub fn PriceChart(state: RwSignal<TickerState>, symbol: String) -> impl IntoView
                             type="button"
                             class="range"
                             aria-pressed=move || (range.get() == n).to_string()
-                            disabled=move || { n > RANGES[0] && state.with(|s| s.len() <= n / 2) }
+                            disabled=move || { n > RANGES[0] && shown(redraw, state, |s| s.len() <= n / 2) }
                             on:click=move |_| range.set(n)
                         >
                             {n.to_string()}
@@ -217,7 +174,7 @@ pub fn PriceChart(state: RwSignal<TickerState>, symbol: String) -> impl IntoView
             data-timestamp=move || {
                 focused
                     .with(|f| f.as_ref().map(|(_, q)| q.timestamp))
-                    .or_else(|| state.with(|s| s.last().map(|q| q.timestamp)))
+                    .or_else(|| shown(redraw, state, |s| s.last().map(|q| q.timestamp)))
                     .map(|t| t.to_string())
             }
             aria-live="off"
@@ -225,7 +182,7 @@ pub fn PriceChart(state: RwSignal<TickerState>, symbol: String) -> impl IntoView
             {move || {
                 focused
                     .with(|f| f.as_ref().map(|(_, q)| readout(q)))
-                    .or_else(|| state.with(|s| s.last().map(readout)))
+                    .or_else(|| shown(redraw, state, |s| s.last().map(readout)))
                     .unwrap_or_default()
             }}
         </p>

@@ -212,3 +212,33 @@ async fn a_server_without_a_store_says_so_and_the_reference_schema_has_no_histor
     let message = body["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("history"), "{message}");
 }
+
+/// `history` carries `@aws_api_key @aws_iam`: a SigV4-signed query reads the same bars; a
+/// forged signature reads nothing.
+#[tokio::test]
+async fn iam_reads_history_too() {
+    let (server, _store) = server_with("iam", (0..3).map(|i| bar("AMZN", i)).collect()).await;
+    let body = json!({"query": r#"{ history(name: "AMZN") { name data } }"#}).to_string();
+    let url = server.graphql_url();
+    let post = |secret: &str| {
+        let mut request = reqwest::Client::new().post(&url).body(body.clone());
+        for (k, v) in iam_headers(&url, body.as_bytes(), secret) {
+            if k != "host" {
+                request = request.header(k, v);
+            }
+        }
+        request.send()
+    };
+    let response = post(SECRET).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(times(&answer, "AMZN"), expected(0..3));
+    let forged = post("not-the-secret").await.unwrap();
+    assert_eq!(
+        forged.status(),
+        403,
+        "AppSync refuses a bad signature with 403"
+    );
+    let answer: Value = forged.json().await.unwrap();
+    assert!(answer.get("data").is_none_or(Value::is_null), "{answer}");
+}

@@ -14,13 +14,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 /// What to do with one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     Forward,
     /// Answer with this status and do not forward.
     Fail(u16),
     /// Forward after this long (past a client timeout, this is a timeout).
     Delay(Duration),
+    /// Answer with this status and JSON body and do not forward (a DynamoDB answer that
+    /// leaves items unprocessed, say).
+    Answer(u16, String),
 }
 
 /// Decides per request, from its sequence number (from 0) and body.
@@ -96,6 +99,10 @@ async fn forward(
         Fault::Fail(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return (status, "injected failure").into_response();
+        }
+        Fault::Answer(status, body) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (status, [("content-type", "application/json")], body).into_response();
         }
         Fault::Delay(d) => tokio::time::sleep(d).await,
         Fault::Forward => {}

@@ -281,3 +281,61 @@ async fn history_throttling_is_retried_and_a_failing_table_fails_the_partition_u
     );
     assert_eq!(count_deliveries(&mut subscriber).await, 0);
 }
+
+/// DynamoDB's answer to a `BatchWriteItem` it could only partly write: the items of `body`
+/// (a `BatchWriteItem` request) all listed as unprocessed.
+fn nothing_processed(body: &[u8]) -> Fault {
+    let request: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let answer = serde_json::json!({ "UnprocessedItems": request["RequestItems"] });
+    Fault::Answer(200, answer.to_string())
+}
+
+/// A `BatchWriteItem` answered 200 with `UnprocessedItems` did not store them: the consumer
+/// sends them again, and publishes only once they are stored; items that stay unprocessed
+/// fail the partition, unpublished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unprocessed_items_are_sent_again_and_never_counted_as_stored() {
+    let (server, store) = LocalAppSync::start_with_history("consumer-history-unprocessed").await;
+    let dynamodb = server.dynamodb_url();
+    let mut subscriber = server.subscriber("all").await;
+
+    // The first two calls write nothing and say so.
+    let partly = FaultProxy::start_dynamodb(
+        &dynamodb,
+        Arc::new(|n, body| {
+            if n < 2 {
+                nothing_processed(body)
+            } else {
+                Fault::Forward
+            }
+        }),
+    )
+    .await;
+    let consumer_a = consumer(&server.graphql_url(), &partly.url());
+    let response = consumer_a
+        .handle_json(bars_event("AMZN", 60))
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(count_deliveries(&mut subscriber).await, 60);
+    assert_eq!(store.item_count().unwrap(), 60);
+    let (seen, forwarded) = partly.counts();
+    assert!(
+        seen > forwarded && forwarded >= 3,
+        "{seen} calls, {forwarded} forwarded"
+    );
+
+    // Never processed: the partition fails from its first record, nothing published.
+    let never =
+        FaultProxy::start_dynamodb(&dynamodb, Arc::new(|_, body| nothing_processed(body))).await;
+    let consumer_b = consumer(&server.graphql_url(), &never.url());
+    let response = consumer_b
+        .handle_json(bars_event("TSLA", 30))
+        .await
+        .unwrap();
+    assert_eq!(response.batch_item_failures.len(), 1, "{response:?}");
+    assert_eq!(response.batch_item_failures[0].item_identifier.offset, 100);
+    assert!(never.counts().0 > 1, "sent again before giving up");
+    assert_eq!(count_deliveries(&mut subscriber).await, 0);
+    assert!(history(&server.reader(), "TSLA", 10).await.is_empty());
+}

@@ -229,7 +229,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         args.batch_size, args.batching_window_ms
     );
     println!("Ctrl-C stops everything.");
-    let _ = tokio::signal::ctrl_c().await;
+    stop_signal().await;
     println!("shutting down: producer flushed, offsets committed, connections closed...");
     stack.stop().await;
     println!("stopped.");
@@ -522,11 +522,28 @@ async fn appsync(args: AppsyncArgs) -> Result<()> {
     println!("Ctrl-C stops it.");
     server
         .run(async {
-            let _ = tokio::signal::ctrl_c().await;
+            stop_signal().await;
             println!("shutting down: closing connections");
         })
         .await?;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (`kill`, `docker stop`, systemd): both stop in order, so the history
+/// store makes its last checkpoint and the mapping commits its batch.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[tokio::main]

@@ -142,3 +142,46 @@ fn smoke_exits_non_zero_and_names_the_step_that_failed() {
         text(&out.stderr)
     );
 }
+
+/// `kill` (SIGTERM, as `docker stop` and systemd send) stops `quotecast dev` in order like
+/// Ctrl-C does: "stopped." and exit 0, so the history store's last checkpoint is made.
+#[cfg(unix)]
+#[test]
+fn dev_stops_in_order_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = std::env::temp_dir().join(format!("quotecast-sigterm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quotecast"))
+        .args(["dev", "--port", "0", "--data-dir", dir.to_str().unwrap()])
+        .env_remove("AWS_PROFILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("Ctrl-C stops everything") {
+            break;
+        }
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "still running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}: {rest:?}");
+    assert!(rest.iter().any(|l| l == "stopped."), "{rest:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

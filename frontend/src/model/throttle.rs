@@ -24,6 +24,13 @@ pub struct Drawn {
 }
 
 impl Drawn {
+    /// Whether this is worth drawing at once even on a busy card: the first bars after an
+    /// empty card, or the end of the first history load (`loading` flips). The full chart
+    /// then appears when its bars arrive, not up to a tick later.
+    pub fn is_urgent_after(&self, before: Option<&Drawn>) -> bool {
+        before.is_none_or(|b| b.held == 0 || b.loading != self.loading)
+    }
+
     pub fn of(s: &TickerState) -> Drawn {
         Drawn {
             updates: s.updates,
@@ -45,9 +52,26 @@ pub struct Throttle {
     laid_at: Option<i64>,
     /// The refresh clock's count at the last decision.
     tick_seen: u64,
+    /// Shortest time between two layouts on ticks (0: every tick).
+    min_gap_ms: i64,
 }
 
 impl Throttle {
+    /// A throttle that, while busy, lays out on the first tick at least `gap_ms` after the
+    /// last layout rather than on every tick: for what costs more to redraw and tells less
+    /// when it changes fast (the card's table of bars).
+    pub fn at_most_every(gap_ms: i64) -> Throttle {
+        Throttle {
+            min_gap_ms: gap_ms,
+            ..Throttle::default()
+        }
+    }
+    /// Records a layout made outside [`Throttle::due`] (an urgent one): what follows within
+    /// the period waits for the clock as usual.
+    pub fn laid(&mut self, now: i64) {
+        self.laid_at = Some(now);
+    }
+
     /// Whether to lay out now. `changed`: what the chart would show differs from what it
     /// shows; `tick`: the refresh clock's count; `now`: ms; `interval_ms`: the clock's period.
     pub fn due(&mut self, changed: bool, tick: u64, now: i64, interval_ms: i64) -> bool {
@@ -55,8 +79,9 @@ impl Throttle {
         if !changed {
             return false;
         }
-        let quiet = self.laid_at.is_none_or(|at| now - at >= interval_ms);
-        if ticked || quiet {
+        let since = self.laid_at.map_or(i64::MAX, |at| now - at);
+        let quiet = since >= interval_ms;
+        if (ticked && since >= self.min_gap_ms) || quiet {
             self.laid_at = Some(now);
             true
         } else {
@@ -115,6 +140,58 @@ mod tests {
         assert!(t.due(true, 0, 1_000, TICK), "the first layout");
         assert!(t.due(true, 0, 2_000, TICK), "a bar a second later");
         assert!(t.due(true, 0, 2_250, TICK), "exactly one period later");
+    }
+
+    #[test]
+    fn the_first_bars_and_the_end_of_loading_are_urgent() {
+        let mut s = TickerState::default();
+        s.loading = true;
+        let empty = Drawn::of(&s);
+        // A live bar before the history answer: the card's first bar.
+        s.apply(quote(60_000, 1.0));
+        let first = Drawn::of(&s);
+        assert!(first.is_urgent_after(None));
+        assert!(first.is_urgent_after(Some(&empty)));
+        s.apply(quote(61_000, 1.0));
+        let second = Drawn::of(&s);
+        assert!(!second.is_urgent_after(Some(&first)), "one more bar is not");
+        // The history answer: many bars and the end of loading.
+        for t in 0..60 {
+            s.apply(quote(t * 1_000, 1.0));
+        }
+        s.loading = false;
+        assert!(
+            Drawn::of(&s).is_urgent_after(Some(&second)),
+            "history has come"
+        );
+    }
+
+    #[test]
+    fn an_urgent_layout_starts_the_period_too() {
+        let mut t = Throttle::default();
+        t.laid(1_000);
+        assert!(!t.due(true, 0, 1_050, TICK));
+        assert!(t.due(true, 1, 1_100, TICK));
+    }
+
+    #[test]
+    fn a_table_throttle_redraws_about_once_a_second_when_busy() {
+        let mut t = Throttle::at_most_every(750);
+        let (mut layouts, mut held, mut longest_held) = (0, None::<i64>, 0);
+        for ms in (0..10_000).step_by(10) {
+            let tick = ((ms + 130) / TICK) as u64;
+            if ms % 50 == 0 {
+                held.get_or_insert(ms);
+            }
+            if t.due(held.is_some(), tick, ms, 1_000) {
+                layouts += 1;
+                longest_held = longest_held.max(ms - held.take().unwrap_or(ms));
+            }
+        }
+        assert!((10..=14).contains(&layouts), "{layouts} layouts in 10 s");
+        assert!(longest_held <= 1_000, "a bar waited {longest_held} ms");
+        // Quiet, it draws at once.
+        assert!(t.due(true, 1_000, 20_000, 1_000));
     }
 
     #[test]

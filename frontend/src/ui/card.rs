@@ -6,6 +6,7 @@ use leptos::prelude::*;
 
 use super::chart::PriceChart;
 use super::dashboard::TickerEntry;
+use crate::browser::bar_table;
 use crate::browser::clock::now_ms;
 use crate::model::format;
 use crate::model::freshness::{Freshness, age, freshness};
@@ -38,26 +39,43 @@ pub fn shown<T>(
     state.with_untracked(read)
 }
 
+/// How often a busy card redraws a part.
+#[derive(Clone, Copy)]
+pub enum Pace {
+    /// On every tick of the refresh clock (250 ms): price, change, chart.
+    EveryTick,
+    /// About once a second: the table of bars, whose rows shift too fast to read anyway and
+    /// whose cells cost the most to lay out again (BENCHMARKS.md).
+    AboutOnceASecond,
+}
+
 /// Changes each time the card should redraw: on every change for a card on its own; under
-/// the dashboard's refresh clock at once after a quiet spell and once per tick while busy
-/// ([`Throttle`]).
-pub fn redraws(state: RwSignal<TickerState>) -> Memo<u64> {
+/// the dashboard's refresh clock at once after a quiet spell or for an urgent change (the
+/// first bars, the first history load: [`Drawn::is_urgent_after`]) and once per tick while
+/// busy ([`Throttle`]).
+pub fn redraws(state: RwSignal<TickerState>, pace: Pace) -> Memo<u64> {
     let clock = use_context::<RefreshClock>();
-    let throttle = StoredValue::new(Throttle::default());
+    let (throttle, period) = match pace {
+        Pace::EveryTick => (Throttle::default(), REFRESH.as_millis() as i64),
+        Pace::AboutOnceASecond => (Throttle::at_most_every(750), 1_000),
+    };
+    let throttle = StoredValue::new(throttle);
     let drawn = StoredValue::new(None::<Drawn>);
     Memo::new(move |prev: Option<&u64>| {
         let count = prev.copied().unwrap_or(0);
         let now_showing = state.with(Drawn::of);
         let changed = drawn.with_value(|d| *d != Some(now_showing));
-        let due = match clock {
-            Some(RefreshClock(tick)) => {
-                let tick = tick.get();
-                let period = REFRESH.as_millis() as i64;
-                throttle
-                    .try_update_value(|t| t.due(changed, tick, now_ms(), period))
-                    .unwrap_or(true)
+        let urgent = drawn.with_value(|d| now_showing.is_urgent_after(d.as_ref()));
+        let tick = clock.map(|RefreshClock(t)| t.get());
+        let due = match tick {
+            Some(tick) if !urgent => throttle
+                .try_update_value(|t| t.due(changed, tick, now_ms(), period))
+                .unwrap_or(true),
+            Some(_) if changed => {
+                throttle.update_value(|t| t.laid(now_ms()));
+                true
             }
-            None => changed,
+            _ => changed,
         };
         if due {
             drawn.set_value(Some(now_showing));
@@ -74,9 +92,19 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
     // What the card shows follows `redraw`: 50 cards redrawn 20 times a second cost the page
     // most of its frames (BENCHMARKS.md), and no one reads a price that lives 50 ms. The
     // test attributes (`data-*`) follow every change.
-    let redraw = redraws(state);
-    // The table's rows, written whole ([`table::rows`]).
-    let rows = Memo::new(move |_| shown(redraw, state, |s| table::rows(s.recent(TABLE_ROWS))));
+    let redraw = redraws(state, Pace::EveryTick);
+    // The table's rows, written into cells that stay ([`bar_table`]).
+    let table_redraw = redraws(state, Pace::AboutOnceASecond);
+    let rows =
+        Memo::new(move |_| shown(table_redraw, state, |s| table::rows(s.recent(TABLE_ROWS))));
+    let body = NodeRef::<leptos::html::Tbody>::new();
+    Effect::new(move |before: Option<Vec<table::Row>>| {
+        let rows = rows.get();
+        if let Some(body) = body.get() {
+            bar_table::write(&body, before.as_deref().unwrap_or_default(), &rows);
+        }
+        rows
+    });
     let now = use_context::<Now>().map_or_else(|| RwSignal::new(now_ms()), |Now(n)| n);
     let fresh = Memo::new(move |_| shown(redraw, state, |s| freshness(s, now.get())));
     let remove = {
@@ -143,7 +171,7 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
                         <th scope="col">"Volume"</th>
                     </tr>
                 </thead>
-                <tbody inner_html=move || rows.get()></tbody>
+                <tbody node_ref=body></tbody>
             </table>
             {move || {
                 let skipped = shown(redraw, state, |s| s.unreadable);

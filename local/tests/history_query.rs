@@ -168,6 +168,31 @@ async fn unknown_names_are_empty_and_bad_arguments_are_refused_in_appsyncs_shape
     assert!(body["data"].is_null(), "{body}");
 }
 
+/// Names are refused past 512 UTF-16 units, as `name.length` counts in history.js, even when
+/// bars are stored under them; up to 512 they are read.
+#[tokio::test]
+async fn names_past_512_utf16_units_read_nothing_even_when_stored() {
+    let clef = "\u{1D11E}"; // one character, two UTF-16 units
+    let names = [
+        ("X".repeat(512), true),
+        ("X".repeat(513), false),
+        (clef.repeat(256), true),
+        (clef.repeat(257), false),
+    ];
+    let items = names.iter().map(|(name, _)| bar(name, 0)).collect();
+    let (server, _store) = server_with("names", items).await;
+    for (name, read) in &names {
+        let body = history(&server, &format!("name: {name:?}")).await;
+        let got = body["data"]["history"].as_array().map_or(0, Vec::len);
+        assert_eq!(
+            got,
+            usize::from(*read),
+            "{} units: {body}",
+            name.encode_utf16().count()
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_unreadable_stored_item_is_skipped_never_a_failed_query() {
     let mut items: Vec<Item> = (0..4).map(|i| bar("AMZN", i)).collect();

@@ -81,7 +81,8 @@ pub fn resolve(
     store: &HistoryStore,
     request: &HistoryRequest,
 ) -> Result<Vec<Map<String, Value>>, HistoryError> {
-    if request.name.is_empty() || request.name.chars().count() > MAX_NAME_LEN {
+    // Counted in UTF-16 units, as `name.length` counts in history.js.
+    if request.name.is_empty() || request.name.encode_utf16().count() > MAX_NAME_LEN {
         return Ok(Vec::new());
     }
     let items = match request.after {

@@ -375,11 +375,13 @@ impl HistoryStore {
             .ok_or(StoreError::Closed)
     }
 
-    /// The most recent `limit` items of `symbol`, oldest first.
+    /// The most recent `limit` items of `symbol`, oldest first; no more than one DynamoDB
+    /// `Query` page reads (1 MB, at least one item), as `history.js` gets on AWS.
     pub fn latest(&self, symbol: &str, limit: usize) -> Result<Vec<Item>, StoreError> {
         let options = QueryOptions {
             limit: Some(limit),
             forward: false,
+            max_bytes: super::wire::MAX_PAGE_BYTES,
             ..QueryOptions::default()
         };
         let mut items = self.query(symbol, SortKeyCondition::Any, options)?.items;
@@ -387,7 +389,8 @@ impl HistoryStore {
         Ok(items)
     }
 
-    /// The first `limit` items of `symbol` with a timestamp after `after_ts`, oldest first.
+    /// The first `limit` items of `symbol` with a timestamp after `after_ts`, oldest first,
+    /// within one page (1 MB) like [`HistoryStore::latest`].
     pub fn after(
         &self,
         symbol: &str,
@@ -396,6 +399,7 @@ impl HistoryStore {
     ) -> Result<Vec<Item>, StoreError> {
         let options = QueryOptions {
             limit: Some(limit),
+            max_bytes: super::wire::MAX_PAGE_BYTES,
             ..QueryOptions::default()
         };
         Ok(self
@@ -444,7 +448,12 @@ impl HistoryStore {
             let timestamp = key.value().1;
             let bytes = value.value();
             bytes_read = bytes_read.saturating_add(bytes.len());
-            page.items.push(decode(symbol, timestamp, bytes)?);
+            // A value that does not decode (a damaged file) is skipped and logged: one bad
+            // item never fails a query, here or through the endpoint.
+            match decode(symbol, timestamp, bytes) {
+                Ok(item) => page.items.push(item),
+                Err(e) => tracing::warn!(error = %e, "history: unreadable stored item skipped"),
+            }
             if page.items.len() >= limit || bytes_read >= options.max_bytes {
                 page.last_evaluated = Some(timestamp);
                 break;
@@ -711,6 +720,44 @@ mod tests {
         let reopened = HistoryStore::open(&dir, DEFAULT_TABLE_NAME).unwrap();
         assert_eq!(stamps(&reopened.latest("A", 10).unwrap()), [1]);
         drop((store, other, reopened));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_stored_value_is_skipped_and_reads_stop_at_one_page() {
+        let dir = scratch("damaged");
+        let store = HistoryStore::open(&dir, DEFAULT_TABLE_NAME).unwrap();
+        store
+            .write(
+                vec![bar("A", 1, 1.0), bar("A", 2, 2.0), bar("A", 3, 3.0)],
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        // Bytes that are not an item's JSON, as a damaged file would hold.
+        let db = store.db().unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(ITEMS)
+            .unwrap()
+            .insert(("A", 2), b"{not json".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        assert_eq!(stamps(&store.latest("A", 10).unwrap()), [1, 3]);
+        assert_eq!(stamps(&store.after("A", 0, 10).unwrap()), [1, 3]);
+
+        // Items of 300 KB: a read stops once it holds a DynamoDB page (1 MB), as on AWS.
+        let big = |t: i64| {
+            let data = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
+            let attributes = json!({"data": {"S": data}});
+            Item::new("B", t, attributes.as_object().cloned().unwrap_or_default())
+        };
+        store
+            .write((1..=8).map(big).collect(), Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(stamps(&store.latest("B", 8).unwrap()), [5, 6, 7, 8]);
+        assert_eq!(stamps(&store.after("B", 0, 8).unwrap()), [1, 2, 3, 4]);
+        drop((db, store));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

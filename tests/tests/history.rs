@@ -14,6 +14,7 @@ use quotecast_e2e::fault_proxy::{Fault, FaultProxy};
 use quotecast_e2e::kafka_event::KafkaEventBuilder;
 use quotecast_e2e::*;
 use quotecast_local::client::{ClientError, GraphqlHttp, RealtimeClient, Transport};
+use quotecast_local::history::HistoryStore;
 use quotecast_local::stack::{StackConfig, start};
 use quotecast_shared::graphql::GraphqlRequest;
 use quotecast_shared::realtime::{AuthObject, ServerMessage};
@@ -207,6 +208,23 @@ async fn every_bar_is_stored_before_it_is_published_and_a_replay_is_harmless() {
     assert_eq!(history(&server.reader(), "AMZN", 1000).await.len(), 300);
 }
 
+/// A consumer writing its history through `dynamodb_url` handles 60 bars of AMZN: no record
+/// fails, all 60 reach the subscriber and the store.
+async fn sixty_delivered_and_stored(
+    server: &LocalAppSync,
+    store: &HistoryStore,
+    subscriber: &mut RealtimeClient,
+    dynamodb_url: &str,
+) {
+    let response = consumer(&server.graphql_url(), dynamodb_url)
+        .handle_json(bars_event("AMZN", 60))
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(count_deliveries(subscriber).await, 60);
+    assert_eq!(store.item_count().unwrap(), 60);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_throttling_is_retried_and_a_failing_table_fails_the_partition_unpublished() {
     let (server, store) = LocalAppSync::start_with_history("consumer-history-faults").await;
@@ -225,14 +243,7 @@ async fn history_throttling_is_retried_and_a_failing_table_fails_the_partition_u
     )
     .await;
     let mut subscriber = server.subscriber("all").await;
-    let consumer_a = consumer(&server.graphql_url(), &throttled.url());
-    let response = consumer_a
-        .handle_json(bars_event("AMZN", 60))
-        .await
-        .unwrap();
-    assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    assert_eq!(count_deliveries(&mut subscriber).await, 60);
-    assert_eq!(store.item_count().unwrap(), 60);
+    sixty_delivered_and_stored(&server, &store, &mut subscriber, &throttled.url()).await;
     assert!(throttled.counts().0 > 3);
 
     // A table that keeps failing: the partition is reported from its first record and no bar
@@ -311,14 +322,7 @@ async fn unprocessed_items_are_sent_again_and_never_counted_as_stored() {
         }),
     )
     .await;
-    let consumer_a = consumer(&server.graphql_url(), &partly.url());
-    let response = consumer_a
-        .handle_json(bars_event("AMZN", 60))
-        .await
-        .unwrap();
-    assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    assert_eq!(count_deliveries(&mut subscriber).await, 60);
-    assert_eq!(store.item_count().unwrap(), 60);
+    sixty_delivered_and_stored(&server, &store, &mut subscriber, &partly.url()).await;
     let (seen, forwarded) = partly.counts();
     assert!(
         seen > forwarded && forwarded >= 3,

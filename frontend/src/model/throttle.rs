@@ -45,10 +45,10 @@ impl Drawn {
     }
 }
 
-/// The decision state of one chart.
+/// The decision state of one card (or one part of it).
 #[derive(Debug, Clone, Default)]
 pub struct Throttle {
-    /// When the chart was last laid out (ms), if ever.
+    /// When the card was last drawn (ms), if ever.
     laid_at: Option<i64>,
     /// The refresh clock's count at the last decision.
     tick_seen: u64,
@@ -66,14 +66,16 @@ impl Throttle {
             ..Throttle::default()
         }
     }
+
     /// Records a layout made outside [`Throttle::due`] (an urgent one): what follows within
     /// the period waits for the clock as usual.
     pub fn laid(&mut self, now: i64) {
         self.laid_at = Some(now);
     }
 
-    /// Whether to lay out now. `changed`: what the chart would show differs from what it
-    /// shows; `tick`: the refresh clock's count; `now`: ms; `interval_ms`: the clock's period.
+    /// Whether to lay out now. `changed`: what the card would show differs from what it
+    /// shows; `tick`: the refresh clock's count; `now`: ms; `interval_ms`: how long without a
+    /// layout counts as quiet (a quiet card draws at once).
     pub fn due(&mut self, changed: bool, tick: u64, now: i64, interval_ms: i64) -> bool {
         let ticked = std::mem::replace(&mut self.tick_seen, tick) != tick;
         if !changed {

@@ -71,6 +71,10 @@ pub struct EsmConfig {
     /// How long the broker may hold a fetch open waiting for records (`fetch.wait.max.ms`):
     /// the floor of the read latency, traded against idle fetch requests.
     pub fetch_wait: Duration,
+    /// How long shutdown waits for the broker to confirm the final commit. librdkafka's
+    /// synchronous commit has no timeout of its own and waits forever for a broker that
+    /// is gone; past this limit the commit is reported and its records are delivered again.
+    pub shutdown_commit_limit: Duration,
 }
 
 impl EsmConfig {
@@ -85,6 +89,7 @@ impl EsmConfig {
             retry_base: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             fetch_wait: Duration::from_millis(1),
+            shutdown_commit_limit: Duration::from_secs(10),
         }
     }
 }
@@ -95,6 +100,11 @@ pub enum EsmError {
     Kafka(#[from] KafkaError),
     #[error("the final commit could not run: {0}")]
     CommitTask(String),
+    #[error(
+        "the broker did not confirm the final commit within {0:?}; \
+         records handled since the last commit will be delivered again"
+    )]
+    CommitTimedOut(Duration),
     #[error("topic {0} does not exist or has no partitions")]
     NoTopic(String),
 }
@@ -367,8 +377,11 @@ impl EventSourceMapping {
         }
     }
 
-    /// Commits every handled offset again and waits for the broker's answer (on a blocking
-    /// thread: a synchronous commit blocks).
+    /// Commits every handled offset again and waits for the broker's answer, at most
+    /// `shutdown_commit_limit`. The synchronous commit blocks without a timeout of its own,
+    /// so it runs on a thread of its own rather than the runtime's blocking pool: a runtime
+    /// waits for its blocking tasks when it is dropped, and one stuck on a vanished broker
+    /// would hang the process that owns it.
     async fn commit_handled_sync(&self) -> Result<(), EsmError> {
         let handled = match self.handled.lock() {
             Ok(h) => h.clone(),
@@ -379,9 +392,19 @@ impl EventSourceMapping {
         }
         let tpl = offsets_list(&handled)?;
         let consumer = self.consumer.clone();
-        tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
-            .await
-            .map_err(|e| EsmError::CommitTask(e.to_string()))??;
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("esm-final-commit".to_owned())
+            .spawn(move || {
+                let _ = answer.send(consumer.commit(&tpl, CommitMode::Sync));
+            })
+            .map_err(|e| EsmError::CommitTask(e.to_string()))?;
+        let limit = self.config.shutdown_commit_limit;
+        match tokio::time::timeout(limit, answered).await {
+            Ok(Ok(committed)) => committed?,
+            Ok(Err(_)) => return Err(EsmError::CommitTask("the commit thread ended".to_owned())),
+            Err(_) => return Err(EsmError::CommitTimedOut(limit)),
+        }
         tracing::debug!(partitions = handled.len(), "offsets committed at shutdown");
         Ok(())
     }
@@ -603,5 +626,37 @@ mod tests {
         let _ = stop.send(());
         task.await.unwrap().unwrap();
         assert_eq!(committed(&bootstrap, 1), [Offset::Offset(3)]);
+    }
+
+    /// A broker gone before shutdown once hung a panicking test for good: the final
+    /// commit waited forever on the runtime's blocking pool, and the runtime's drop
+    /// waited for it.
+    #[tokio::test]
+    async fn the_final_commit_gives_up_on_a_broker_that_is_gone() {
+        let broker = EmbeddedBroker::start("quotes", 1).unwrap();
+        let bootstrap = broker.bootstrap_servers().to_owned();
+        produce(&bootstrap, 0, 3, 100).await;
+        let limit = Duration::from_secs(1);
+        let esm = EventSourceMapping::connect(EsmConfig {
+            shutdown_commit_limit: limit,
+            ..config(&bootstrap)
+        })
+        .await
+        .unwrap();
+        let handler = Recorder::default();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(esm.run(handler.clone(), async move {
+            let _ = stopped.await;
+        }));
+        handler.wait_for(3).await;
+        drop(broker);
+        let _ = stop.send(());
+        let ended = tokio::time::timeout(limit * 10, task)
+            .await
+            .expect("run returns after the limit");
+        assert!(
+            matches!(ended.unwrap(), Err(EsmError::CommitTimedOut(l)) if l == limit),
+            "the lost commit is reported"
+        );
     }
 }

@@ -3,7 +3,6 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use leptos::prelude::*;
@@ -249,7 +248,7 @@ async fn the_picker_adds_on_enter_and_shows_why_not() {
 
 #[wasm_bindgen_test]
 async fn the_badge_counts_down_and_explains_a_refusal() {
-    let connections = RwSignal::new(BTreeMap::new());
+    let connections = RwSignal::new(vec![None, None]);
     let now = RwSignal::new(1_000_000_i64);
     let root = mount(move || view! { <StatusBadge connections now /> });
     leptos::task::tick().await;
@@ -257,14 +256,11 @@ async fn the_badge_counts_down_and_explains_a_refusal() {
     assert_eq!(badge.get_attribute("data-state").as_deref(), Some("idle"));
 
     connections.update(|c| {
-        c.insert(0, ConnectionState::Live);
-        c.insert(
-            1,
-            ConnectionState::Reconnecting {
-                at_ms: 1_003_000,
-                attempt: 2,
-            },
-        );
+        c[0] = Some(ConnectionState::Live);
+        c[1] = Some(ConnectionState::Reconnecting {
+            at_ms: 1_003_000,
+            attempt: 2,
+        });
     });
     leptos::task::tick().await;
     assert_eq!(
@@ -277,22 +273,19 @@ async fn the_badge_counts_down_and_explains_a_refusal() {
     assert_eq!(badge.text_content().unwrap(), "reconnecting in 1 s");
 
     connections.update(|c| {
-        c.insert(1, ConnectionState::Live);
+        c[1] = Some(ConnectionState::Live);
     });
     leptos::task::tick().await;
     assert_eq!(badge.text_content().unwrap(), "live");
     assert!(root.query_selector(".alert").unwrap().is_none());
 
     connections.update(|c| {
-        c.insert(
-            0,
-            ConnectionState::Failed {
-                errors: vec![ErrorObject::new(
-                    "UnauthorizedException",
-                    "You are not authorized",
-                )],
-            },
-        );
+        c[0] = Some(ConnectionState::Failed {
+            errors: vec![ErrorObject::new(
+                "UnauthorizedException",
+                "You are not authorized",
+            )],
+        });
     });
     leptos::task::tick().await;
     assert_eq!(badge.text_content().unwrap(), "offline");

@@ -9,6 +9,7 @@
 //! series' first bar and in payloads written before it existed, which still parse.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Longest accepted ticker symbol, in bytes. Real tickers are far shorter; the bound keeps
 /// channel names and filter strings (≤ 256 characters in AppSync) comfortably small.
@@ -128,9 +129,11 @@ pub fn validate_symbol(symbol: &str) -> Result<(), QuoteError> {
 }
 
 /// Trims and upper-cases a typed symbol and checks it (`brk.b` → `BRK.B`); the error is the
-/// reason, ready to show.
+/// reason, ready to show. Only ASCII letters change case: tickers on every feed quotecast
+/// reads are ASCII, other characters are kept as typed, and Unicode's case tables would be
+/// about 4 KB of the dashboard's compressed bundle.
 pub fn normalize_symbol(input: &str) -> Result<String, String> {
-    let symbol = input.trim().to_uppercase();
+    let symbol = input.trim().to_ascii_uppercase();
     validate_symbol(&symbol).map_err(|e| e.to_string())?;
     Ok(symbol)
 }
@@ -240,19 +243,13 @@ pub struct ReferenceQuote {
     pub volume: f64,
 }
 
+/// `value`, the inner bar, is JSON *text* in the reference; a decoded object is accepted
+/// too, because AppSync's AWSJSON round trip may already have parsed it. (Read as a `Value`
+/// and matched, not as an untagged enum: see `ErrorObject`'s `Deserialize`.)
 #[derive(Deserialize)]
 struct ReferenceEnvelope {
     topic: String,
-    value: ReferenceValue,
-}
-
-/// The inner bar is JSON *text* in the reference; a decoded object is accepted too, because
-/// AppSync's AWSJSON round trip may already have parsed it.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ReferenceValue {
-    Text(String),
-    Object(ReferenceBar),
+    value: Value,
 }
 
 #[derive(Deserialize)]
@@ -276,11 +273,11 @@ impl ReferenceQuote {
     pub fn from_json(text: &str) -> Result<Self, QuoteError> {
         let envelope: ReferenceEnvelope =
             serde_json::from_str(text).map_err(|e| QuoteError::Malformed(e.to_string()))?;
-        let bar = match envelope.value {
-            ReferenceValue::Object(bar) => bar,
-            ReferenceValue::Text(inner) => serde_json::from_str(&inner)
-                .map_err(|e| QuoteError::Malformed(format!("reference `value`: {e}")))?,
-        };
+        let bar: ReferenceBar = match envelope.value {
+            Value::String(inner) => serde_json::from_str(&inner),
+            object => serde_json::from_value(object),
+        }
+        .map_err(|e| QuoteError::Malformed(format!("reference `value`: {e}")))?;
         Ok(ReferenceQuote {
             topic: envelope.topic,
             open: bar.open,

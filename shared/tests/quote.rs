@@ -370,3 +370,13 @@ fn channel_carries_quote_as_text_and_accepts_raw_objects() {
     let text: Channel = serde_json::from_str(r#"{"name":"AMZN","data":"{\"a\": 1}"}"#).unwrap();
     assert_eq!(text.data, r#"{"a": 1}"#);
 }
+
+#[test]
+fn typed_symbols_are_trimmed_and_only_ascii_letters_upper_cased() {
+    use quotecast_shared::quote::normalize_symbol;
+    assert_eq!(normalize_symbol("  brk.b "), Ok("BRK.B".to_owned()));
+    // `ı` upper-cases to ASCII `I` in Unicode: a typed `ıbm` is not IBM.
+    assert_eq!(normalize_symbol("ıbm"), Ok("ıBM".to_owned()));
+    assert_eq!(normalize_symbol("ñu"), Ok("ñU".to_owned()));
+    assert!(normalize_symbol(" \t").is_err());
+}

@@ -237,6 +237,22 @@ fn server_decoding_tolerates_real_peer_variants() {
     let msg = ServerMessage::decode(validation).unwrap();
     assert_eq!(msg.errors()[0].error_type, None);
     assert!(msg.errors()[0].extra.contains_key("locations"));
+    assert!(
+        !msg.errors()[0].extra.contains_key("message"),
+        "known keys are not extra"
+    );
+    // `null` is absent; a known key of the wrong type is refused, as the derive did.
+    let nulls = r#"{"type":"error","payload":{"errors":[{"errorType":null,"errorCode":null,"message":"m"}]}}"#;
+    let msg = ServerMessage::decode(nulls).unwrap();
+    assert_eq!(
+        (
+            msg.errors()[0].error_type.as_deref(),
+            msg.errors()[0].error_code
+        ),
+        (None, None)
+    );
+    let wrong = r#"{"type":"error","payload":{"errors":[{"errorCode":"401"}]}}"#;
+    assert!(ServerMessage::decode(wrong).is_err());
     // Ack without payload, and the Events API's top-level timeout.
     assert_eq!(
         ServerMessage::decode(r#"{"type":"connection_ack"}"#).unwrap(),

@@ -70,13 +70,17 @@ pub fn remember_selection(symbols: &[String]) {
     }
 }
 
-/// Name of the performance mark set when the first quote is drawn: page load to first quote,
-/// as a user waits for it (read by the dashboard benchmark; visible in DevTools).
+/// Performance mark set in the frame that applies the first live quote: page load to first
+/// quote, as a user waits for it (read by the dashboard benchmark; visible in DevTools).
 pub const FIRST_QUOTE_MARK: &str = "quotecast:first-quote";
+/// Performance mark set in the frame where every card first holds a chart's default range
+/// of bars (page load to full charts).
+pub const FULL_CHARTS_MARK: &str = "quotecast:full-charts";
 
-pub fn mark_first_quote() {
+/// Sets a performance mark (once per name is the caller's business).
+pub fn mark(name: &str) {
     if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
-        let _ = performance.mark(FIRST_QUOTE_MARK);
+        let _ = performance.mark(name);
     }
 }
 

@@ -1,9 +1,13 @@
 //! When a ticker asks the history API for bars, and which ones, so that no bar is missed.
 //!
-//! Three moments need history:
+//! Four moments need history:
+//! - a ticker is opened (page load, added): its most recent [`INITIAL`] bars, asked for at
+//!   once, in parallel with its subscription, so the card opens on a full chart without
+//!   waiting for the real-time handshake;
 //! - every (re)subscribe (`start_ack`): bars published while the subscription was not live
-//!   are only in history. With nothing held, the most recent [`INITIAL`] bars (the card opens
-//!   on a full chart); otherwise everything after the last bar held, page by page.
+//!   are only in history: everything after the last bar held, page by page (with nothing
+//!   held, the most recent bars again). After an open this covers the bars published
+//!   between the first answer and the subscription going live.
 //! - a live bar whose `prevTimestamp` is not the bar held before it: the hole in between
 //!   (a dropped frame, a tab that was hidden) is loaded from the bar before it.
 //! - a failed request is sent again after [`RETRY_MS`].
@@ -50,6 +54,14 @@ pub struct Loader {
 }
 
 impl Loader {
+    /// A ticker just opened: its most recent bars are its first request.
+    pub fn opening() -> Self {
+        Loader {
+            resync: true,
+            ..Loader::default()
+        }
+    }
+
     /// The subscription is live (again): what it missed must come from history.
     pub fn subscribed(&mut self) {
         self.resync = true;
@@ -188,16 +200,9 @@ mod tests {
     }
 
     #[test]
-    fn opens_with_the_latest_bars_then_waits() {
-        let mut l = Loader::default();
+    fn opens_with_the_latest_bars_at_once_and_catches_up_when_live() {
+        let mut l = Loader::opening();
         let mut s = TickerState::default();
-        assert_eq!(
-            l.next(&s, 0),
-            None,
-            "nothing before the subscription is live"
-        );
-        assert!(!l.loading());
-        l.subscribed();
         assert!(l.loading());
         let r = l.next(&s, 0).unwrap();
         assert_eq!(
@@ -214,7 +219,35 @@ mod tests {
         assert!(!l.loading());
         assert_eq!(s.len(), INITIAL as usize, "the most recent page only");
         assert_eq!(s.last().unwrap().timestamp, 300_000);
+        assert_eq!(
+            l.next(&s, 0),
+            None,
+            "nothing more until the subscription is live"
+        );
+        // Bars published before the subscription went live come from history.
+        let stored: Vec<i64> = (1..=303).map(|i| i * 1_000).collect();
+        l.subscribed();
+        let r = l.next(&s, 0).unwrap();
+        assert_eq!((r.after, r.limit), (Some(300_000), PAGE));
+        serve(&mut l, &mut s, r, &stored);
+        assert_eq!(s.last().unwrap().timestamp, 303_000);
+        assert_eq!(s.holes().count(), 0);
         assert_eq!(l.next(&s, 0), None);
+    }
+
+    #[test]
+    fn an_ack_before_the_first_answer_catches_up_after_it() {
+        let mut l = Loader::opening();
+        let mut s = TickerState::default();
+        let first = l.next(&s, 0).unwrap();
+        l.subscribed();
+        assert_eq!(l.next(&s, 0), None, "one request at a time");
+        let stored: Vec<i64> = (1..=10).map(|i| i * 1_000).collect();
+        serve(&mut l, &mut s, first, &stored[..8]);
+        let r = l.next(&s, 0).unwrap();
+        assert_eq!(r.after, Some(8_000));
+        serve(&mut l, &mut s, r, &stored);
+        assert_eq!(s.len(), 10);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! next bar applied does not follow the last one held, and that hole is loaded from history.
 //! History answers wait here too, so every signal is written from the frame callback.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use quotecast_shared::quote::Quote;
 use quotecast_shared::realtime::client::ConnectionState;
@@ -60,10 +60,12 @@ pub enum Update {
 pub struct Batch {
     pub quotes: HashMap<String, VecDeque<Quote>>,
     pub unreadable: HashMap<String, u64>,
-    /// The latest state of each connection that changed.
-    pub connections: BTreeMap<usize, ConnectionState>,
+    /// Connection states as reported, `(index, state)` in order: the last of an index wins.
+    /// (Vectors rather than ordered maps and sets here: each map type instantiated costs the
+    /// bundle kilobytes, and a frame holds a handful of entries.)
+    pub connections: Vec<(usize, ConnectionState)>,
     pub refused: Vec<(String, String)>,
-    pub subscribed: BTreeSet<String>,
+    pub subscribed: Vec<String>,
     pub history: Vec<(String, Request, HistoryAnswer)>,
 }
 
@@ -79,11 +81,13 @@ impl Batch {
             }
             Update::Unreadable { symbol } => *self.unreadable.entry(symbol).or_default() += 1,
             Update::Connection { index, state } => {
-                self.connections.insert(index, state);
+                self.connections.push((index, state));
             }
             Update::Refused { symbol, message } => self.refused.push((symbol, message)),
             Update::Subscribed { symbol } => {
-                self.subscribed.insert(symbol);
+                if !self.subscribed.contains(&symbol) {
+                    self.subscribed.push(symbol);
+                }
             }
             Update::History {
                 symbol,
@@ -141,7 +145,7 @@ mod tests {
         assert_eq!(amzn.back().unwrap().timestamp, PENDING_BARS as i64 * 3 - 1);
         assert_eq!(b.quotes["TSLA"].len(), 1);
         assert_eq!(b.unreadable["TSLA"], 2);
-        assert_eq!(b.connections[&1], ConnectionState::Live);
+        assert_eq!(b.connections.last(), Some(&(1, ConnectionState::Live)));
         assert_eq!(b.refused, [("X".to_owned(), "no".to_owned())]);
         assert!(!b.is_empty());
         let mut h = Batch::default();
@@ -160,6 +164,9 @@ mod tests {
             answer: HistoryAnswer::Bars(vec![]),
         });
         assert_eq!(h.history.len(), 1);
-        assert!(h.subscribed.contains("AMZN"));
+        h.push(Update::Subscribed {
+            symbol: "AMZN".into(),
+        });
+        assert_eq!(h.subscribed, ["AMZN"], "once");
     }
 }

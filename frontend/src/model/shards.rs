@@ -3,12 +3,11 @@
 //! so a removed ticker's place is reused before another connection is opened; adding or
 //! removing one ticker never moves another.
 
-use std::collections::BTreeSet;
-
 #[derive(Debug, Clone)]
 pub struct Shards {
     capacity: usize,
-    connections: Vec<BTreeSet<String>>,
+    /// Each connection's symbols: at most `capacity` (100), searched only on add and remove.
+    connections: Vec<Vec<String>>,
 }
 
 impl Shards {
@@ -31,28 +30,30 @@ impl Shards {
         {
             Some(i) => i,
             None => {
-                self.connections.push(BTreeSet::new());
+                self.connections.push(Vec::new());
                 self.connections.len() - 1
             }
         };
-        self.connections[index].insert(symbol.to_owned());
+        self.connections[index].push(symbol.to_owned());
         Some(index)
     }
 
     /// Removes `symbol`; the index of the connection it was on.
     pub fn remove(&mut self, symbol: &str) -> Option<usize> {
         let index = self.connection_of(symbol)?;
-        self.connections[index].remove(symbol);
+        self.connections[index].retain(|s| s != symbol);
         Some(index)
     }
 
     pub fn connection_of(&self, symbol: &str) -> Option<usize> {
-        self.connections.iter().position(|c| c.contains(symbol))
+        self.connections
+            .iter()
+            .position(|c| c.iter().any(|s| s == symbol))
     }
 
     /// Subscriptions on connection `index`.
     pub fn load(&self, index: usize) -> usize {
-        self.connections.get(index).map_or(0, BTreeSet::len)
+        self.connections.get(index).map_or(0, Vec::len)
     }
 }
 

@@ -1,7 +1,5 @@
 //! The connection badge: connecting / live / reconnecting in N s / offline, and why offline.
 
-use std::collections::BTreeMap;
-
 use leptos::prelude::*;
 use quotecast_shared::realtime::client::ConnectionState;
 
@@ -9,10 +7,11 @@ use crate::model::status::{Badge, summarize};
 
 #[component]
 pub fn StatusBadge(
-    connections: RwSignal<BTreeMap<usize, ConnectionState>>,
+    /// Each connection's state by index; `None` until it reported one.
+    connections: RwSignal<Vec<Option<ConnectionState>>>,
     now: RwSignal<i64>,
 ) -> impl IntoView {
-    let badge = Memo::new(move |_| connections.with(|c| summarize(c.values())));
+    let badge = Memo::new(move |_| connections.with(|c| summarize(c.iter().flatten())));
     view! {
         <div
             id="status"

@@ -6,7 +6,7 @@
 //! (after a (re)subscribe, to fill a hole), and those requests leave together.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use crate::browser::feed::{Feed, UpdateSink};
 use crate::browser::history::HistoryClient;
 use crate::browser::web;
 use crate::model::backfill::Loader;
+use crate::model::chart::RANGES;
 use crate::model::config::DashboardConfig;
 use crate::model::pending::{Batch, HistoryAnswer};
 use crate::model::selection::{check_add, initial, symbols_from_query};
@@ -40,7 +41,7 @@ impl TickerEntry {
         TickerEntry {
             symbol: symbol.to_owned(),
             state: RwSignal::new(TickerState::default()),
-            loader: StoredValue::new(Loader::default()),
+            loader: StoredValue::new(Loader::opening()),
         }
     }
 }
@@ -49,11 +50,21 @@ impl TickerEntry {
 #[derive(Clone, Copy)]
 struct Board {
     tickers: RwSignal<Vec<TickerEntry>>,
-    connections: RwSignal<BTreeMap<usize, ConnectionState>>,
+    connections: RwSignal<Vec<Option<ConnectionState>>>,
     notice: RwSignal<Option<String>>,
 }
 
 impl Board {
+    /// Whether every card holds a chart's default range of bars.
+    fn charts_full(&self) -> bool {
+        self.tickers.with_untracked(|entries| {
+            !entries.is_empty()
+                && entries
+                    .iter()
+                    .all(|e| e.state.with_untracked(|s| s.len() >= RANGES[0]))
+        })
+    }
+
     fn symbols(&self) -> Vec<String> {
         self.tickers
             .with_untracked(|t| t.iter().map(|e| e.symbol.clone()).collect())
@@ -74,7 +85,8 @@ impl Board {
                 let quotes = batch.quotes.remove(&entry.symbol);
                 let unreadable = batch.unreadable.remove(&entry.symbol).unwrap_or(0);
                 let answers = answers.remove(&entry.symbol).unwrap_or_default();
-                if batch.subscribed.remove(&entry.symbol) {
+                if let Some(i) = batch.subscribed.iter().position(|s| *s == entry.symbol) {
+                    batch.subscribed.swap_remove(i);
                     entry.loader.update_value(Loader::subscribed);
                 }
                 quoted |= quotes.is_some();
@@ -124,7 +136,14 @@ impl Board {
             history.load(wanted);
         }
         if !batch.connections.is_empty() {
-            self.connections.update(|c| c.extend(batch.connections));
+            self.connections.update(|c| {
+                for (index, state) in batch.connections {
+                    if c.len() <= index {
+                        c.resize(index + 1, None);
+                    }
+                    c[index] = Some(state);
+                }
+            });
         }
         for (symbol, message) in batch.refused {
             feed.unwatch(&symbol);
@@ -146,7 +165,7 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
     );
     let board = Board {
         tickers: RwSignal::new(start.iter().map(|s| TickerEntry::new(s)).collect()),
-        connections: RwSignal::new(BTreeMap::new()),
+        connections: RwSignal::new(Vec::new()),
         notice: RwSignal::new(None),
     };
 
@@ -155,6 +174,7 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
     let pending = Rc::new(RefCell::new(Batch::default()));
     let frame_requested = Rc::new(Cell::new(false));
     let first_quote_seen = Rc::new(Cell::new(false));
+    let charts_full_seen = Rc::new(Cell::new(false));
     // Weak: the feed owns the sink, so a strong reference back would be a cycle.
     let feed_slot: Rc<RefCell<Weak<Feed>>> = Rc::new(RefCell::new(Weak::new()));
     let history_slot: Rc<RefCell<Weak<HistoryClient>>> = Rc::new(RefCell::new(Weak::new()));
@@ -171,6 +191,7 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
             let feed_slot = feed_slot.clone();
             let history_slot = history_slot.clone();
             let first_quote_seen = first_quote_seen.clone();
+            let charts_full_seen = charts_full_seen.clone();
             request_animation_frame(move || {
                 frame_requested.set(false);
                 let batch = std::mem::take(&mut *pending.borrow_mut());
@@ -181,7 +202,11 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
                     return;
                 };
                 if board.apply(batch, &feed, &history) && !first_quote_seen.replace(true) {
-                    web::mark_first_quote();
+                    web::mark(web::FIRST_QUOTE_MARK);
+                }
+                if !charts_full_seen.get() && board.charts_full() {
+                    charts_full_seen.set(true);
+                    web::mark(web::FULL_CHARTS_MARK);
                 }
             });
         })
@@ -193,6 +218,8 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
     for symbol in &start {
         feed.watch(symbol);
     }
+    // The opening history requests leave now, beside the subscriptions.
+    board.apply(Batch::default(), &feed, &history);
     let feed = StoredValue::new_local(feed);
     let history = StoredValue::new_local(history);
 
@@ -224,6 +251,7 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
         let symbol = check_add(&board.symbols(), &text).map_err(|e| e.to_string())?;
         feed.with_value(|f| f.watch(&symbol));
         board.tickers.update(|t| t.push(TickerEntry::new(&symbol)));
+        feed.with_value(|f| history.with_value(|h| board.apply(Batch::default(), f, h)));
         board.notice.set(None);
         Ok(())
     });

@@ -20,11 +20,10 @@
 //! `UnknownOperationError` answering that `stop` is consumed rather than read as a refusal,
 //! and a `DuplicatedOperationError` for a wanted id means the server already has it live.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use super::auth::AuthObject;
+use super::by_id::ById;
 use super::error::ErrorObject;
 use super::message::{ClientMessage, ServerMessage, StartPayload};
 use super::{DEFAULT_CONNECTION_TIMEOUT_MS, SUBPROTOCOL};
@@ -169,10 +168,10 @@ pub struct Client {
     config: ClientConfig,
     phase: Phase,
     state: ConnectionState,
-    wanted: BTreeMap<String, Subscription>,
-    /// `stop`s sent on this connection and not yet answered, by id: their `complete` or
-    /// `UnknownOperationError` is the answer, not news about a subscription.
-    stops_unanswered: BTreeMap<String, u32>,
+    wanted: ById<Subscription>,
+    /// `stop`s sent on this connection and not yet answered, one entry per `stop`: their
+    /// `complete` or `UnknownOperationError` is the answer, not news about a subscription.
+    stops_unanswered: Vec<String>,
     attempt: u32,
     rng: u64,
 }
@@ -184,8 +183,8 @@ impl Client {
             config,
             phase: Phase::Idle,
             state: ConnectionState::Idle,
-            wanted: BTreeMap::new(),
-            stops_unanswered: BTreeMap::new(),
+            wanted: ById::default(),
+            stops_unanswered: Vec::new(),
             attempt: 0,
             rng: seed | 1,
         }
@@ -344,7 +343,7 @@ impl Client {
     }
 
     fn send_stop(&mut self, id: &str, out: &mut Vec<Output>) {
-        *self.stops_unanswered.entry(id.to_owned()).or_default() += 1;
+        self.stops_unanswered.push(id.to_owned());
         out.push(Output::Send(
             ClientMessage::Stop { id: id.to_owned() }.encode(),
         ));
@@ -352,13 +351,10 @@ impl Client {
 
     /// Consumes one unanswered `stop` for `id`; false when none was.
     fn stop_answered(&mut self, id: &str) -> bool {
-        let Some(count) = self.stops_unanswered.get_mut(id) else {
+        let Some(i) = self.stops_unanswered.iter().position(|s| s == id) else {
             return false;
         };
-        *count -= 1;
-        if *count == 0 {
-            self.stops_unanswered.remove(id);
-        }
+        self.stops_unanswered.swap_remove(i);
         true
     }
 

@@ -1,12 +1,13 @@
 //! GraphQL error objects as AppSync sends them in `error`, `connection_error` and HTTP bodies,
 //! and the client-side classification of which ones are worth retrying.
 
+use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// One error of an `errors` list. Every field is optional because AppSync omits different
 /// ones in different places (validation errors carry only `message`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorObject {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,18 +83,40 @@ impl ErrorObject {
     }
 }
 
+/// By hand rather than `#[serde(flatten)]`: flatten (like `untagged`) buffers through serde's
+/// `Content` machinery, about 12 KB of the dashboard's wasm for what one map does here.
+impl<'de> Deserialize<'de> for ErrorObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut extra = Map::<String, Value>::deserialize(d)?;
+        Ok(ErrorObject {
+            error_type: take(&mut extra, "errorType")?,
+            message: take(&mut extra, "message")?,
+            error_code: take(&mut extra, "errorCode")?,
+            extra,
+        })
+    }
+}
+
+/// Removes `key` from `map`: absent or `null` is `None`, a value of the wrong type an error.
+fn take<T: DeserializeOwned, E: serde::de::Error>(
+    map: &mut Map<String, Value>,
+    key: &str,
+) -> Result<Option<T>, E> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(|e| E::custom(format_args!("`{key}`: {e}"))),
+    }
+}
+
 /// Reads an `errors` value that real AppSync sometimes sends as a single object instead of
 /// an array (seen for `MaxSubscriptionsReachedError`).
 pub fn errors_one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ErrorObject>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<ErrorObject>),
-        One(ErrorObject),
-    }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
-        Some(OneOrMany::Many(v)) => v,
-        Some(OneOrMany::One(e)) => vec![e],
-        None => Vec::new(),
-    })
+    let errors = match Option::<Value>::deserialize(d)? {
+        None => return Ok(Vec::new()),
+        Some(many @ Value::Array(_)) => serde_json::from_value(many),
+        Some(one) => serde_json::from_value(one).map(|e| vec![e]),
+    };
+    errors.map_err(D::Error::custom)
 }

@@ -6,6 +6,7 @@
 //! writes the form AppSync documents. See `APPSYNC_SPEC.md` §A.
 
 pub mod auth;
+mod by_id;
 pub mod client;
 pub mod error;
 pub mod message;

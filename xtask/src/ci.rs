@@ -51,6 +51,7 @@ pub fn checks() -> Result<()> {
     deploy::check_template()?;
     // The e2e tests in `tests/` load this bundle in Chromium.
     dashboard::build()?;
+    step("dashboard bundle budget", dashboard::check_budget)?;
     step("wasm-bindgen-test (frontend, headless Chromium)", || {
         exec(
             cargo()

@@ -23,7 +23,7 @@ Commands:
   setup      install what development and tests need (idempotent; skips what is present)
   ci         run every check CI runs: setup, the resolver linter, fmt, clippy, the dashboard build, browser and native tests
   dev        build and run the whole system locally (arguments after `--` go to `quotecast dev`)
-  dashboard  build the dashboard's release bundle (frontend/dist) with trunk
+  dashboard  build the dashboard's release bundle (frontend/dist) with trunk; check its wasm is within 180,000 B gzip
   lint-resolvers
              lint every schema/resolvers/*.js with AWS's APPSYNC_JS linter (@aws-appsync/eslint-plugin)
   template   check deploy/template.yaml offline (sam validate, sam validate --lint)

@@ -5,9 +5,10 @@
 //!   once, in parallel with its subscription, so the card opens on a full chart without
 //!   waiting for the real-time handshake;
 //! - every (re)subscribe (`start_ack`): bars published while the subscription was not live
-//!   are only in history: everything after the last bar held, page by page (with nothing
-//!   held, the most recent bars again). After an open this covers the bars published
-//!   between the first answer and the subscription going live.
+//!   are only in history: everything after the last bar held (or from the first hole still
+//!   open, when a live bar already arrived past one), page by page; with nothing held, the
+//!   most recent bars again. After an open this covers the bars published between the first
+//!   answer and the subscription going live.
 //! - a live bar whose `prevTimestamp` is not the bar held before it: the hole in between
 //!   (a dropped frame, a tab that was hidden) is loaded from the bar before it.
 //! - a failed request is sent again after [`RETRY_MS`].
@@ -88,22 +89,28 @@ impl Loader {
             request
         } else if self.resync {
             self.resync = false;
-            match state.last() {
+            // From the first hole not yet settled, if any: a live bar may already sit past
+            // one (it arrived before the answer that came first), and an answer settles
+            // everything up to its end, so starting after that bar would settle the hole
+            // unloaded.
+            let from = self
+                .first_unsettled_hole(state)
+                .map(|(after, _)| after)
+                .or(state.last().map(|q| q.timestamp));
+            match from {
                 None => Request {
                     after: None,
                     limit: INITIAL,
                     until: None,
                 },
-                Some(last) => Request {
-                    after: Some(last.timestamp),
+                Some(after) => Request {
+                    after: Some(after),
                     limit: PAGE,
                     until: None,
                 },
             }
         } else {
-            let (after, before) = state
-                .holes()
-                .find(|(_, before)| *before > self.settled_until)?;
+            let (after, before) = self.first_unsettled_hole(state)?;
             Request {
                 after: Some(after),
                 limit: PAGE,
@@ -112,6 +119,14 @@ impl Loader {
         };
         self.in_flight = Some(request);
         Some(request)
+    }
+
+    /// The oldest hole that history may still fill. Every request starts at or before it,
+    /// so what an answer covers runs on from what is settled, never past a hole unloaded.
+    fn first_unsettled_hole(&self, state: &TickerState) -> Option<(i64, i64)> {
+        state
+            .holes()
+            .find(|(_, before)| *before > self.settled_until)
     }
 
     /// `request` came back with bars up to `last` (`count` of them), already merged into the
@@ -247,6 +262,26 @@ mod tests {
         let r = l.next(&s, 0).unwrap();
         assert_eq!(r.after, Some(8_000));
         serve(&mut l, &mut s, r, &stored);
+        assert_eq!(s.len(), 10);
+    }
+
+    /// A live bar can land before the opening answer: catching up from it (the newest bar
+    /// held) would take the hole behind it as settled and never load it.
+    #[test]
+    fn a_live_bar_before_the_opening_answer_leaves_no_hole() {
+        let mut l = Loader::opening();
+        let mut s = TickerState::default();
+        let opening = l.next(&s, 0).unwrap();
+        let stored: Vec<i64> = (1..=10).map(|i| i * 1_000).collect();
+        l.subscribed();
+        s.apply(linked(10_000));
+        // The opening answer was read before bars 8..=10 were stored.
+        serve(&mut l, &mut s, opening, &stored[..7]);
+        assert_eq!(s.holes().collect::<Vec<_>>(), [(7_000, 10_000)]);
+        while let Some(r) = l.next(&s, 0) {
+            serve(&mut l, &mut s, r, &stored);
+        }
+        assert_eq!(s.holes().count(), 0, "bars 8 and 9 loaded");
         assert_eq!(s.len(), 10);
     }
 

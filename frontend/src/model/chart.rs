@@ -13,7 +13,7 @@
 
 use quotecast_shared::quote::Quote;
 
-use super::format::{self, Fixed};
+use super::format;
 use super::ticker::breaks_after;
 
 /// The SVG's user space; the chart scales to the card's width.
@@ -85,7 +85,7 @@ impl Chart {
                 let gx = x - chart.slot() / 2.0;
                 chart
                     .gaps
-                    .push_str(&format!("M{},{}V{}", px(gx), px(PLOT_TOP), px(PLOT_BOTTOM)));
+                    .push_str(&format!("M{gx:.1},{PLOT_TOP:.1}V{PLOT_BOTTOM:.1}"));
                 chart.gap_count += 1;
             }
             match style {
@@ -100,24 +100,19 @@ impl Chart {
                     // A body at least a hair tall, so a doji is still visible.
                     let y_bottom = y_bottom.max(y_top + 0.6);
                     path.push_str(&format!(
-                        "M{},{}V{}M{},{}H{}V{}H{}Z",
-                        px(x),
-                        px(chart_y(lo, hi, q.high)),
-                        px(chart_y(lo, hi, q.low)),
-                        px(x - half),
-                        px(y_top),
-                        px(x + half),
-                        px(y_bottom),
-                        px(x - half),
+                        "M{x:.1},{:.1}V{:.1}M{:.1},{y_top:.1}H{:.1}V{y_bottom:.1}H{:.1}Z",
+                        chart_y(lo, hi, q.high),
+                        chart_y(lo, hi, q.low),
+                        x - half,
+                        x + half,
+                        x - half,
                     ));
                 }
                 Style::Line => {
                     let cmd = if i == 0 || broken { 'M' } else { 'L' };
-                    chart.line.push_str(&format!(
-                        "{cmd}{},{}",
-                        px(x),
-                        px(chart_y(lo, hi, q.close))
-                    ));
+                    chart
+                        .line
+                        .push_str(&format!("{cmd}{x:.1},{:.1}", chart_y(lo, hi, q.close)));
                 }
             }
         }
@@ -147,37 +142,28 @@ impl Chart {
     pub fn overlay(&self) -> String {
         let mut svg = String::with_capacity(1_024);
         svg.push_str(&format!(
-            r#"<path class="axis" d="M{},{}V{}H0"/>"#,
-            px(PLOT_RIGHT),
-            px(PLOT_TOP),
-            px(PLOT_BOTTOM)
+            r#"<path class="axis" d="M{PLOT_RIGHT},{PLOT_TOP}V{PLOT_BOTTOM}H0"/>"#
         ));
         for (y, label) in &self.price_ticks {
             svg.push_str(&format!(
-                r#"<path class="grid" d="M0,{}H{}"/><text class="price-tick" x="{}" y="{}">{label}</text>"#,
-                px(*y),
-                px(PLOT_RIGHT),
-                px(PLOT_RIGHT + 4.0),
-                px(y + 3.5)
+                r#"<path class="grid" d="M0,{y:.1}H{PLOT_RIGHT}"/><text class="price-tick" x="{:.1}" y="{:.1}">{label}</text>"#,
+                PLOT_RIGHT + 4.0,
+                y + 3.5
             ));
         }
         for (x, label) in &self.time_ticks {
             svg.push_str(&format!(
-                r#"<text class="time-tick" x="{}" y="{}" text-anchor="middle">{label}</text>"#,
-                px(*x),
-                px(PLOT_BOTTOM + 13.0)
+                r#"<text class="time-tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#,
+                PLOT_BOTTOM + 13.0
             ));
         }
         if let Some((y, label)) = &self.last {
             svg.push_str(&format!(
-                r#"<path class="last" d="M0,{}H{}"/><rect class="last-tag" x="{}" y="{}" width="{}" height="14"/><text class="last-price" x="{}" y="{}">{label}</text>"#,
-                px(*y),
-                px(PLOT_RIGHT),
-                px(PLOT_RIGHT),
-                px(y - 7.0),
-                px(WIDTH - PLOT_RIGHT),
-                px(PLOT_RIGHT + 4.0),
-                px(y + 3.5)
+                r#"<path class="last" d="M0,{y:.1}H{PLOT_RIGHT}"/><rect class="last-tag" x="{PLOT_RIGHT}" y="{:.1}" width="{}" height="14"/><text class="last-price" x="{:.1}" y="{:.1}">{label}</text>"#,
+                y - 7.0,
+                WIDTH - PLOT_RIGHT,
+                PLOT_RIGHT + 4.0,
+                y + 3.5
             ));
         }
         svg
@@ -186,14 +172,7 @@ impl Chart {
     /// The crosshair through bar `i` at `price`, as a path.
     pub fn crosshair(&self, i: usize, price: f64) -> String {
         let (x, y) = (self.x(i), self.y(price));
-        format!(
-            "M{},{}V{}M0,{}H{}",
-            px(x),
-            px(PLOT_TOP),
-            px(PLOT_BOTTOM),
-            px(y),
-            px(PLOT_RIGHT)
-        )
+        format!("M{x:.1},{PLOT_TOP}V{PLOT_BOTTOM}M0,{y:.1}H{PLOT_RIGHT}")
     }
 
     fn slot(&self) -> f64 {
@@ -254,11 +233,6 @@ pub fn nice_step(raw: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
-/// A coordinate in SVG user units: one decimal is a tenth of a pixel at 1:1.
-fn px(v: f64) -> Fixed {
-    Fixed(v, 1)
-}
-
 /// Decimals that tell ticks `step` apart (2.5 → 1, 0.05 → 2), at most 6.
 fn decimals_for(step: f64) -> usize {
     (0..=6)
@@ -273,7 +247,7 @@ fn price_label(value: f64, decimals: usize) -> String {
     // A tick a rounding error below zero would read `-0.00`.
     let scale = 10f64.powi(decimals as i32);
     let value = (value * scale).round() / scale + 0.0;
-    let text = Fixed(value, decimals).to_string();
+    let text = format!("{value:.decimals$}");
     if value.abs() >= 1_000.0 {
         format::group_thousands(&text)
     } else {

@@ -141,7 +141,7 @@ pub fn PriceChart(
         </div>
         <svg
             class="chart"
-            viewBox=format!("0 0 {} {}", WIDTH as u32, HEIGHT as u32)
+            viewBox=format!("0 0 {WIDTH} {HEIGHT}")
             role="img"
             tabindex="0"
             aria-label=label

@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -87,6 +88,8 @@ pub struct RunningStack {
     pub esm_stats: Arc<Mutex<EsmStats>>,
     /// Stops the producer and the mapping.
     stop: watch::Sender<bool>,
+    /// While true the producer skips its ticks: the feed stops as when a producer dies.
+    producer_paused: Arc<AtomicBool>,
     /// Stops the server, once the mapping has finished its batch (which publishes to it).
     stop_server: watch::Sender<bool>,
     producer: JoinHandle<()>,
@@ -210,9 +213,11 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
         now_ms(),
     );
     let producer = Producer::new(sim, publisher, None);
+    let producer_paused = Arc::new(AtomicBool::new(false));
     let producer_task = {
         let stop_rx = stop_rx.clone();
         let tick = config.tick;
+        let paused = producer_paused.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(tick);
             let shutdown = stopped(&stop_rx);
@@ -220,6 +225,9 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
             loop {
                 tokio::select! {
                     _ = ticks.tick() => {
+                        if paused.load(Ordering::Relaxed) {
+                            continue;
+                        }
                         if let Err(e) = producer.tick(now_ms()).await {
                             tracing::warn!(error = %e, "producer tick failed");
                         }
@@ -277,6 +285,7 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
         esm_stats,
         stop,
         stop_server,
+        producer_paused,
         producer: producer_task,
         esm: esm_task,
         server: server_task,
@@ -285,6 +294,12 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
 }
 
 impl RunningStack {
+    /// Holds (`true`) or resumes the producer: with it held nothing new is published, as when
+    /// a producer dies, which is how the dashboard's staleness is shown and tested.
+    pub fn pause_producer(&self, paused: bool) {
+        self.producer_paused.store(paused, Ordering::Relaxed);
+    }
+
     /// Stops the producer (flushing it), lets the mapping finish and commit its batch, closes
     /// every connection and the history store, then the broker; its writers' key leaves
     /// with it.

@@ -178,6 +178,43 @@ async fn the_release_bundle_shows_live_quotes_without_console_errors() {
         "the page scrolls sideways at phone width"
     );
     browser.screenshot("dashboard-phone.png").await;
+
+    // The producer stops (held, as if it died): three bar intervals later — at least 3 s —
+    // the cards go stale; when it resumes, they are live again.
+    let stale = |symbol: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .attr(&format!("article[data-symbol='{symbol}']"), "data-stale")
+                .await
+        }
+    };
+    assert_eq!(stale("AMZN").await.as_deref(), Some("false"));
+    stack.pause_producer(true);
+    browser
+        .wait_for(
+            "both cards to go stale",
+            Duration::from_secs(10),
+            || async {
+                (stale("AMZN").await.as_deref() == Some("true")
+                    && stale("NFLX").await.as_deref() == Some("true"))
+                .then_some(())
+            },
+        )
+        .await;
+    let freshness = browser
+        .text("article[data-symbol='AMZN'] .freshness")
+        .await
+        .unwrap();
+    assert!(freshness.starts_with("stale since "), "{freshness:?}");
+    stack.pause_producer(false);
+    browser
+        .wait_for("both cards live again", Duration::from_secs(10), || async {
+            (stale("AMZN").await.as_deref() == Some("false")
+                && stale("NFLX").await.as_deref() == Some("false"))
+            .then_some(())
+        })
+        .await;
     browser.close().await;
     stack.stop().await;
 }
@@ -205,6 +242,9 @@ async fn a_user_adds_and_removes_tickers_and_rides_out_a_server_restart() {
         .find(Locator::Css("#add-symbol"))
         .await
         .unwrap();
+    // A second of history first, so that an added card has bars too old to arrive live.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let added_at = quotecast_producer::handler::now_ms();
     input.send_keys("amzn\u{E007}").await.unwrap();
     input.send_keys("TSLA\u{E007}").await.unwrap();
     browser
@@ -213,6 +253,14 @@ async fn a_user_adds_and_removes_tickers_and_rides_out_a_server_restart() {
                 .then_some(())
         })
         .await;
+    // An added ticker opens on its history too: bars from before it was added.
+    for symbol in ["AMZN", "TSLA"] {
+        let (_, first, _) = counters(&browser, symbol).await.unwrap();
+        assert!(
+            first < added_at - 2 * TICK_MS,
+            "{symbol}'s first bar {first} is not from history (added at {added_at})"
+        );
+    }
     assert_eq!(cards(&browser).await, ["AMZN", "TSLA"]);
     assert_eq!(stack.app.hub.subscription_count(), 2);
 

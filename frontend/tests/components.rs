@@ -174,6 +174,79 @@ async fn a_card_shows_price_change_chart_and_recent_bars() {
         ]
     );
 
+    // The Line option: one close line instead of candles, and back.
+    let button =
+        |css: &str| -> HtmlElement { root.query_selector(css).unwrap().unwrap().unchecked_into() };
+    assert_eq!(
+        button(".chart-controls .style")
+            .get_attribute("aria-pressed")
+            .as_deref(),
+        Some("false")
+    );
+    button(".chart-controls .style").click();
+    leptos::task::tick().await;
+    assert_eq!(
+        button(".chart-controls .style")
+            .get_attribute("aria-pressed")
+            .as_deref(),
+        Some("true")
+    );
+    let line = root.query_selector(".chart path.line").unwrap().unwrap();
+    let d = line.get_attribute("d").unwrap();
+    assert!(d.starts_with('M') && d.matches('L').count() == 1, "{d}");
+    assert_eq!(up.get_attribute("d").as_deref(), Some(""), "no candles");
+    button(".chart-controls .style").click();
+    leptos::task::tick().await;
+    assert_eq!(line.get_attribute("d").as_deref(), Some(""));
+    assert_eq!(up.get_attribute("d").unwrap().matches('Z').count(), 2);
+    // Longer ranges open once history holds more than half of them.
+    let ranges = || {
+        (0..3)
+            .map(|i| {
+                let b = button(&format!(".chart-controls .range:nth-of-type({})", i + 2));
+                (b.text_content().unwrap(), b.has_attribute("disabled"))
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ranges(),
+        [
+            ("60".into(), false),
+            ("120".into(), true),
+            ("240".into(), true)
+        ]
+    );
+    state.update(|s: &mut TickerState| {
+        for i in 0..100 {
+            s.apply(bar(3_500_000 + i * 1_000, 100.0, None));
+        }
+    });
+    leptos::task::tick().await;
+    sleep(300).await;
+    assert_eq!(
+        ranges(),
+        [
+            ("60".into(), false),
+            ("120".into(), false),
+            ("240".into(), true)
+        ]
+    );
+    button(".chart-controls .range:nth-of-type(3)").click();
+    leptos::task::tick().await;
+    sleep(300).await;
+    assert_eq!(
+        button(".chart-controls .range:nth-of-type(3)")
+            .get_attribute("aria-pressed")
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        up.get_attribute("d").unwrap().matches('Z').count()
+            + down.get_attribute("d").unwrap().matches('Z').count(),
+        102,
+        "every bar held drawn at 120"
+    );
+
     let remove: HtmlElement = root
         .query_selector("button[aria-label='Remove AMZN']")
         .unwrap()

@@ -27,6 +27,25 @@ const TICK_MS: u64 = 50;
 const LOADS: usize = 10;
 const WINDOW_MS: u64 = 10_000;
 
+/// When the page set performance mark `name` (ms from navigation start), waiting up to 30 s
+/// for it: read from the page's own clock, since a poll from here adds its own delay.
+async fn mark(browser: &Browser, name: &str) -> f64 {
+    browser
+        .wait_for(name, Duration::from_secs(30), || async {
+            let v = browser
+                .client
+                .execute(
+                    "const m = performance.getEntriesByName(arguments[0]);\
+                     return m.length ? m[0].startTime : null;",
+                    vec![name.into()],
+                )
+                .await
+                .ok()?;
+            v.as_f64()
+        })
+        .await
+}
+
 fn gzip_len(bytes: &[u8]) -> usize {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(bytes).unwrap();
@@ -146,36 +165,8 @@ async fn main() {
     for _ in 0..LOADS {
         browser.client.goto("about:blank").await.unwrap();
         browser.client.goto(&url).await.unwrap();
-        let ms: f64 = browser
-            .wait_for("the first-quote mark", Duration::from_secs(30), || async {
-                let v = browser
-                    .client
-                    .execute(
-                        "const m = performance.getEntriesByName('quotecast:first-quote');\
-                         return m.length ? m[0].startTime : null;",
-                        vec![],
-                    )
-                    .await
-                    .ok()?;
-                v.as_f64()
-            })
-            .await;
-        loads.push(ms);
-        // Read from the page's own mark: a poll from here would add its own delay.
-        let at: f64 = browser
-            .wait_for("the full-charts mark", Duration::from_secs(30), || async {
-                let v = browser
-                    .client
-                    .execute(
-                        "const m = performance.getEntriesByName('quotecast:full-charts');\
-                         return m.length ? m[0].startTime : null;",
-                        vec![],
-                    )
-                    .await
-                    .ok()?;
-                v.as_f64()
-            })
-            .await;
+        loads.push(mark(&browser, "quotecast:first-quote").await);
+        let at = mark(&browser, "quotecast:full-charts").await;
         let bars = browser
             .client
             .execute(

@@ -608,21 +608,31 @@ mod tests {
         );
     }
 
-    /// At shutdown every handled offset is committed, and confirmed, before `run` returns.
-    #[tokio::test]
-    async fn shutdown_commits_what_was_handled_before_run_returns() {
-        let broker = EmbeddedBroker::start("quotes", 1).unwrap();
-        let bootstrap = broker.bootstrap_servers().to_owned();
-        produce(&bootstrap, 0, 3, 100).await;
-        let esm = EventSourceMapping::connect(config(&bootstrap))
-            .await
-            .unwrap();
+    /// Three records produced to partition 0 and handled by a running mapping: the switch
+    /// that stops it, and its task.
+    async fn three_handled(
+        config: EsmConfig,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), EsmError>>,
+    ) {
+        produce(&config.bootstrap_servers, 0, 3, 100).await;
+        let esm = EventSourceMapping::connect(config).await.unwrap();
         let handler = Recorder::default();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(esm.run(handler.clone(), async move {
             let _ = stopped.await;
         }));
         handler.wait_for(3).await;
+        (stop, task)
+    }
+
+    /// At shutdown every handled offset is committed, and confirmed, before `run` returns.
+    #[tokio::test]
+    async fn shutdown_commits_what_was_handled_before_run_returns() {
+        let broker = EmbeddedBroker::start("quotes", 1).unwrap();
+        let bootstrap = broker.bootstrap_servers().to_owned();
+        let (stop, task) = three_handled(config(&bootstrap)).await;
         let _ = stop.send(());
         task.await.unwrap().unwrap();
         assert_eq!(committed(&bootstrap, 1), [Offset::Offset(3)]);
@@ -635,20 +645,12 @@ mod tests {
     async fn the_final_commit_gives_up_on_a_broker_that_is_gone() {
         let broker = EmbeddedBroker::start("quotes", 1).unwrap();
         let bootstrap = broker.bootstrap_servers().to_owned();
-        produce(&bootstrap, 0, 3, 100).await;
         let limit = Duration::from_secs(1);
-        let esm = EventSourceMapping::connect(EsmConfig {
+        let (stop, task) = three_handled(EsmConfig {
             shutdown_commit_limit: limit,
             ..config(&bootstrap)
         })
-        .await
-        .unwrap();
-        let handler = Recorder::default();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(esm.run(handler.clone(), async move {
-            let _ = stopped.await;
-        }));
-        handler.wait_for(3).await;
+        .await;
         drop(broker);
         let _ = stop.send(());
         let ended = tokio::time::timeout(limit * 10, task)

@@ -30,14 +30,26 @@ pub const TARGETS: [&str; 7] = [
     "replay_file",
 ];
 
+/// The cargo-fuzz a fresh machine gets (any one already installed is used as it is).
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
 fn ensure_cargo_fuzz() -> Result<()> {
     if output(Command::new("cargo").args(["fuzz", "--version"])).is_some() {
         println!("    cargo-fuzz: present");
         return Ok(());
     }
-    step("cargo install cargo-fuzz --locked", || {
-        exec(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
-    })
+    step(
+        &format!("cargo install cargo-fuzz {CARGO_FUZZ_VERSION} --locked"),
+        || {
+            exec(Command::new("cargo").args([
+                "install",
+                "cargo-fuzz",
+                "--version",
+                CARGO_FUZZ_VERSION,
+                "--locked",
+            ]))
+        },
+    )
 }
 
 pub fn run(args: &[String]) -> Result<()> {

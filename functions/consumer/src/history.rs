@@ -61,6 +61,8 @@ pub enum HistoryError {
     },
     #[error("DynamoDB answered BatchWriteItem with something that is not its JSON: {0}")]
     Malformed(String),
+    #[error("the BatchWriteItem request could not be written as JSON: {0}")]
+    Encode(String),
     #[error("DynamoDB left {0} history items unprocessed")]
     Unprocessed(usize),
     #[error(transparent)]
@@ -96,7 +98,9 @@ impl Retryable for HistoryError {
                         | "TransactionInProgressException"
                 )
             ),
-            HistoryError::Malformed(_) | HistoryError::Signing(_) => false,
+            HistoryError::Malformed(_) | HistoryError::Encode(_) | HistoryError::Signing(_) => {
+                false
+            }
         }
     }
 }
@@ -189,7 +193,7 @@ impl HistoryWriter {
         let body = serde_json::to_string(&BatchWriteBody {
             request_items: [(self.target.table.as_str(), requests)].into(),
         })
-        .map_err(|e| HistoryError::Malformed(e.to_string()))?;
+        .map_err(|e| HistoryError::Encode(e.to_string()))?;
         let endpoint = &self.target.endpoint;
         let base = [
             ("content-type", "application/x-amz-json-1.0"),

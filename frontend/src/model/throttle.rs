@@ -46,24 +46,28 @@ impl Drawn {
 }
 
 /// The decision state of one card (or one part of it).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Throttle {
     /// When the card was last drawn (ms), if ever.
     laid_at: Option<i64>,
     /// The refresh clock's count at the last decision.
     tick_seen: u64,
+    /// How long without a layout counts as quiet: a quiet card draws at once.
+    quiet_ms: i64,
     /// Shortest time between two layouts on ticks (0: every tick).
     min_gap_ms: i64,
 }
 
 impl Throttle {
-    /// A throttle that, while busy, lays out on the first tick at least `gap_ms` after the
-    /// last layout rather than on every tick: for what costs more to redraw and tells less
-    /// when it changes fast (the card's table of bars).
-    pub fn at_most_every(gap_ms: i64) -> Throttle {
+    /// A throttle under which a card quiet for `quiet_ms` draws a change at once, and a busy
+    /// one on the first tick at least `min_gap_ms` after its last layout (0: every tick; more
+    /// for what costs more to redraw and tells less when it changes fast, the card's table).
+    pub fn new(quiet_ms: i64, min_gap_ms: i64) -> Throttle {
         Throttle {
-            min_gap_ms: gap_ms,
-            ..Throttle::default()
+            laid_at: None,
+            tick_seen: 0,
+            quiet_ms,
+            min_gap_ms,
         }
     }
 
@@ -74,15 +78,14 @@ impl Throttle {
     }
 
     /// Whether to lay out now. `changed`: what the card would show differs from what it
-    /// shows; `tick`: the refresh clock's count; `now`: ms; `interval_ms`: how long without a
-    /// layout counts as quiet (a quiet card draws at once).
-    pub fn due(&mut self, changed: bool, tick: u64, now: i64, interval_ms: i64) -> bool {
+    /// shows; `tick`: the refresh clock's count; `now`: ms.
+    pub fn due(&mut self, changed: bool, tick: u64, now: i64) -> bool {
         let ticked = std::mem::replace(&mut self.tick_seen, tick) != tick;
         if !changed {
             return false;
         }
         let since = self.laid_at.map_or(i64::MAX, |at| now - at);
-        let quiet = since >= interval_ms;
+        let quiet = since >= self.quiet_ms;
         if (ticked && since >= self.min_gap_ms) || quiet {
             self.laid_at = Some(now);
             true
@@ -138,10 +141,10 @@ mod tests {
 
     #[test]
     fn a_quiet_chart_draws_a_new_bar_at_once() {
-        let mut t = Throttle::default();
-        assert!(t.due(true, 0, 1_000, TICK), "the first layout");
-        assert!(t.due(true, 0, 2_000, TICK), "a bar a second later");
-        assert!(t.due(true, 0, 2_250, TICK), "exactly one period later");
+        let mut t = Throttle::new(TICK, 0);
+        assert!(t.due(true, 0, 1_000), "the first layout");
+        assert!(t.due(true, 0, 2_000), "a bar a second later");
+        assert!(t.due(true, 0, 2_250), "exactly one period later");
     }
 
     #[test]
@@ -170,22 +173,22 @@ mod tests {
 
     #[test]
     fn an_urgent_layout_starts_the_period_too() {
-        let mut t = Throttle::default();
+        let mut t = Throttle::new(TICK, 0);
         t.laid(1_000);
-        assert!(!t.due(true, 0, 1_050, TICK));
-        assert!(t.due(true, 1, 1_100, TICK));
+        assert!(!t.due(true, 0, 1_050));
+        assert!(t.due(true, 1, 1_100));
     }
 
     #[test]
     fn a_table_throttle_redraws_about_once_a_second_when_busy() {
-        let mut t = Throttle::at_most_every(750);
+        let mut t = Throttle::new(1_000, 750);
         let (mut layouts, mut held, mut longest_held) = (0, None::<i64>, 0);
         for ms in (0..10_000).step_by(10) {
             let tick = ((ms + 130) / TICK) as u64;
             if ms % 50 == 0 {
                 held.get_or_insert(ms);
             }
-            if t.due(held.is_some(), tick, ms, 1_000) {
+            if t.due(held.is_some(), tick, ms) {
                 layouts += 1;
                 longest_held = longest_held.max(ms - held.take().unwrap_or(ms));
             }
@@ -193,35 +196,32 @@ mod tests {
         assert!((10..=14).contains(&layouts), "{layouts} layouts in 10 s");
         assert!(longest_held <= 1_000, "a bar waited {longest_held} ms");
         // Quiet, it draws at once.
-        assert!(t.due(true, 1_000, 20_000, 1_000));
+        assert!(t.due(true, 1_000, 20_000));
     }
 
     #[test]
     fn nothing_new_is_never_laid_out() {
-        let mut t = Throttle::default();
-        assert!(!t.due(false, 0, 1_000, TICK));
-        assert!(!t.due(false, 1, 5_000, TICK), "a tick alone draws nothing");
+        let mut t = Throttle::new(TICK, 0);
+        assert!(!t.due(false, 0, 1_000));
+        assert!(!t.due(false, 1, 5_000), "a tick alone draws nothing");
     }
 
     #[test]
     fn a_busy_chart_waits_for_the_next_tick() {
-        let mut t = Throttle::default();
-        assert!(t.due(true, 0, 1_000, TICK));
+        let mut t = Throttle::new(TICK, 0);
+        assert!(t.due(true, 0, 1_000));
         // Bars every 50 ms: held until the clock ticks, whenever that is.
-        assert!(!t.due(true, 0, 1_050, TICK));
-        assert!(!t.due(true, 0, 1_100, TICK));
-        assert!(
-            t.due(true, 1, 1_120, TICK),
-            "the tick draws what came meanwhile"
-        );
-        assert!(!t.due(true, 1, 1_170, TICK));
-        assert!(!t.due(true, 1, 1_220, TICK));
-        assert!(t.due(true, 2, 1_370, TICK));
+        assert!(!t.due(true, 0, 1_050));
+        assert!(!t.due(true, 0, 1_100));
+        assert!(t.due(true, 1, 1_120), "the tick draws what came meanwhile");
+        assert!(!t.due(true, 1, 1_170));
+        assert!(!t.due(true, 1, 1_220));
+        assert!(t.due(true, 2, 1_370));
     }
 
     #[test]
     fn twenty_bars_a_second_cost_at_most_one_layout_per_tick_and_one_leading() {
-        let mut t = Throttle::default();
+        let mut t = Throttle::new(TICK, 0);
         let (mut layouts, mut held, mut longest_held) = (0, None::<i64>, 0);
         // 10 s of a bar every 50 ms, the clock ticking every 250 ms out of phase.
         for ms in (0..10_000).step_by(10) {
@@ -229,7 +229,7 @@ mod tests {
             if ms % 50 == 0 {
                 held.get_or_insert(ms);
             }
-            if t.due(held.is_some(), tick, ms, TICK) {
+            if t.due(held.is_some(), tick, ms) {
                 layouts += 1;
                 longest_held = longest_held.max(ms - held.take().unwrap_or(ms));
             }
@@ -240,10 +240,10 @@ mod tests {
 
     #[test]
     fn a_held_change_is_drawn_by_the_next_tick_even_right_after_a_layout() {
-        let mut t = Throttle::default();
-        assert!(t.due(true, 0, 1_000, TICK));
-        assert!(!t.due(true, 0, 1_010, TICK));
+        let mut t = Throttle::new(TICK, 0);
+        assert!(t.due(true, 0, 1_000));
+        assert!(!t.due(true, 0, 1_010));
         // The tick lands 15 ms after the layout: it still draws the held change.
-        assert!(t.due(true, 1, 1_015, TICK));
+        assert!(t.due(true, 1, 1_015));
     }
 }

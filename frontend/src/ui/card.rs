@@ -55,9 +55,9 @@ pub enum Pace {
 /// busy ([`Throttle`]).
 pub fn redraws(state: RwSignal<TickerState>, pace: Pace) -> Memo<u64> {
     let clock = use_context::<RefreshClock>();
-    let (throttle, period) = match pace {
-        Pace::EveryTick => (Throttle::default(), REFRESH.as_millis() as i64),
-        Pace::AboutOnceASecond => (Throttle::at_most_every(750), 1_000),
+    let throttle = match pace {
+        Pace::EveryTick => Throttle::new(REFRESH.as_millis() as i64, 0),
+        Pace::AboutOnceASecond => Throttle::new(1_000, 750),
     };
     let throttle = StoredValue::new(throttle);
     let drawn = StoredValue::new(None::<Drawn>);
@@ -69,7 +69,7 @@ pub fn redraws(state: RwSignal<TickerState>, pace: Pace) -> Memo<u64> {
         let tick = clock.map(|RefreshClock(t)| t.get());
         let due = match tick {
             Some(tick) if !urgent => throttle
-                .try_update_value(|t| t.due(changed, tick, now_ms(), period))
+                .try_update_value(|t| t.due(changed, tick, now_ms()))
                 .unwrap_or(true),
             Some(_) if changed => {
                 throttle.update_value(|t| t.laid(now_ms()));

@@ -85,6 +85,13 @@ async fn assert_no_bar_missing(browser: &Browser, symbol: &str, tick_ms: i64) ->
     (n, first, last)
 }
 
+/// The card's `data-stale`: "true" once its feed has been quiet for three bar intervals.
+async fn stale(browser: &Browser, symbol: &str) -> Option<String> {
+    browser
+        .attr(&format!("article[data-symbol='{symbol}']"), "data-stale")
+        .await
+}
+
 async fn updates(browser: &Browser, symbol: &str) -> i64 {
     counters(browser, symbol).await.map_or(0, |(n, _, _)| n)
 }
@@ -181,23 +188,15 @@ async fn the_release_bundle_shows_live_quotes_without_console_errors() {
 
     // The producer stops (held, as if it died): three bar intervals later — at least 3 s —
     // the cards go stale; when it resumes, they are live again.
-    let stale = |symbol: &'static str| {
-        let browser = &browser;
-        async move {
-            browser
-                .attr(&format!("article[data-symbol='{symbol}']"), "data-stale")
-                .await
-        }
-    };
-    assert_eq!(stale("AMZN").await.as_deref(), Some("false"));
+    assert_eq!(stale(&browser, "AMZN").await.as_deref(), Some("false"));
     stack.pause_producer(true);
     browser
         .wait_for(
             "both cards to go stale",
             Duration::from_secs(10),
             || async {
-                (stale("AMZN").await.as_deref() == Some("true")
-                    && stale("NFLX").await.as_deref() == Some("true"))
+                (stale(&browser, "AMZN").await.as_deref() == Some("true")
+                    && stale(&browser, "NFLX").await.as_deref() == Some("true"))
                 .then_some(())
             },
         )
@@ -210,8 +209,8 @@ async fn the_release_bundle_shows_live_quotes_without_console_errors() {
     stack.pause_producer(false);
     browser
         .wait_for("both cards live again", Duration::from_secs(10), || async {
-            (stale("AMZN").await.as_deref() == Some("false")
-                && stale("NFLX").await.as_deref() == Some("false"))
+            (stale(&browser, "AMZN").await.as_deref() == Some("false")
+                && stale(&browser, "NFLX").await.as_deref() == Some("false"))
             .then_some(())
         })
         .await;
@@ -836,13 +835,7 @@ async fn a_stopped_feed_goes_stale_and_a_reference_api_runs_live_only() {
             (updates(&browser, "AMZN").await == 4).then_some(())
         })
         .await;
-    let stale = || async {
-        card_number(&browser, "AMZN", "bars").await?;
-        browser
-            .attr("article[data-symbol='AMZN']", "data-stale")
-            .await
-    };
-    assert_eq!(stale().await.as_deref(), Some("false"));
+    assert_eq!(stale(&browser, "AMZN").await.as_deref(), Some("false"));
     let freshness = browser
         .text("article[data-symbol='AMZN'] .freshness")
         .await
@@ -857,7 +850,7 @@ async fn a_stopped_feed_goes_stale_and_a_reference_api_runs_live_only() {
     // The feed stops: three intervals (1 s) later — at least 3 s — the card is stale.
     browser
         .wait_for("the card to go stale", Duration::from_secs(8), || async {
-            (stale().await.as_deref() == Some("true")).then_some(())
+            (stale(&browser, "AMZN").await.as_deref() == Some("true")).then_some(())
         })
         .await;
     let freshness = browser
@@ -888,7 +881,7 @@ async fn a_stopped_feed_goes_stale_and_a_reference_api_runs_live_only() {
         .wait_for(
             "the card to be live again",
             Duration::from_secs(5),
-            || async { (stale().await.as_deref() == Some("false")).then_some(()) },
+            || async { (stale(&browser, "AMZN").await.as_deref() == Some("false")).then_some(()) },
         )
         .await;
     let change = browser

@@ -1,10 +1,9 @@
 //! `cargo xtask dashboard`: builds the release bundle of the dashboard (`frontend/dist`) with
 //! trunk, offline, with the pinned wasm-bindgen and wasm-opt.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 

@@ -236,12 +236,17 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
         on_cleanup(move || tick.clear());
     }
 
+    // Sends the history requests the tickers' loaders want now (retries due, a ticker just
+    // added), with no new updates to apply.
+    let request_history =
+        move || feed.with_value(|f| history.with_value(|h| board.apply(Batch::default(), f, h)));
+
     // Once a second: the cards' ages, and history requests waiting to be retried.
     let now = RwSignal::new(now_ms());
     provide_context(Now(now));
     let second = move || {
         now.set(now_ms());
-        feed.with_value(|f| history.with_value(|h| board.apply(Batch::default(), f, h)));
+        request_history();
     };
     if let Ok(clock) = set_interval_with_handle(second, Duration::from_secs(1)) {
         on_cleanup(move || clock.clear());
@@ -251,7 +256,7 @@ pub fn Dashboard(config: DashboardConfig) -> impl IntoView {
         let symbol = check_add(&board.symbols(), &text).map_err(|e| e.to_string())?;
         feed.with_value(|f| f.watch(&symbol));
         board.tickers.update(|t| t.push(TickerEntry::new(&symbol)));
-        feed.with_value(|f| history.with_value(|h| board.apply(Batch::default(), f, h)));
+        request_history();
         board.notice.set(None);
         Ok(())
     });

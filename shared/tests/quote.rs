@@ -338,6 +338,14 @@ fn bad_reference_payloads_are_refused() {
         ReferenceQuote::from_json(missing),
         Err(QuoteError::Malformed(_))
     ));
+    // `value` neither JSON text nor an object, or an object short of a field.
+    for value in ["42", "[1,2]", "null", r#"{"Open":1,"High":2}"#] {
+        let text = format!(r#"{{"topic":"amazon","value":{value}}}"#);
+        assert!(
+            matches!(ReferenceQuote::from_json(&text), Err(QuoteError::Malformed(m)) if m.contains("reference `value`")),
+            "{value}"
+        );
+    }
     let inverted = r#"{"topic":"amazon","value":"{\"Open\":1,\"High\":1,\"Low\":2,\"Close\":1,\"Volume\":1}"}"#;
     let r = ReferenceQuote::from_json(inverted).unwrap();
     assert!(matches!(

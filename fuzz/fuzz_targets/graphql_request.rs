@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use quotecast_local::appsync::graphql::{Schema, prepare};
+use quotecast_appsync::graphql::{Schema, prepare};
 use quotecast_shared::graphql::GraphqlRequest;
 
 static SCHEMA: OnceLock<Schema> = OnceLock::new();

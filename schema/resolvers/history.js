@@ -18,7 +18,7 @@
 // string, "Unable to serialize … as a valid JSON Object", suggests it does).
 //
 // The local server implements the same semantics natively over the same table
-// (local/src/appsync/history.rs, tested in local/tests/history_query.rs).
+// (local/appsync/src/history.rs, tested in local/quotecast/tests/history_query.rs).
 
 import { util, runtime } from '@aws-appsync/utils';
 

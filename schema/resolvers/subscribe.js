@@ -23,7 +23,7 @@
 // there a `start` with an invalid filter gets an `error` message with errorType
 // BadRequestException and the message `invalid subscription filter: filter is not valid
 // JSON: …` or `invalid subscription filter: filter must be a JSON object` (tested in
-// local/tests/realtime_conformance.rs, invalid_filters_are_refused_at_start).
+// local/appsync/tests/realtime_conformance.rs, invalid_filters_are_refused_at_start).
 
 import { util, extensions } from '@aws-appsync/utils';
 

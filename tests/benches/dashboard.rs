@@ -16,9 +16,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use fantoccini::Locator;
+use quotecast::stack::{StackConfig, start};
 use quotecast_e2e::browser::{Browser, dashboard_dir};
 use quotecast_e2e::stack_config;
-use quotecast_local::stack::{StackConfig, start};
 use serde_json::Value;
 
 const TICKERS: usize = 50;

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use quotecast_e2e::LocalAppSync;
-use quotecast_local::broker::EmbeddedBroker;
-use quotecast_local::esm::{EsmConfig, EventSourceMapping};
+use quotecast_esm::{EsmConfig, EventSourceMapping};
+use quotecast_msk::EmbeddedBroker;
 use quotecast_producer::handler::now_ms;
 use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
 use quotecast_shared::Quote;
@@ -43,9 +43,11 @@ async fn run(window: Duration, history: bool) {
     esm_config.batching_window = window;
     let esm = EventSourceMapping::connect(esm_config).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let esm_task = tokio::spawn(esm.run(consumer, async move {
-        let _ = stopped.await;
-    }));
+    let esm_task = tokio::spawn(
+        esm.run(quotecast::stack::ConsumerHandler(consumer), async move {
+            let _ = stopped.await;
+        }),
+    );
 
     let started_ms = now_ms();
     let received = Arc::new(AtomicU64::new(0));

@@ -10,9 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use quotecast::stack::{StackConfig, start};
+use quotecast_appsync_client::GraphqlHttp;
 use quotecast_e2e::*;
-use quotecast_local::client::GraphqlHttp;
-use quotecast_local::stack::{StackConfig, start};
 use quotecast_shared::graphql::GraphqlRequest;
 
 const SYMBOLS: usize = 50;

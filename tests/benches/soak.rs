@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use quotecast_local::client::{RealtimeClient, Transport};
+use quotecast_appsync_client::{RealtimeClient, Transport};
 use quotecast_producer::handler::now_ms;
 use quotecast_shared::Quote;
 use quotecast_shared::graphql::GraphqlRequest;

@@ -10,11 +10,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use quotecast_local::appsync::server::AppSync;
-use quotecast_local::appsync::{Config, Server};
-use quotecast_local::client::{GraphqlHttp, RealtimeClient, Transport};
-use quotecast_local::history::HistoryStore;
-use quotecast_local::stack::StackConfig;
+use quotecast::server::LocalServer;
+use quotecast::stack::StackConfig;
+use quotecast_appsync::{AppSync, Config};
+use quotecast_appsync_client::{GraphqlHttp, RealtimeClient, Transport};
+use quotecast_dynamodb::HistoryStore;
 use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
 use quotecast_shared::realtime::AuthObject;
 use tokio::sync::oneshot;
@@ -97,10 +97,7 @@ pub fn history_consumer(
         ("APPSYNC_URL", url),
         ("AUTH_MODE", "AWS_IAM"),
         ("AWS_REGION", "us-east-1"),
-        (
-            "HISTORY_TABLE",
-            quotecast_local::history::DEFAULT_TABLE_NAME,
-        ),
+        ("HISTORY_TABLE", quotecast_dynamodb::DEFAULT_TABLE_NAME),
         ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_url),
     ];
     for (k, v) in overrides {
@@ -136,11 +133,29 @@ impl LocalAppSync {
 
     /// A server whose configuration `adjust` changes first (limits, timeouts).
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> LocalAppSync {
+        LocalAppSync::serve(adjust, None).await
+    }
+
+    /// A server that also keeps a history store in a fresh scratch directory named after
+    /// `name`, and serves it as a DynamoDB endpoint at [`LocalAppSync::dynamodb_url`].
+    pub async fn start_with_history(name: &str) -> (LocalAppSync, HistoryStore) {
+        let store =
+            HistoryStore::open(&scratch_dir(name), quotecast_dynamodb::DEFAULT_TABLE_NAME).unwrap();
+        let server = LocalAppSync::serve(|_| {}, Some(store.clone())).await;
+        (server, store)
+    }
+
+    /// The AppSync twin, and the DynamoDB twin beside it on the same port with `history`,
+    /// composed as `quotecast` composes them.
+    async fn serve(
+        adjust: impl FnOnce(&mut Config),
+        history: Option<HistoryStore>,
+    ) -> LocalAppSync {
         let mut config = Config::default()
             .with_api_key(API_KEY)
             .with_iam_credential(ACCESS_KEY_ID, SECRET);
         adjust(&mut config);
-        let server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
+        let server = LocalServer::bind("127.0.0.1:0".parse().unwrap(), config, history)
             .await
             .unwrap();
         let addr = server.local_addr().unwrap();
@@ -154,22 +169,6 @@ impl LocalAppSync {
             app,
             stop: Some(stop),
         }
-    }
-
-    /// A server that also keeps a history store in a fresh scratch directory named after
-    /// `name`, and serves it as a DynamoDB endpoint at [`LocalAppSync::dynamodb_url`].
-    pub async fn start_with_history(name: &str) -> (LocalAppSync, HistoryStore) {
-        let store = HistoryStore::open(
-            &scratch_dir(name),
-            quotecast_local::history::DEFAULT_TABLE_NAME,
-        )
-        .unwrap();
-        let with = store.clone();
-        let server = LocalAppSync::start_with(move |config| {
-            *config = std::mem::take(config).with_history(with);
-        })
-        .await;
-        (server, store)
     }
 
     pub fn graphql_url(&self) -> String {

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
+use quotecast_appsync_client::{ClientError, RealtimeClient};
 use quotecast_consumer::appsync::Auth;
 use quotecast_consumer::{Config, Consumer};
 use quotecast_e2e::fault_proxy::{Fault, FaultProxy};
 use quotecast_e2e::kafka_event::KafkaEventBuilder;
 use quotecast_e2e::*;
-use quotecast_local::client::{ClientError, RealtimeClient};
 use quotecast_shared::Quote;
 use quotecast_shared::lambda::KafkaBatchResponse;
 use quotecast_shared::quote::parse_quote_payload;

@@ -13,10 +13,10 @@ use axum::Router;
 use axum::routing::{get, post};
 use fantoccini::Locator;
 use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use quotecast::stack::{RunningStack, StackConfig, start};
 use quotecast_e2e::browser::cut_proxy::CutProxy;
 use quotecast_e2e::browser::{Browser, dashboard_dir};
 use quotecast_e2e::{API_KEY, LocalAppSync, stack_config};
-use quotecast_local::stack::{RunningStack, StackConfig, start};
 use quotecast_shared::Quote;
 use quotecast_shared::channel::Channel;
 

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use quotecast::stack::{StackConfig, start};
+use quotecast_appsync_client::{ClientError, GraphqlHttp, RealtimeClient, Transport};
 use quotecast_consumer::Consumer;
+use quotecast_dynamodb::HistoryStore;
 use quotecast_e2e::fault_proxy::{Fault, FaultProxy};
 use quotecast_e2e::kafka_event::KafkaEventBuilder;
 use quotecast_e2e::*;
-use quotecast_local::client::{ClientError, GraphqlHttp, RealtimeClient, Transport};
-use quotecast_local::history::HistoryStore;
-use quotecast_local::stack::{StackConfig, start};
 use quotecast_shared::graphql::GraphqlRequest;
 use quotecast_shared::realtime::{AuthObject, ServerMessage};
 use quotecast_shared::subscription::filter_for;

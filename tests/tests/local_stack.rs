@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use quotecast::stack::{StackConfig, start};
+use quotecast_appsync_client::{ClientError, RealtimeClient, Transport};
 use quotecast_consumer::{Config, Consumer};
 use quotecast_e2e::fault_proxy::{Fault, FaultProxy};
 use quotecast_e2e::{API_KEY, LocalAppSync, iam_writer, plaintext_publisher, stack_config};
-use quotecast_local::broker::EmbeddedBroker;
-use quotecast_local::client::{ClientError, RealtimeClient, Transport};
-use quotecast_local::esm::{BatchHandler, EsmConfig, EventSourceMapping};
-use quotecast_local::stack::{StackConfig, start};
+use quotecast_esm::{BatchHandler, EsmConfig, EventSourceMapping};
+use quotecast_msk::EmbeddedBroker;
 use quotecast_producer::source::sim::Simulator;
 use quotecast_shared::Quote;
 use quotecast_shared::graphql::GraphqlRequest;

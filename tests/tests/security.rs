@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
+use quotecast::credentials::LocalCredentials;
+use quotecast::publish::{bar, publish};
+use quotecast::smoke::{self, HistoryCheck, SmokeFailure, SmokeOptions};
+use quotecast::stack::{StackConfig, start};
+use quotecast::writer::WriterOptions;
+use quotecast_appsync::Config;
+use quotecast_appsync_client::{GraphqlHttp, RealtimeClient, Transport};
 use quotecast_e2e::*;
-use quotecast_local::appsync::Config;
-use quotecast_local::client::{GraphqlHttp, RealtimeClient, Transport};
-use quotecast_local::credentials::LocalCredentials;
-use quotecast_local::publish::{bar, publish};
-use quotecast_local::smoke::{self, HistoryCheck, SmokeFailure, SmokeOptions};
-use quotecast_local::stack::{StackConfig, start};
-use quotecast_local::writer::WriterOptions;
 use quotecast_shared::dashboard_config::DashboardConfig;
 use quotecast_shared::graphql::GraphqlRequest;
 use quotecast_shared::realtime::ServerMessage;

@@ -54,7 +54,7 @@ pub fn run(args: &[String]) -> Result<()> {
 /// The release `quotecast dev` for ten minutes under 500 subscribers (`tests/benches/soak.rs`;
 /// `SOAK_SECS` shortens it).
 fn soak() -> Result<()> {
-    let binary = release_binary("quotecast-local", "quotecast")?;
+    let binary = release_binary("quotecast", "quotecast")?;
     exec(cargo_bench("quotecast-e2e", "soak").env("QUOTECAST_BIN", &binary))
 }
 
@@ -165,7 +165,7 @@ fn under_load(samples: &[(u8, u64)]) -> String {
 }
 
 fn appsync() -> Result<()> {
-    let binary = release_binary("quotecast-local", "quotecast")?;
+    let binary = release_binary("quotecast", "quotecast")?;
     let mut child = Command::new(&binary)
         .args([
             "appsync",

@@ -5,13 +5,16 @@ use anyhow::Result;
 use crate::setup::{self, WASM_TARGET};
 use crate::step::{cargo, exec, step};
 use crate::web_tools::{CHROMEDRIVER, tools_path};
-use crate::{dashboard, deploy, fuzz, resolvers};
+use crate::{dashboard, deploy, fuzz, layout, resolvers};
 
 /// proptest's seed in CI (read by every `ProptestConfig` through `PROPTEST_RNG_SEED`).
 pub const PROPTEST_SEED: u64 = 20_261_201;
 
 pub fn checks() -> Result<()> {
     setup::run()?;
+    // A second: the layout rules no compiler checks (ARCHITECTURE.md, "One crate per AWS
+    // service").
+    step("layout", layout::check)?;
     // Seconds, and a resolver AppSync would refuse takes the whole stack down at deploy time.
     step("lint-resolvers", resolvers::lint)?;
     step("cargo fmt --check", || {

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
 use crate::dashboard;
-use crate::setup::ensure_rustup_target;
+use crate::install::ensure_rustup_target;
 use crate::step::{exec, output, path_with, project_root, release_binary, step};
 
 const TEMPLATE: &str = "deploy/template.yaml";
@@ -46,7 +46,7 @@ fn ensure_python_tools(probe: &str, packages: &[&str]) -> Result<()> {
     })
 }
 
-/// moto, pinned: the DynamoDB parity test (`local/tests/dynamodb_endpoint.rs`) checks the
+/// moto, pinned: the DynamoDB parity test (`local/dynamodb/tests/dynamodb_endpoint.rs`) checks the
 /// local endpoint against this version's `moto_server`.
 pub const MOTO_VERSION: &str = "5.2.5";
 
@@ -200,7 +200,7 @@ pub fn smoke(args: &[String]) -> Result<()> {
         _ => bail!("usage: cargo xtask smoke --stack <stack name> [--symbol S] [--timeout-secs N]"),
     };
     let config_url = config_url_from_outputs(&stack_outputs(&stack)?)?;
-    let binary = release_binary("quotecast-local", "quotecast")?;
+    let binary = release_binary("quotecast", "quotecast")?;
     step(&format!("quotecast smoke --config {config_url}"), || {
         exec(
             Command::new(&binary)

@@ -11,7 +11,7 @@ use crate::step::{exec, project_root, release_binary};
 
 pub fn run(args: &[String]) -> Result<()> {
     dashboard::build_if_stale()?;
-    let binary = release_binary("quotecast-local", "quotecast")?;
+    let binary = release_binary("quotecast", "quotecast")?;
     let passed = args.iter().skip_while(|a| *a == "--");
     exec(
         std::process::Command::new(binary)

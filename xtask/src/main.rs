@@ -9,6 +9,8 @@ mod dashboard;
 mod deploy;
 mod dev;
 mod fuzz;
+mod install;
+mod layout;
 mod resolvers;
 mod setup;
 mod step;
@@ -24,6 +26,7 @@ Commands:
   ci         run every check CI runs: setup, the resolver linter, fmt, clippy, the dashboard build, browser and native tests
   dev        build and run the whole system locally (arguments after `--` go to `quotecast dev`)
   dashboard  build the dashboard's release bundle (frontend/dist) with trunk; check its wasm is within 180,000 B gzip
+  layout     check the workspace's shape: no import cycle between files, each local AWS twin depending only downwards
   lint-resolvers
              lint every schema/resolvers/*.js with AWS's APPSYNC_JS linter (@aws-appsync/eslint-plugin)
   template   check deploy/template.yaml offline (sam validate, sam validate --lint)
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Some("dashboard") => dashboard::run(),
         Some("dev") => dev::run(&args[1..]),
         Some("lint-resolvers") => step::step("lint-resolvers", resolvers::lint),
+        Some("layout") => step::step("layout", layout::check),
         Some("template") => step::step("template", deploy::check_template),
         Some("package") => step::step("package", deploy::package),
         Some("publish-dashboard") => deploy::publish_dashboard(&args[1..]),

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::setup::apt_install;
+use crate::install::apt_install;
 use crate::step::{cargo, exec, output, path_with, project_root, step};
 
 /// trunk 0.22 needs a newer rustc than this machine's 1.95.

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use quotecast_shared::quote::Quote;
 use wasm_bindgen::JsCast;
 
-use super::card::shown;
+use super::redraw::shown;
 use crate::model::chart::{Chart, HEIGHT, RANGES, Style, WIDTH};
 use crate::model::format;
 use crate::model::ticker::TickerState;

@@ -14,8 +14,10 @@ use leptos::prelude::*;
 use quotecast_shared::realtime::client::ConnectionState;
 
 use super::badge::StatusBadge;
-use super::card::{Now, REFRESH, RefreshClock, TickerCard};
+use super::card::TickerCard;
 use super::picker::Picker;
+use super::redraw::{Now, REFRESH, RefreshClock};
+use super::ticker_entry::TickerEntry;
 use crate::browser::clock::now_ms;
 use crate::browser::feed::{Feed, UpdateSink};
 use crate::browser::history::HistoryClient;
@@ -25,26 +27,6 @@ use crate::model::chart::RANGES;
 use crate::model::config::DashboardConfig;
 use crate::model::pending::{Batch, HistoryAnswer};
 use crate::model::selection::{check_add, initial, symbols_from_query};
-use crate::model::ticker::TickerState;
-
-/// One watched ticker and its state.
-#[derive(Clone)]
-pub struct TickerEntry {
-    pub symbol: String,
-    pub state: RwSignal<TickerState>,
-    /// What history to load next; not drawn, so not a signal.
-    pub loader: StoredValue<Loader>,
-}
-
-impl TickerEntry {
-    pub fn new(symbol: &str) -> Self {
-        TickerEntry {
-            symbol: symbol.to_owned(),
-            state: RwSignal::new(TickerState::default()),
-            loader: StoredValue::new(Loader::opening()),
-        }
-    }
-}
 
 /// The signals the page draws from.
 #[derive(Clone, Copy)]

@@ -6,3 +6,5 @@ pub mod card;
 pub mod chart;
 pub mod dashboard;
 pub mod picker;
+pub mod redraw;
+pub mod ticker_entry;

@@ -1,0 +1,495 @@
+//! Bounds on the work one GraphQL request can ask for, checked before that work is done.
+//!
+//! Validation expands every fragment spread where it appears, which is what lets it report
+//! graphql-java's errors with their paths; but expansion multiplies. Twenty-six fragments
+//! that each spread the next one twice are 1 KB of text and 2^25 selections, and one
+//! argument variable used under many aliases is copied once per alias. So before the
+//! validating walk, two cheap passes bound everything it will do:
+//!
+//! * [`check_text`] lexes the request text (no allocation) and refuses more than
+//!   [`MAX_TOKENS`] tokens or brackets nested deeper than [`MAX_NESTING`], before the parser
+//!   builds anything (graphql-java's parser limits, in its words);
+//! * [`check_cost`] counts the chosen operation as the walk will see it, spreads expanded,
+//!   and stops at the first limit crossed: [`MAX_SELECTIONS`] selections, [`MAX_DEPTH`]
+//!   nested selection sets, [`MAX_EXPANDED_BYTES`] of names and argument values. Every step
+//!   of this count adds at least one to a counter it checks, so the count itself is bounded
+//!   by the limits, whatever the document's shape.
+//!
+//! What the walk then does per selection is proportional to what was counted for it, so a
+//! request that passes costs at most a constant times these limits. The numbers are
+//! generous for real clients: the consumer's largest request (1,000 aliased `publish`
+//! fields, `PUBLISH_CHUNK_SIZE` at its maximum) is about 27,000 tokens, depth 2, 3,000
+//! selections and its own size in bytes. Refusals are HTTP 200 with `data: null`, or an
+//! `error` for that `start` on the real-time socket, like validation errors.
+
+use std::collections::HashMap;
+
+use async_graphql_parser::Positioned;
+use async_graphql_parser::types::{
+    Directive, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
+};
+use async_graphql_value::{ConstValue, Name, Value as AstValue};
+use serde_json::{Map, Value};
+
+use super::error::GraphqlError;
+
+/// Lexical tokens in one request (names, punctuators, numbers, strings; commas, white space
+/// and comments are not tokens). graphql-java's default is 15,000; the consumer's 1,000
+/// aliased publishes need about 27,000.
+pub const MAX_TOKENS: usize = 100_000;
+
+/// Brackets (`{`, `[`, `(`) open at once in the request text. Keeps the parser's and the
+/// walk's recursion shallow; real documents nest a handful.
+pub const MAX_NESTING: usize = 64;
+
+/// Nested selection sets after expansion: the operation's own is depth 1, and each field's
+/// sub-selection, each fragment spread and each inline fragment adds one. Counting spreads
+/// bounds a chain of fragments that has no nesting in the text. quotecast's schema is two
+/// levels deep; clients that wrap fields in fragments need a few more.
+pub const MAX_DEPTH: usize = 32;
+
+/// Selections after expansion: every field, fragment spread and inline fragment, counted
+/// each time a spread brings it in (graphql-java's "query complexity" with a weight of one,
+/// spreads included). The consumer's 1,000 aliased publishes with `{ name data }` are 3,000.
+pub const MAX_SELECTIONS: usize = 10_000;
+
+/// Bytes of field names, aliases, argument names and argument values (variables counted at
+/// their value's size each time they are used) after expansion. A request with no fragment
+/// and each variable used once counts about its own size, under the 5 MiB body limit; this
+/// bounds what aliases and fragments can multiply: argument copies, error messages.
+pub const MAX_EXPANDED_BYTES: usize = 16 * 1024 * 1024;
+
+/// Checks the request text against [`MAX_TOKENS`] and [`MAX_NESTING`] in one pass.
+pub fn check_text(query: &str) -> Result<(), GraphqlError> {
+    let b = query.as_bytes();
+    let mut i = 0;
+    let mut tokens = 0usize;
+    let mut depth = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' if b[i..].starts_with(b"\"\"\"") => i = block_string_end(b, i + 3),
+            b'"' => i = string_end(b, i + 1),
+            b'.' if b[i..].starts_with(b"...") => i += 3,
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(parse_cancelled(format!(
+                        "More than {MAX_NESTING} deep 'grammar' rules have been entered."
+                    )));
+                }
+                i += 1;
+            }
+            b'}' | b']' | b')' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            c if c == b'_' || c.is_ascii_alphabetic() => {
+                i += 1;
+                while i < b.len() && (b[i] == b'_' || b[i].is_ascii_alphanumeric()) {
+                    i += 1;
+                }
+            }
+            c if c == b'-' || c.is_ascii_digit() => i = number_end(b, i + 1),
+            // Punctuators, and anything the parser will refuse: one token each.
+            _ => i += 1,
+        }
+        tokens += 1;
+        if tokens > MAX_TOKENS {
+            return Err(parse_cancelled(format!(
+                "More than {MAX_TOKENS} 'grammar' tokens have been presented."
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn parse_cancelled(what: String) -> GraphqlError {
+    GraphqlError::plain(format!(
+        "Invalid Syntax : {what} To prevent Denial Of Service attacks, parsing has been cancelled."
+    ))
+}
+
+/// The index after a `"` string starting before `i` (escapes skipped; a line end or the end of
+/// the text ends an unterminated one, which the parser then refuses).
+fn string_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            b'\n' | b'\r' => return i,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+/// The index after a `"""` block string whose text starts at `i` (`\"""` does not end it).
+fn block_string_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() {
+        if b[i..].starts_with(b"\\\"\"\"") {
+            i += 4;
+        } else if b[i..].starts_with(b"\"\"\"") {
+            return i + 3;
+        } else {
+            i += 1;
+        }
+    }
+    b.len()
+}
+
+/// The index after a number whose first character is before `i`: digits, then an optional
+/// fraction and exponent.
+fn number_end(b: &[u8], mut i: usize) -> usize {
+    let digits = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    i = digits(i);
+    if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
+        i = digits(i + 1);
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        let mut j = i + 1;
+        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+            j += 1;
+        }
+        if j < b.len() && b[j].is_ascii_digit() {
+            i = digits(j);
+        }
+    }
+    i
+}
+
+/// Counts `op` as validation will walk it, spreads expanded, against [`MAX_SELECTIONS`],
+/// [`MAX_DEPTH`] and [`MAX_EXPANDED_BYTES`]; `variables` are the request's values, whose
+/// sizes count where they are used.
+pub fn check_cost(
+    doc: &ExecutableDocument,
+    op: &OperationDefinition,
+    variables: &Map<String, Value>,
+) -> Result<(), GraphqlError> {
+    let mut cost = Cost {
+        doc,
+        variable_bytes: HashMap::new(),
+        selections: 0,
+        bytes: 0,
+        expanding: Vec::new(),
+    };
+    for def in &op.variable_definitions {
+        let name = def.node.name.node.as_str();
+        let size = match (variables.get(name), &def.node.default_value) {
+            (Some(v), _) => json_size(v),
+            (None, Some(d)) => const_size(&d.node),
+            (None, None) => 4,
+        };
+        cost.variable_bytes.insert(name, size);
+    }
+    cost.selection_set(&op.selection_set.node, 1)
+}
+
+struct Cost<'a> {
+    doc: &'a ExecutableDocument,
+    variable_bytes: HashMap<&'a str, usize>,
+    selections: usize,
+    bytes: usize,
+    /// Fragments being expanded: a cycle is the walk's to report, and is not followed here.
+    expanding: Vec<&'a str>,
+}
+
+impl<'a> Cost<'a> {
+    fn selection_set(&mut self, set: &'a SelectionSet, depth: usize) -> Result<(), GraphqlError> {
+        if depth > MAX_DEPTH {
+            return Err(GraphqlError::plain(format!(
+                "maximum query depth exceeded {depth} > {MAX_DEPTH}"
+            )));
+        }
+        for item in &set.items {
+            self.selections += 1;
+            if self.selections > MAX_SELECTIONS {
+                return Err(GraphqlError::plain(format!(
+                    "maximum query complexity exceeded {} > {MAX_SELECTIONS}",
+                    self.selections
+                )));
+            }
+            self.directives(item.node.directives())?;
+            match &item.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    self.charge(field.name.node.len())?;
+                    if let Some(alias) = &field.alias {
+                        self.charge(alias.node.len())?;
+                    }
+                    self.arguments(&field.arguments)?;
+                    if !field.selection_set.node.items.is_empty() {
+                        self.selection_set(&field.selection_set.node, depth + 1)?;
+                    }
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    self.charge(name.len())?;
+                    let Some(fragment) = self.doc.fragments.get(name) else {
+                        continue;
+                    };
+                    if self.expanding.contains(&name) {
+                        continue;
+                    }
+                    self.charge(fragment.node.type_condition.node.on.node.len())?;
+                    self.expanding.push(name);
+                    self.selection_set(&fragment.node.selection_set.node, depth + 1)?;
+                    self.expanding.pop();
+                }
+                Selection::InlineFragment(inline) => {
+                    if let Some(cond) = &inline.node.type_condition {
+                        self.charge(cond.node.on.node.len())?;
+                    }
+                    self.selection_set(&inline.node.selection_set.node, depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn directives(&mut self, directives: &'a [Positioned<Directive>]) -> Result<(), GraphqlError> {
+        for d in directives {
+            self.charge(1 + d.node.name.node.len())?;
+            self.arguments(&d.node.arguments)?;
+        }
+        Ok(())
+    }
+
+    fn arguments(
+        &mut self,
+        arguments: &'a [(Positioned<Name>, Positioned<AstValue>)],
+    ) -> Result<(), GraphqlError> {
+        for (name, value) in arguments {
+            self.charge(name.node.len())?;
+            self.value(&value.node)?;
+        }
+        Ok(())
+    }
+
+    /// Charges a literal node by node, so that walking a huge one stops at the limit.
+    fn value(&mut self, value: &'a AstValue) -> Result<(), GraphqlError> {
+        match value {
+            AstValue::Variable(name) => {
+                let size = self
+                    .variable_bytes
+                    .get(name.as_str())
+                    .copied()
+                    .unwrap_or(name.len());
+                self.charge(size)
+            }
+            AstValue::String(s) => self.charge(2 + s.len()),
+            AstValue::Enum(e) => self.charge(e.len()),
+            AstValue::List(items) => {
+                self.charge(2)?;
+                items.iter().try_for_each(|v| self.value(v))
+            }
+            AstValue::Object(fields) => {
+                self.charge(2)?;
+                for (k, v) in fields {
+                    self.charge(1 + k.len())?;
+                    self.value(v)?;
+                }
+                Ok(())
+            }
+            AstValue::Binary(b) => self.charge(b.len()),
+            AstValue::Null | AstValue::Number(_) | AstValue::Boolean(_) => self.charge(8),
+        }
+    }
+
+    fn charge(&mut self, bytes: usize) -> Result<(), GraphqlError> {
+        // At least one per step: the count of steps is bounded by the limit too.
+        self.bytes = self.bytes.saturating_add(bytes.max(1));
+        if self.bytes > MAX_EXPANDED_BYTES {
+            return Err(GraphqlError::plain(format!(
+                "maximum query size exceeded {} > {MAX_EXPANDED_BYTES} \
+                 (bytes of names and argument values after fragment and variable expansion)",
+                self.bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// About the size of `value` as JSON text.
+fn json_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 8,
+        Value::String(s) => 2 + s.len(),
+        Value::Array(items) => 2 + items.iter().map(|v| 1 + json_size(v)).sum::<usize>(),
+        Value::Object(fields) => {
+            2 + fields
+                .iter()
+                .map(|(k, v)| 4 + k.len() + json_size(v))
+                .sum::<usize>()
+        }
+    }
+}
+
+/// [`json_size`] of a default value written in the document.
+fn const_size(value: &ConstValue) -> usize {
+    match value {
+        ConstValue::Null | ConstValue::Boolean(_) | ConstValue::Number(_) => 8,
+        ConstValue::String(s) => 2 + s.len(),
+        ConstValue::Enum(e) => e.len(),
+        ConstValue::Binary(b) => b.len(),
+        ConstValue::List(items) => 2 + items.iter().map(|v| 1 + const_size(v)).sum::<usize>(),
+        ConstValue::Object(fields) => {
+            2 + fields
+                .iter()
+                .map(|(k, v)| 4 + k.len() + const_size(v))
+                .sum::<usize>()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::graphql::{Schema, prepare};
+
+    /// `levels` fragments each spreading the next twice; the last selects `leaf`.
+    fn bomb(levels: usize, extra: &str, leaf: &str) -> String {
+        let mut q = String::from("query { ...F0 }");
+        for i in 0..levels - 1 {
+            let n = i + 1;
+            q.push_str(&format!(
+                " fragment F{i} on Query {{ ...F{n} ...F{n} {extra} }}"
+            ));
+        }
+        q.push_str(&format!(" fragment F{} on Query {{ {leaf} }}", levels - 1));
+        q
+    }
+
+    fn refusal(query: &str, variables: &Map<String, Value>) -> String {
+        let schema = Schema::quotecast().unwrap();
+        let started = Instant::now();
+        let errors = prepare(&schema, query, variables, None).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors[0].message.clone()
+    }
+
+    #[test]
+    fn fragment_bombs_are_counted_not_walked() {
+        let none = Map::new();
+        let over = format!(
+            "maximum query complexity exceeded {} > {MAX_SELECTIONS}",
+            MAX_SELECTIONS + 1
+        );
+        assert_eq!(refusal(&bomb(26, "", "__typename"), &none), over);
+        // Leaves that add nothing (an undefined fragment, a cycle back to the top) still
+        // cost a step per spread.
+        assert_eq!(refusal(&bomb(26, "", "...Nowhere"), &none), over);
+        assert_eq!(refusal(&bomb(26, "...F0", "__typename"), &none), over);
+        // Wide rather than deep: 100 spreads of a fragment of 100 aliases, plus one more.
+        let aliases: String = (0..100).map(|i| format!(" a{i}: __typename")).collect();
+        let spreads = " ...W".repeat(101);
+        let wide = format!("query {{{spreads} }} fragment W on Query {{{aliases} }}");
+        assert!(refusal(&wide, &none).starts_with("maximum query complexity exceeded"));
+    }
+
+    #[test]
+    fn a_variable_counts_each_time_it_is_used() {
+        // AWSJSON: JSON text, here one long JSON string.
+        let data = Value::from(format!("\"{}\"", "x".repeat(MAX_EXPANDED_BYTES / 4 - 4)));
+        let variables: Map<String, Value> = [("d".to_owned(), data)].into_iter().collect();
+        let uses = |n: usize| {
+            let fields: String = (0..n)
+                .map(|i| format!(" m{i}: publish(name: \"A\", data: $d) {{ name }}"))
+                .collect();
+            format!("mutation($d: AWSJSON!) {{{fields} }}")
+        };
+        let schema = Schema::quotecast().unwrap();
+        assert!(prepare(&schema, &uses(3), &variables, None).is_ok());
+        assert!(refusal(&uses(4), &variables).starts_with("maximum query size exceeded"));
+    }
+
+    #[test]
+    fn the_consumers_largest_request_passes() {
+        let mut batch = quotecast_shared::graphql::PublishBatch::new();
+        for i in 0..1000 {
+            batch.push(quotecast_shared::Channel::new(
+                "AMZN",
+                format!("{{\"seq\":{i}}}"),
+            ));
+        }
+        let request = batch.to_request().unwrap();
+        let schema = Schema::quotecast().unwrap();
+        let op = prepare(
+            &schema,
+            &request.query,
+            &request.variables,
+            request.operation_name.as_deref(),
+        )
+        .unwrap();
+        assert_eq!(op.fields.len(), 1000);
+    }
+
+    fn tokens_ok(text: &str) -> bool {
+        check_text(text).is_ok()
+    }
+
+    #[test]
+    fn tokens_are_counted_like_graphql_lexes_them() {
+        // 2 + MAX_TOKENS - 2 tokens pass, one more does not.
+        let at = format!("{{{}}}", " a".repeat(MAX_TOKENS - 2));
+        assert!(tokens_ok(&at));
+        let over = format!("{{{}}}", " a".repeat(MAX_TOKENS - 1));
+        assert!(!tokens_ok(&over));
+        // Strings, block strings, comments, commas and white space hide no tokens.
+        let hidden = "{ a(x: \"a b { [ ( \\\" c\", y: \"\"\"a \\\"\"\" { {\"\"\") }";
+        let bulk = format!(
+            "{hidden}{}# a b c\n{}",
+            ",".repeat(MAX_TOKENS),
+            " ".repeat(MAX_TOKENS)
+        );
+        assert!(tokens_ok(&bulk));
+        // Numbers are one token each: -1.5e+10 is one, `1 2` is two.
+        let numbers = format!("{{{}}}", " -1.5e+10".repeat(MAX_TOKENS - 2));
+        assert!(tokens_ok(&numbers));
+        let numbers = format!("{{{}}}", " -1.5e+10".repeat(MAX_TOKENS - 1));
+        assert!(!tokens_ok(&numbers));
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_strings_and_comments() {
+        let at = format!("{}{}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
+        assert!(tokens_ok(&at));
+        let over = format!(
+            "{}{}",
+            "(".repeat(MAX_NESTING + 1),
+            ")".repeat(MAX_NESTING + 1)
+        );
+        let err = check_text(&over).unwrap_err();
+        assert!(
+            err.message.contains("deep 'grammar' rules"),
+            "{}",
+            err.message
+        );
+        let quoted = format!("\"{}\" # {}", "{".repeat(1000), "[".repeat(1000));
+        assert!(tokens_ok(&quoted));
+        // Closing more than was opened does not earn credit.
+        let unbalanced = format!("{}{}", "}".repeat(1000), "{".repeat(MAX_NESTING + 1));
+        assert!(!tokens_ok(&unbalanced));
+    }
+}

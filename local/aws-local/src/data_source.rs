@@ -1,0 +1,37 @@
+//! The contract between an AppSync resolver and the table behind its data source.
+//!
+//! On AWS, `Query.history` is an APPSYNC_JS resolver on a DynamoDB data source: AppSync hands
+//! the resolver's request to DynamoDB and the resolver reads the items it gets back. Locally
+//! the AppSync twin (`quotecast-appsync`) reads through [`HistorySource`], and the DynamoDB
+//! twin (`quotecast-dynamodb`) implements it over its store, so the AppSync crate knows
+//! neither redb nor DynamoDB's JSON and the store knows nothing of GraphQL.
+
+use std::fmt;
+
+/// One stored bar as a resolver reads it: the item's partition key, sort key and its
+/// `data` attribute when that is a string (`None` when it is absent or of another type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBar {
+    pub name: String,
+    pub timestamp: i64,
+    pub data: Option<String>,
+}
+
+/// Why the table could not be read (the resolver reports it; it never means "no bars").
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct DataSourceError(pub String);
+
+/// A table of bars by `(name, timestamp)`, read as the `history` resolver's DynamoDB
+/// `Query` reads it: at most `limit` items and at most one 1 MB page, oldest first.
+pub trait HistorySource: Send + Sync + fmt::Debug {
+    /// The `limit` most recent bars of `name`, oldest first.
+    fn latest(&self, name: &str, limit: usize) -> Result<Vec<StoredBar>, DataSourceError>;
+    /// Up to `limit` bars of `name` strictly after `after` (ms), oldest first.
+    fn after(
+        &self,
+        name: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredBar>, DataSourceError>;
+}

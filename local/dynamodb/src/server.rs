@@ -1,0 +1,56 @@
+//! The DynamoDB twin on a port of its own (`quotecast dynamodb`, library use in tests): the
+//! endpoint's router behind the same bounded accept loop as every local service.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quotecast_aws_local::http_server::{self, HttpLimits};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use super::endpoint::DynamoDb;
+
+/// Open connections served at once; more are answered [`BUSY_RESPONSE`] and closed.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// A request's headers must arrive within this time.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a connection over [`MAX_CONNECTIONS`] is told, in DynamoDB's error shape.
+const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/x-amz-json-1.0\r\n\
+connection: close\r\n\
+content-length: 117\r\n\r\n\
+{\"__type\":\"com.amazonaws.dynamodb.v20120810#ThrottlingException\",\"message\":\"Too many open connections; retry later.\"}";
+
+/// A bound, not yet running, DynamoDB endpoint.
+pub struct Server {
+    db: Arc<DynamoDb>,
+    listener: TcpListener,
+}
+
+impl Server {
+    pub async fn bind(addr: SocketAddr, db: Arc<DynamoDb>) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Server { db, listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, letting requests in flight finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let limits = HttpLimits {
+            permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            max_connections: MAX_CONNECTIONS,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            busy_response: BUSY_RESPONSE,
+        };
+        http_server::serve(self.listener, self.db.router(), limits, shutdown).await
+    }
+}

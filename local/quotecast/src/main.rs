@@ -1,0 +1,572 @@
+//! `quotecast`: the local home of quotecast.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use quotecast::credentials::default_data_dir;
+use quotecast::loadtest::LoadTest;
+use quotecast::server::LocalServer;
+use quotecast::writer::WriterOptions;
+use quotecast_appsync::Config;
+use quotecast_dynamodb::{DEFAULT_TABLE_NAME, HistoryStore};
+
+#[derive(Parser)]
+#[command(
+    name = "quotecast",
+    version,
+    about = "Real-time stock quotes, locally: an AppSync-compatible server and friends"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole system locally: embedded Kafka, producer, event source mapping, consumer, AppSync, dashboard.
+    Dev(DevArgs),
+    /// Run the AppSync-compatible GraphQL + real-time server alone.
+    Appsync(AppsyncArgs),
+    /// Load-test an AppSync endpoint (this server or a real one) over the real protocol.
+    Loadtest(LoadtestArgs),
+    /// Publish quotes to an AppSync endpoint (the local stack's by default), signed with IAM.
+    Publish(PublishArgs),
+    /// Check a deployment from outside with its public config: live quotes, and a key that only reads.
+    Smoke(SmokeArgs),
+}
+
+/// Where a writer publishes and how it signs (publishing is IAM's job: the public API key
+/// only reads).
+#[derive(clap::Args, Clone)]
+struct SigningArgs {
+    /// GraphQL endpoint to publish to (omitted: the local stack's, from its credentials file).
+    #[arg(long)]
+    url: Option<String>,
+    /// The local stack's data directory, where `quotecast dev` writes its writers' credentials
+    /// (else $XDG_DATA_HOME/quotecast or ~/.local/share/quotecast).
+    #[arg(long, env = "QUOTECAST_DATA_DIR", default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
+    /// Sign with this IAM access key id (with --secret-access-key).
+    #[arg(long, requires = "secret_access_key", conflicts_with = "aws")]
+    access_key_id: Option<String>,
+    /// The secret of --access-key-id.
+    #[arg(long, requires = "access_key_id")]
+    secret_access_key: Option<String>,
+    /// Session token of temporary credentials (with --access-key-id).
+    #[arg(long, requires = "access_key_id")]
+    session_token: Option<String>,
+    /// Signing region (omitted: the endpoint's, else AWS_REGION, else us-east-1).
+    #[arg(long)]
+    region: Option<String>,
+    /// Sign with the standard AWS credential chain (environment, profile, instance role).
+    #[arg(long)]
+    aws: bool,
+}
+
+impl SigningArgs {
+    fn options(&self, api_key: Option<String>) -> WriterOptions {
+        WriterOptions {
+            url: self.url.clone(),
+            data_dir: self.data_dir.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: self.session_token.clone(),
+            region: self.region.clone(),
+            aws_chain: self.aws,
+            api_key,
+        }
+    }
+}
+
+/// How to run this binary again from the working directory (for the banner's examples).
+fn this_binary() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "quotecast".to_owned();
+    };
+    let cwd = std::env::current_dir().unwrap_or_default();
+    exe.strip_prefix(&cwd)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| exe.display().to_string())
+}
+
+/// Says what listening on `listen` exposes when it is not this machine only; `what` names
+/// it and says what the API key allows there.
+fn warn_if_exposed(listen: IpAddr, what: &str) {
+    if !listen.is_loopback() {
+        eprintln!(
+            "warning: --listen {listen} exposes {what} to every machine that can reach this one, \
+             over plain HTTP (no TLS). Use 127.0.0.1 unless that is what you want."
+        );
+    }
+}
+
+#[derive(clap::Args)]
+struct DevArgs {
+    /// Address to listen on; 127.0.0.1 keeps everything private to this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    listen: IpAddr,
+    /// Port for everything HTTP: dashboard, /config.json, /graphql, /graphql/realtime.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// API key of the local AppSync API.
+    #[arg(long, env = "QUOTECAST_API_KEY", default_value = "da2-quotecastlocal")]
+    api_key: String,
+    /// Use this Kafka broker instead of the embedded one (the topic must exist).
+    #[arg(long)]
+    bootstrap_servers: Option<String>,
+    /// Kafka topic.
+    #[arg(long, default_value = "quotes")]
+    topic: String,
+    /// Partitions of the topic on the embedded broker.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Comma-separated symbols to simulate (default: 20 large US stocks).
+    #[arg(long, value_delimiter = ',')]
+    symbols: Vec<String>,
+    /// Milliseconds between bars (one bar per symbol per tick).
+    #[arg(long, default_value_t = 1000)]
+    tick_ms: u64,
+    /// Simulator seed: the same seed gives the same quotes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Event source mapping batch size (1–10,000).
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Event source mapping batching window in milliseconds (0 sends at once).
+    #[arg(long, default_value_t = 500)]
+    batching_window_ms: u64,
+    /// The built dashboard to serve at /.
+    #[arg(long, default_value = "frontend/dist")]
+    dashboard_dir: PathBuf,
+    /// Where the stack keeps its state: the writers' credentials.json and the quote history
+    /// (history/) (else $XDG_DATA_HOME/quotecast or ~/.local/share/quotecast).
+    #[arg(long, env = "QUOTECAST_DATA_DIR", default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
+    /// Hours each bar stays in the history (1–8760), as HistoryRetentionHours on AWS.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8760))]
+    history_retention_hours: u32,
+}
+
+async fn dev(args: DevArgs) -> Result<()> {
+    let symbols: Vec<String> = if args.symbols.is_empty() {
+        quotecast_producer::config::DEFAULT_SYMBOLS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    } else {
+        args.symbols.clone()
+    };
+    for s in &symbols {
+        quotecast_shared::quote::validate_symbol(s).with_context(|| format!("--symbols: {s:?}"))?;
+    }
+    if !(1..=10_000).contains(&args.batch_size) {
+        bail!("--batch-size must be between 1 and 10000");
+    }
+    warn_if_exposed(
+        args.listen,
+        "the dashboard and the GraphQL API (its API key is public, in /config.json, and lets anyone subscribe and query)",
+    );
+    let stack = quotecast::stack::start(quotecast::stack::StackConfig {
+        listen: args.listen,
+        port: args.port,
+        api_key: args.api_key.clone(),
+        bootstrap_servers: args.bootstrap_servers.clone(),
+        topic: args.topic.clone(),
+        partitions: args.partitions.max(1),
+        default_symbols: symbols.iter().take(4).cloned().collect(),
+        symbols,
+        tick: Duration::from_millis(args.tick_ms.max(10)),
+        seed: args.seed,
+        batch_size: args.batch_size,
+        batching_window: Duration::from_millis(args.batching_window_ms),
+        dashboard_dir: args.dashboard_dir.clone(),
+        data_dir: args.data_dir.clone(),
+        history_retention_hours: args.history_retention_hours,
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "cannot start the local stack on {}:{}",
+            args.listen, args.port
+        )
+    })?;
+    let addr = stack.addr;
+    println!("quotecast is running");
+    println!("  dashboard:     http://{addr}/");
+    println!("  GraphQL:       http://{addr}/graphql");
+    println!("  real-time:     ws://{addr}/graphql/realtime");
+    println!(
+        "  API key:       {} (public: subscribe and query only)",
+        stack.api_key
+    );
+    println!(
+        "  IAM writers:   {} (publish; in {})",
+        stack.credentials.access_key_id,
+        stack.credentials_path.display()
+    );
+    let data_dir_flag = if args.data_dir == default_data_dir() {
+        String::new()
+    } else {
+        format!(" --data-dir {}", args.data_dir.display())
+    };
+    println!(
+        "  publish:       {} publish{data_dir_flag} AMZN 191.25",
+        this_binary()
+    );
+    println!(
+        "  DynamoDB:      http://{addr}/ (table {}, the IAM key above; in {})",
+        stack.history.table_name(),
+        stack.history.path().display()
+    );
+    println!(
+        "  Kafka:         {} (topic {}; attach kcat or any client)",
+        stack.bootstrap_servers, stack.topic
+    );
+    println!(
+        "  batching:      {} records or {} ms",
+        args.batch_size, args.batching_window_ms
+    );
+    println!("Ctrl-C stops everything.");
+    stop_signal().await;
+    println!("shutting down: producer flushed, offsets committed, connections closed...");
+    stack.stop().await;
+    println!("stopped.");
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct LoadtestArgs {
+    /// Real-time endpoint; derived from --url as AWS does when omitted.
+    #[arg(long)]
+    realtime_url: Option<String>,
+    /// API key the subscribers connect with.
+    #[arg(long, env = "QUOTECAST_API_KEY")]
+    api_key: String,
+    /// Publish with the API key too, instead of signing (for APIs whose schema allows it).
+    #[arg(long, conflicts_with_all = ["access_key_id", "aws"])]
+    publish_with_api_key: bool,
+    #[command(flatten)]
+    signing: SigningArgs,
+    /// WebSocket connections to open.
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// Subscriptions per connection.
+    #[arg(long, default_value_t = 5)]
+    subscriptions: usize,
+    /// Distinct symbols the subscriptions spread over.
+    #[arg(long, default_value_t = 50)]
+    symbols: usize,
+    /// Publishes per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Publishes per HTTP request (aliased mutations).
+    #[arg(long, default_value_t = 10)]
+    batch: usize,
+    /// Seconds to publish for.
+    #[arg(long, default_value_t = 20)]
+    duration_secs: u64,
+    /// Seconds at the start whose latencies are not recorded.
+    #[arg(long, default_value_t = 2)]
+    warmup_secs: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+async fn loadtest(args: LoadtestArgs) -> Result<()> {
+    if args.rate == 0 || args.connections == 0 || args.subscriptions == 0 {
+        bail!("--rate, --connections and --subscriptions must be at least 1");
+    }
+    let api_key = args.publish_with_api_key.then(|| args.api_key.clone());
+    let writer = args.signing.options(api_key).resolve().await?;
+    eprintln!("publishing to {} as {}", writer.graphql_url, writer.source);
+    let test = LoadTest {
+        realtime_url: args
+            .realtime_url
+            .unwrap_or_else(|| quotecast_shared::realtime::url::realtime_url(&writer.graphql_url)),
+        graphql_url: writer.graphql_url,
+        api_key: args.api_key,
+        publish_auth: writer.auth,
+        connections: args.connections,
+        subscriptions_per_connection: args.subscriptions,
+        symbols: args.symbols.max(1),
+        rate: args.rate,
+        batch: args.batch.max(1),
+        duration: Duration::from_secs(args.duration_secs),
+        warmup: Duration::from_secs(args.warmup_secs),
+    };
+    let report = test.run().await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct PublishArgs {
+    #[command(flatten)]
+    signing: SigningArgs,
+    /// Send this API key instead of signing: only for APIs whose schema lets the key publish
+    /// (the reference sample's); quotecast's refuses it.
+    #[arg(long, conflicts_with_all = ["access_key_id", "aws"])]
+    api_key: Option<String>,
+    /// A JSON file of quotes: one quote object, an array of them, or JSON lines (`-` reads stdin).
+    #[arg(long, conflicts_with_all = ["symbol", "price"])]
+    file: Option<PathBuf>,
+    /// Ticker symbol of a one-price bar (with PRICE).
+    #[arg(required_unless_present = "file")]
+    symbol: Option<String>,
+    /// Price of that bar: open = high = low = close, volume 0, stamped now.
+    #[arg(required_unless_present = "file")]
+    price: Option<f64>,
+}
+
+async fn publish(args: PublishArgs) -> Result<()> {
+    let quotes = match (&args.file, &args.symbol, args.price) {
+        (Some(path), _, _) => {
+            let (text, origin) = if path.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .context("cannot read standard input")?;
+                (text, "stdin".to_owned())
+            } else {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                (text, path.display().to_string())
+            };
+            quotecast::publish::quotes_from_text(&text, &origin)?
+        }
+        (None, Some(symbol), Some(price)) => vec![quotecast::publish::bar(
+            symbol,
+            price,
+            quotecast_producer::handler::now_ms(),
+        )?],
+        _ => bail!("give SYMBOL PRICE, or --file FILE"),
+    };
+    let writer = args.signing.options(args.api_key.clone()).resolve().await?;
+    eprintln!(
+        "publishing {} quote(s) to {} as {}",
+        quotes.len(),
+        writer.graphql_url,
+        writer.source
+    );
+    let report = quotecast::publish::publish(&writer, &quotes).await?;
+    println!(
+        "published {} quote(s) in {} request(s), {:.0} ms",
+        report.published,
+        report.requests,
+        report.elapsed.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct SmokeArgs {
+    /// The deployment's config.json (what the dashboard reads), e.g.
+    /// https://d1234.cloudfront.net/config.json or http://127.0.0.1:8080/config.json.
+    #[arg(long)]
+    config: String,
+    /// Ticker to wait for [default: the config's first default symbol].
+    #[arg(long)]
+    symbol: Option<String>,
+    /// Seconds to wait for the first live quote (bars may be minutes apart on AWS).
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+}
+
+async fn smoke(args: SmokeArgs) -> Result<()> {
+    use quotecast::smoke;
+    let step = Duration::from_secs(10);
+    let config = smoke::fetch_config(&args.config, step).await?;
+    eprintln!(
+        "checking {} (real-time {}) with the public key; waiting up to {} s for a quote",
+        config.graphql_url, config.realtime_url, args.timeout_secs
+    );
+    let options = smoke::SmokeOptions {
+        symbol: args.symbol,
+        quote_timeout: Duration::from_secs(args.timeout_secs),
+        step_timeout: step,
+    };
+    let report = smoke::run(&config, &options).await?;
+    println!("{report}");
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct AppsyncArgs {
+    /// Address to listen on; 127.0.0.1 keeps the server private to this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    listen: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// API key clients must send (repeat for several). Without one, a key is generated and printed.
+    #[arg(long = "api-key", env = "QUOTECAST_API_KEY")]
+    api_keys: Vec<String>,
+    /// IAM credentials accepted in SigV4 signatures, as ACCESS_KEY_ID:SECRET (repeatable).
+    #[arg(long = "iam-credentials")]
+    iam_credentials: Vec<String>,
+    /// File of IAM credentials, one ACCESS_KEY_ID:SECRET per line (# starts a comment).
+    #[arg(long)]
+    iam_credentials_file: Option<PathBuf>,
+    /// Seconds between keep-alive (`ka`) frames.
+    #[arg(long, default_value_t = 60)]
+    keep_alive_secs: u64,
+    /// Subscriptions allowed on one connection.
+    #[arg(long, default_value_t = 100)]
+    max_subscriptions: usize,
+    /// WebSocket connections allowed at once.
+    #[arg(long, default_value_t = 20_000)]
+    max_connections: usize,
+    /// Serve this schema (SDL) instead of quotecast's. Its auth directives decide who may
+    /// call what; without any, the API key may do everything, as on the reference sample's API.
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Also serve the quote history from `<DIR>/history/history.redb` (created if absent):
+    /// DynamoDB's protocol on `POST /` (table quotecast-history, SigV4 with the IAM keys).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+fn parse_credential(text: &str) -> Result<(String, String)> {
+    match text.trim().split_once(':') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+            Ok((id.to_owned(), secret.to_owned()))
+        }
+        _ => bail!("IAM credentials must look like ACCESS_KEY_ID:SECRET, got {text:?}"),
+    }
+}
+
+/// A local API key in AppSync's `da2-` form, random enough for a machine-local server.
+fn generate_api_key() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let a = RandomState::new().hash_one(std::process::id());
+    let b = RandomState::new().hash_one(std::time::SystemTime::now());
+    format!("da2-{a:016x}{b:010x}")
+}
+
+impl AppsyncArgs {
+    /// The server's configuration, and the history store when `--data-dir` names one.
+    fn config(&self) -> Result<(Config, Option<HistoryStore>)> {
+        let mut config = Config {
+            keep_alive_interval: Duration::from_secs(self.keep_alive_secs.max(1)),
+            max_subscriptions_per_connection: self.max_subscriptions,
+            max_connections: self.max_connections,
+            api_keys: self.api_keys.clone(),
+            ..Config::default()
+        };
+        if config.api_keys.is_empty() {
+            config.api_keys.push(generate_api_key());
+        }
+        if let Some(path) = &self.schema {
+            let sdl = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read schema {}", path.display()))?;
+            quotecast_appsync::graphql::Schema::parse(&sdl)
+                .with_context(|| format!("schema {} is not usable", path.display()))?;
+            config.schema_sdl = Some(sdl.into());
+        }
+        let mut lines: Vec<String> = self.iam_credentials.clone();
+        if let Some(path) = &self.iam_credentials_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read IAM credentials file {}", path.display()))?;
+            lines.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned),
+            );
+        }
+        for line in lines {
+            let (id, secret) = parse_credential(&line)?;
+            config.iam_credentials.insert(id, secret);
+        }
+        let history = match &self.data_dir {
+            Some(dir) => Some(HistoryStore::open(
+                &dir.join(quotecast::stack::HISTORY_DIR),
+                DEFAULT_TABLE_NAME,
+            )?),
+            None => None,
+        };
+        Ok((config, history))
+    }
+}
+
+async fn appsync(args: AppsyncArgs) -> Result<()> {
+    warn_if_exposed(
+        args.listen,
+        "the GraphQL API (the API key may do what the schema's directives allow: with quotecast's, subscribe and query)",
+    );
+    let (config, history) = args.config()?;
+    let server = LocalServer::bind(
+        SocketAddr::new(args.listen, args.port),
+        config.clone(),
+        history.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot listen on {}:{}", args.listen, args.port))?;
+    let addr = server.local_addr()?;
+    println!("quotecast appsync listening");
+    println!("  GraphQL:   http://{addr}/graphql");
+    println!("  real-time: ws://{addr}/graphql/realtime (also ws://{addr}/graphql)");
+    println!("  API key:   {}", config.api_keys.join(", "));
+    if !config.iam_credentials.is_empty() {
+        let ids: Vec<&str> = config.iam_credentials.keys().map(String::as_str).collect();
+        println!("  IAM keys:  {}", ids.join(", "));
+    }
+    if let Some(history) = &history {
+        println!(
+            "  DynamoDB:  http://{addr}/ (table {}, in {})",
+            history.table_name(),
+            history.path().display()
+        );
+    }
+    println!("Ctrl-C stops it.");
+    server
+        .run(async {
+            stop_signal().await;
+            println!("shutting down: closing connections");
+        })
+        .await?;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (`kill`, `docker stop`, systemd): both stop in order, so the history
+/// store makes its last checkpoint and the mapping commits its batch.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            // One line per consumer batch suits Lambda's logs, not a terminal: warnings only.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,quotecast_consumer=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Dev(args) => dev(args).await,
+        Command::Appsync(args) => appsync(args).await,
+        Command::Loadtest(args) => loadtest(args).await,
+        Command::Publish(args) => publish(args).await,
+        Command::Smoke(args) => smoke(args).await,
+    }
+}

@@ -1,10 +1,10 @@
 //! `cargo xtask bench [appsync | consumer | producer | e2e | history | dashboard | soak]`: the benchmarks whose
 //! numbers go into BENCHMARKS.md and RELIABILITY.md (all but `soak` when none is named).
 //!
-//! `appsync` starts the release `quotecast appsync` on a free loopback port, runs
-//! `quotecast loadtest` against it at the target load (1,000 connections × 5 subscriptions
-//! over 50 symbols, 1,000 publishes/s = 100,000 deliveries/s) and at three times that, and
-//! prints each report with the server's memory. Reports are also written to
+//! `appsync` starts the release `quotecast appsync` (or the binary `QUOTECAST_BIN` names) on a
+//! free loopback port, runs `quotecast loadtest` against it at the target load (1,000
+//! connections × 5 subscriptions over 50 symbols, 1,000 publishes/s = 100,000 deliveries/s)
+//! and at three times that, and prints each report with the server's memory. Reports are also written to
 //! `target/bench/appsync.txt`.
 //!
 //! Memory is sampled from `/proc/<pid>/status` every 500 ms while the load runs, and the peak
@@ -165,7 +165,12 @@ fn under_load(samples: &[(u8, u64)]) -> String {
 }
 
 fn appsync() -> Result<()> {
-    let binary = release_binary("quotecast", "quotecast")?;
+    // `QUOTECAST_BIN` runs another build (an older commit's, say) under the same load, so two
+    // builds can be measured alternately on one machine.
+    let binary = match std::env::var_os("QUOTECAST_BIN") {
+        Some(bin) => std::path::PathBuf::from(bin),
+        None => release_binary("quotecast", "quotecast")?,
+    };
     let mut child = Command::new(&binary)
         .args([
             "appsync",

@@ -21,7 +21,7 @@ use super::clock::now_ms;
 use super::feed::UpdateSink;
 use crate::model::backfill::Request;
 use crate::model::config::DashboardConfig;
-use crate::model::history::{Answer, MAX_FIELDS, document, read_answer};
+use crate::model::history::{Answer, FieldError, MAX_FIELDS, document, read_answer};
 use crate::model::pending::{HistoryAnswer, Update};
 
 pub struct HistoryClient {
@@ -69,7 +69,7 @@ impl HistoryClient {
                             })
                             .collect(),
                     },
-                    Err(e) => vec![HistoryAnswer::Failed(e); chunk.len()],
+                    Err(e) => vec![HistoryAnswer::Failed(FieldError::transient(e)); chunk.len()],
                 };
                 for ((symbol, request), answer) in chunk.into_iter().zip(answers) {
                     sink(Update::History {

@@ -11,7 +11,9 @@
 //!   answer and the subscription going live.
 //! - a live bar whose `prevTimestamp` is not the bar held before it: the hole in between
 //!   (a dropped frame, a tab that was hidden) is loaded from the bar before it.
-//! - a failed request is sent again after [`RETRY_MS`].
+//! - a failed request is sent again after [`RETRY_MS`], unless its failure is one asking
+//!   again cannot change (no data source, not allowed): then the ticker asks no more and
+//!   its card says why.
 //!
 //! History is written before a bar is published, so once a request has come back every
 //! bar up to the point it covered is held — or never existed. The loader remembers that
@@ -19,6 +21,7 @@
 //! stopped), drawn as a gap and never asked for again. One request per ticker is in flight
 //! at a time; whatever happens meanwhile is looked at when it returns.
 
+use super::history::FieldError;
 use super::ticker::TickerState;
 
 /// Bars loaded when a ticker with nothing held opens: more than one chart's default range.
@@ -52,6 +55,8 @@ pub struct Loader {
     settled_until: i64,
     /// Requests answered, for "loading…" versus "waiting for quotes…".
     answered: u64,
+    /// Why history is not asked for any more: a refusal asking again cannot change.
+    unavailable: Option<String>,
 }
 
 impl Loader {
@@ -70,13 +75,20 @@ impl Loader {
 
     /// Whether the first load is still to come back (the card says "loading…").
     pub fn loading(&self) -> bool {
-        self.answered == 0 && (self.resync || self.in_flight.is_some() || self.retry.is_some())
+        self.unavailable.is_none()
+            && self.answered == 0
+            && (self.resync || self.in_flight.is_some() || self.retry.is_some())
+    }
+
+    /// Why this ticker asks for no more history (the card says so), if it stopped.
+    pub fn unavailable(&self) -> Option<&str> {
+        self.unavailable.as_deref()
     }
 
     /// The request to send now, if any; it is then in flight until [`Loader::answered`] or
     /// [`Loader::failed`].
     pub fn next(&mut self, state: &TickerState, now_ms: i64) -> Option<Request> {
-        if self.in_flight.is_some() {
+        if self.in_flight.is_some() || self.unavailable.is_some() {
             return None;
         }
         let request = if let Some(page) = self.next_page.take() {
@@ -163,12 +175,20 @@ impl Loader {
         self.settled_until = self.settled_until.max(covered);
     }
 
-    /// `request` failed (network, server); it is sent again after [`RETRY_MS`].
-    pub fn failed(&mut self, request: Request, now_ms: i64) {
+    /// `request` failed: sent again after [`RETRY_MS`] when the failure may clear (network,
+    /// server); never again when it cannot (no data source, not allowed), which ends
+    /// "loading…" with the reason.
+    pub fn failed(&mut self, request: Request, now_ms: i64, error: &FieldError) {
         if self.in_flight != Some(request) {
             return;
         }
         self.in_flight = None;
+        if error.permanent {
+            self.unavailable = Some(error.message.clone());
+            self.retry = None;
+            self.next_page = None;
+            return;
+        }
         self.retry = Some((request, now_ms + RETRY_MS));
     }
 }
@@ -356,9 +376,28 @@ mod tests {
             Some(6),
         );
         assert_eq!(l.next(&s, 1_000), None, "still in flight");
-        l.failed(r, 1_000);
+        l.failed(r, 1_000, &FieldError::transient("network"));
         assert!(l.loading());
         assert_eq!(l.next(&s, 1_000 + RETRY_MS - 1), None);
         assert_eq!(l.next(&s, 1_000 + RETRY_MS), Some(r));
+    }
+
+    #[test]
+    fn a_permanent_refusal_ends_loading_and_is_never_asked_again() {
+        let mut l = Loader::opening();
+        let s = TickerState::default();
+        let r = l.next(&s, 1_000).unwrap();
+        assert!(l.loading());
+        let refusal = FieldError {
+            message: "DataSourceUnavailable: this server keeps no history".to_owned(),
+            permanent: true,
+        };
+        l.failed(r, 1_000, &refusal);
+        assert!(!l.loading(), "the card leaves \"loading…\"");
+        assert_eq!(l.unavailable(), Some(refusal.message.as_str()));
+        // Neither the retry clock nor a resubscribe asks again.
+        assert_eq!(l.next(&s, 1_000 + 100 * RETRY_MS), None);
+        l.subscribed();
+        assert_eq!(l.next(&s, 1_000 + 200 * RETRY_MS), None);
     }
 }

@@ -52,7 +52,33 @@ pub enum Answer {
     /// The API has no `history` field: live only from now on.
     Unsupported,
     /// Per request, in order: its bars (oldest first), or why that field failed.
-    Fields(Vec<Result<Vec<Quote>, String>>),
+    Fields(Vec<Result<Vec<Quote>, FieldError>>),
+}
+
+/// Why one ticker's history could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub message: String,
+    /// Asking again will get the same answer: the ticker stops asking.
+    pub permanent: bool,
+}
+
+/// The `errorType`s that asking again does not change: no data source behind the field
+/// (`quotecast appsync` without a store), or a caller the schema does not let read it.
+const PERMANENT: &[&str] = &[
+    "DataSourceUnavailable",
+    "Unauthorized",
+    "UnauthorizedException",
+];
+
+impl FieldError {
+    /// A failure that may clear (the network, a server error): asked again later.
+    pub fn transient(message: impl Into<String>) -> Self {
+        FieldError {
+            message: message.into(),
+            permanent: false,
+        }
+    }
 }
 
 /// Reads the answer to [`document`] for `count` requests; `received_at_ms` dates bars in the
@@ -85,7 +111,7 @@ pub fn read_answer(body: &Value, count: usize, received_at_ms: i64) -> Answer {
                         .collect()),
                     _ => Err(field_error(&errors, &alias)
                         .or_else(|| errors.first().map(|e| describe(e)))
-                        .unwrap_or_else(|| "no answer for this ticker".to_owned())),
+                        .unwrap_or_else(|| FieldError::transient("no answer for this ticker"))),
                 }
             })
             .collect(),
@@ -100,7 +126,7 @@ fn bar(item: &Value, received_at_ms: i64) -> Option<Quote> {
 }
 
 /// The error whose `path` starts at `alias`.
-fn field_error(errors: &[&Value], alias: &str) -> Option<String> {
+fn field_error(errors: &[&Value], alias: &str) -> Option<FieldError> {
     errors
         .iter()
         .find(|e| {
@@ -113,13 +139,17 @@ fn field_error(errors: &[&Value], alias: &str) -> Option<String> {
         .map(|e| describe(e))
 }
 
-fn describe(error: &Value) -> String {
+fn describe(error: &Value) -> FieldError {
     let text = |k: &str| error.get(k).and_then(Value::as_str);
-    match (text("errorType"), text("message")) {
+    let message = match (text("errorType"), text("message")) {
         (Some(t), Some(m)) => format!("{t}: {m}"),
         (None, Some(m)) => m.to_owned(),
         (Some(t), None) => t.to_owned(),
         (None, None) => "unknown error".to_owned(),
+    };
+    FieldError {
+        message,
+        permanent: text("errorType").is_some_and(|t| PERMANENT.contains(&t)),
     }
 }
 
@@ -192,7 +222,10 @@ mod tests {
             .collect();
         assert_eq!(times, [1_000, 2_000]);
         assert_eq!(fields[1], Ok(vec![]));
-        assert_eq!(fields[2], Err("BadRequestException: limit".to_owned()));
+        assert_eq!(
+            fields[2],
+            Err(FieldError::transient("BadRequestException: limit"))
+        );
     }
 
     #[test]
@@ -203,13 +236,45 @@ mod tests {
         }]});
         assert_eq!(read_answer(&body, 1, 0), Answer::Unsupported);
         let other = json!({"errors": [{"message": "boom"}]});
+        let boom = FieldError::transient("boom");
         assert_eq!(
             read_answer(&other, 2, 0),
-            Answer::Fields(vec![Err("boom".to_owned()), Err("boom".to_owned())])
+            Answer::Fields(vec![Err(boom.clone()), Err(boom)])
         );
         assert_eq!(
             read_answer(&json!("garbage"), 1, 0),
-            Answer::Fields(vec![Err("no answer for this ticker".to_owned())])
+            Answer::Fields(vec![Err(FieldError::transient(
+                "no answer for this ticker"
+            ))])
         );
+    }
+
+    #[test]
+    fn a_refusal_that_asking_again_cannot_change_is_permanent() {
+        let refused = |error_type: &str| {
+            let body = json!({"data": {"h0": null}, "errors": [
+                {"path": ["h0"], "errorType": error_type, "message": "no"}
+            ]});
+            match read_answer(&body, 1, 0) {
+                Answer::Fields(mut fields) => fields.remove(0).unwrap_err(),
+                Answer::Unsupported => panic!("fields expected"),
+            }
+        };
+        for permanent in [
+            "DataSourceUnavailable",
+            "Unauthorized",
+            "UnauthorizedException",
+        ] {
+            let e = refused(permanent);
+            assert!(e.permanent, "{permanent}");
+            assert_eq!(e.message, format!("{permanent}: no"));
+        }
+        for transient in [
+            "InternalFailure",
+            "ThrottlingException",
+            "BadRequestException",
+        ] {
+            assert!(!refused(transient).permanent, "{transient}");
+        }
     }
 }

@@ -13,6 +13,7 @@ use quotecast_shared::quote::Quote;
 use quotecast_shared::realtime::client::ConnectionState;
 
 use super::backfill::Request;
+use super::history::FieldError;
 
 /// Live bars held per ticker between two frames.
 pub const PENDING_BARS: usize = 60;
@@ -21,8 +22,8 @@ pub const PENDING_BARS: usize = 60;
 #[derive(Debug, Clone, PartialEq)]
 pub enum HistoryAnswer {
     Bars(Vec<Quote>),
-    /// The request failed; it is sent again later.
-    Failed(String),
+    /// The request failed: sent again later, or never when the failure is permanent.
+    Failed(FieldError),
 }
 
 /// One thing the feed reports.

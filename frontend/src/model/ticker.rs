@@ -62,6 +62,8 @@ pub struct TickerState {
     pub unreadable: u64,
     /// The first history load has not come back yet (the card says "loading…").
     pub loading: bool,
+    /// Why history is not loaded at all (a permanent refusal), shown instead of "loading…".
+    pub history_unavailable: Option<String>,
 }
 
 impl TickerState {

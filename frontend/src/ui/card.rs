@@ -74,7 +74,10 @@ pub fn TickerCard(entry: TickerEntry, on_remove: Callback<String>) -> impl IntoV
                     shown(redraw, state, |s| match s.change() {
                         Some((c, p)) => format::change(c, p),
                         None if s.loading => "loading…".to_owned(),
-                        None => "waiting for quotes…".to_owned(),
+                        None => match &s.history_unavailable {
+                            Some(why) => format!("waiting for quotes… (no history: {why})"),
+                            None => "waiting for quotes…".to_owned(),
+                        },
                     })
                 }}
             </p>

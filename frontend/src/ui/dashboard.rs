@@ -95,8 +95,10 @@ impl Board {
                                 .loader
                                 .update_value(|l| l.answered(request, count, last));
                         }
-                        HistoryAnswer::Failed(_) => {
-                            entry.loader.update_value(|l| l.failed(request, now));
+                        HistoryAnswer::Failed(error) => {
+                            entry
+                                .loader
+                                .update_value(|l| l.failed(request, now, &error));
                         }
                     }
                 }
@@ -111,6 +113,15 @@ impl Board {
                 let loading = history.supported() && entry.loader.with_value(Loader::loading);
                 if entry.state.with_untracked(|s| s.loading) != loading {
                     entry.state.update(|s| s.loading = loading);
+                }
+                let unavailable = entry
+                    .loader
+                    .with_value(|l| l.unavailable().map(str::to_owned));
+                if entry
+                    .state
+                    .with_untracked(|s| s.history_unavailable != unavailable)
+                {
+                    entry.state.update(|s| s.history_unavailable = unavailable);
                 }
             }
         });

@@ -8,7 +8,9 @@
 //! (all of an API key, all of a signature but its body hash), and then against a size limit
 //! checked as bytes arrive and a deadline for the whole body: a caller without credentials
 //! makes the server buffer nothing, and a body that stops half-way holds its connection for
-//! [`Config::http_body_read_timeout`](super::Config) at most.
+//! [`Config::http_body_read_timeout`](super::Config) at most. A body with a key written twice
+//! in an object, or with more values than its length allows (`quotecast_aws_local::json`), is
+//! refused before anything is built from it.
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ use super::history::{self, HistoryError, HistoryRequest};
 use super::resolvers::{filter_event, mutation_result};
 use super::state::AppSync;
 use quotecast_aws_local::body::{BodyError, read_limited};
+use quotecast_aws_local::json::{self, JsonError, Shape};
 
 /// An error response outside GraphQL: status, `x-amzn-ErrorType`, and a body of one error.
 pub fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response {
@@ -103,6 +106,18 @@ pub async fn graphql(State(app): State<Arc<AppSync>>, request: Request) -> Respo
             "MalformedHttpRequestException",
             "Request body is empty.",
         );
+    }
+    // Checked before it is built: a key written twice, or more values and objects than the
+    // body's length allows (built, a body of one-entry objects costs ~85 times its size).
+    match json::check(&body, Shape::for_body(body.len())) {
+        Ok(()) | Err(JsonError::Syntax(_)) => {}
+        Err(refused) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "MalformedHttpRequestException",
+                &format!("Unable to parse GraphQL query: {refused}."),
+            );
+        }
     }
     let Ok(request) = serde_json::from_slice::<GraphqlRequest>(&body) else {
         return error_response(

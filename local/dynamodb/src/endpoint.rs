@@ -10,7 +10,9 @@
 //! keys, checked on the headers before the body is read (as `/graphql` does, so a caller
 //! without a key makes the server buffer nothing), then the body against
 //! [`MAX_REQUEST_BYTES`] and the server's body deadline, then the signature's body hash,
-//! then the operation and its input. Bounded cost: 16 MB per request, 25 writes per batch,
+//! then the operation and its input (a key repeated in any object of it refused). At most
+//! [`MAX_UNVERIFIED_BODIES`] bodies are read at once before their signature is proven; more
+//! are throttled. Bounded cost: 16 MB per request, 25 writes per batch,
 //! 400 KB per item, 32 levels of nesting per value, 1 MB per `Query` page, 4 KB per
 //! expression. A refused request changes nothing.
 
@@ -26,10 +28,12 @@ use axum::routing::post;
 use quotecast_aws_local::LOCAL_REGION;
 use quotecast_aws_local::body::{BodyError, read_limited};
 use quotecast_aws_local::iam::{AuthFailure, IamKeys};
+use quotecast_aws_local::json::{self, Shape};
 use quotecast_aws_local::sigv4::{DYNAMODB_SERVICE, SigV4Error};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
 
 use super::expression;
 use super::store::{HistoryStore, QueryOptions};
@@ -61,6 +65,12 @@ impl Operation {
     }
 }
 
+/// Bodies read at once whose signature is not yet proven (the caller named a known access
+/// key id, which is no secret: `quotecast dev` prints it). 320 × [`MAX_REQUEST_BYTES`] (16 MiB)
+/// = 5 GiB, the bound `/graphql` already has (1,024 connections × 5 MiB), so this endpoint
+/// never lets an unproven caller make the port hold more.
+pub const MAX_UNVERIFIED_BODIES: usize = 320;
+
 /// What the endpoint serves: one table, to callers signing with one of `iam`'s keys.
 #[derive(Debug)]
 pub struct DynamoDb {
@@ -68,14 +78,27 @@ pub struct DynamoDb {
     iam: IamKeys,
     /// A request's body must arrive whole within this time after its headers.
     body_read_timeout: Duration,
+    /// One permit per body being read before its signature is checked; none left: throttled.
+    unverified_bodies: Semaphore,
 }
 
 impl DynamoDb {
     pub fn new(store: HistoryStore, iam: IamKeys, body_read_timeout: Duration) -> Arc<DynamoDb> {
+        DynamoDb::with_unverified_bodies(store, iam, body_read_timeout, MAX_UNVERIFIED_BODIES)
+    }
+
+    /// [`DynamoDb::new`] with another bound on bodies read before their signature is proven.
+    pub fn with_unverified_bodies(
+        store: HistoryStore,
+        iam: IamKeys,
+        body_read_timeout: Duration,
+        max_unverified_bodies: usize,
+    ) -> Arc<DynamoDb> {
         Arc::new(DynamoDb {
             store,
             iam,
             body_read_timeout,
+            unverified_bodies: Semaphore::new(max_unverified_bodies),
         })
     }
 
@@ -99,6 +122,15 @@ pub async fn serve(State(db): State<Arc<DynamoDb>>, request: Request) -> Respons
     if let Err(failure) = db.iam.signed_before_body(headers, path, DYNAMODB_SERVICE) {
         return refused(&failure).into_response();
     }
+    // Held until the signature is proven over the whole body.
+    let Ok(unverified) = db.unverified_bodies.try_acquire() else {
+        tracing::warn!("DynamoDB request throttled: too many bodies awaiting their signature");
+        return DynamoError::new(
+            ErrorKind::Throttling,
+            "Too many requests are being read at once; retry with backoff",
+        )
+        .into_response();
+    };
     let body = match read_limited(headers, body, MAX_REQUEST_BYTES, db.body_read_timeout).await {
         Ok(body) => body,
         Err(e) => return body_error(e).into_response(),
@@ -106,6 +138,7 @@ pub async fn serve(State(db): State<Arc<DynamoDb>>, request: Request) -> Respons
     if let Err(failure) = db.iam.signed(headers, path, &body, DYNAMODB_SERVICE) {
         return refused(&failure).into_response();
     }
+    drop(unverified);
     match handle(&db.store, headers, &body).await {
         Ok(output) => wire::json_response(StatusCode::OK, &output),
         Err(e) => {
@@ -178,11 +211,15 @@ pub async fn handle(
     }
 }
 
-/// The body as an operation's input; anything that is not that is a SerializationException.
+/// The body as an operation's input; anything that is not that is a SerializationException,
+/// a key repeated in any object of it too (read last-wins, a `BatchWriteItem` naming its
+/// table twice would drop half its writes while answering success).
 fn input<T: DeserializeOwned>(body: &[u8]) -> Result<T, DynamoError> {
-    serde_json::from_slice(body).map_err(|e| {
+    let invalid = |e: &dyn std::fmt::Display| {
         DynamoError::serialization(format!("The request body is not a valid input: {e}"))
-    })
+    };
+    json::check(body, Shape::ANY).map_err(|e| invalid(&e))?;
+    serde_json::from_slice(body).map_err(|e| invalid(&e))
 }
 
 fn storage(e: StoreError) -> DynamoError {

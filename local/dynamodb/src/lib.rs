@@ -33,4 +33,4 @@ mod writer;
 pub use endpoint::DynamoDb;
 pub use store::{HistoryStore, Page, QueryOptions, SortKeyCondition};
 pub use table::{DEFAULT_TABLE_NAME, Item, Key, StoreError};
-pub use writer::{MAX_GROUP_ITEMS, SWEEP_INTERVAL, SWEEP_STEP};
+pub use writer::{MAX_GROUP_ITEMS, SWEEP_INTERVAL, SWEEP_STEP, TTL_HORIZON_SECS};

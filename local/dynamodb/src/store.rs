@@ -226,7 +226,8 @@ impl HistoryStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Deletes every item whose `expiresAt` is before now, and returns how many. The writer
+    /// Deletes every item whose `expiresAt` is before now (and not more than five years
+    /// before it: DynamoDB leaves those, [`writer::TTL_HORIZON_SECS`]), and returns how many. The writer
     /// thread does this by itself at open and every [`writer::SWEEP_INTERVAL`]; this is for
     /// tools and tests that cannot wait.
     pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
@@ -567,6 +568,31 @@ mod tests {
             .unwrap();
         assert_eq!(store.sweep_before(at + 1).await.unwrap(), 0);
         assert_eq!(stamps(&store.latest("A", 10).unwrap()), [2, 3, 4, 5]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_expiry_more_than_five_years_past_is_never_swept_as_in_dynamodb() {
+        let dir = scratch("ttl-horizon");
+        let store = HistoryStore::open(&dir, DEFAULT_TABLE_NAME).unwrap();
+        let now = writer::now_seconds();
+        let horizon = writer::TTL_HORIZON_SECS;
+        store
+            .write(
+                vec![
+                    expiring("A", 1, now - horizon - 60),
+                    expiring("A", 2, now - horizon + 60),
+                    expiring("A", 3, 1_700_000_000_000),
+                    expiring("A", 4, now - 60),
+                ],
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        let _ = store.sweep_expired().await.unwrap();
+        // 1: too old to be a TTL, kept; 3: a time in milliseconds, far in the future, kept.
+        assert_eq!(stamps(&store.latest("A", 10).unwrap()), [1, 3]);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -27,6 +27,12 @@ pub const MAX_BATCH_WRITES: usize = 25;
 pub const MAX_NESTING: usize = 32;
 /// Bytes of items one `Query` page reads at most (DynamoDB: 1 MB).
 pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+/// The longest partition key value, in UTF-8 bytes.
+pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
+/// A number's largest magnitude, as a power of ten (9.99…E+125 is the largest DynamoDB takes).
+const MAX_NUMBER_ORDER: i64 = 125;
+/// A non-zero number's smallest magnitude, as a power of ten (1E-130).
+const MIN_NUMBER_ORDER: i64 = -130;
 
 /// The errors the endpoint answers with, as DynamoDB names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +48,7 @@ pub enum ErrorKind {
     RequestTooLarge,
     RequestTimeout,
     InternalServerError,
+    Throttling,
 }
 
 impl ErrorKind {
@@ -68,6 +75,7 @@ impl ErrorKind {
             ErrorKind::InternalServerError => {
                 "com.amazonaws.dynamodb.v20120810#InternalServerError"
             }
+            ErrorKind::Throttling => "com.amazon.coral.availability#ThrottlingException",
         }
     }
 
@@ -234,11 +242,32 @@ fn check_number(n: &str) -> Result<(), DynamoError> {
             return Err(bad());
         }
     }
-    let significant = format!("{whole}{fraction}");
-    let significant = significant.trim_start_matches('0').trim_end_matches('0');
+    let digits = format!("{whole}{fraction}");
+    let significant = digits.trim_start_matches('0').trim_end_matches('0');
     if significant.len() > 38 {
         return Err(DynamoError::validation(
             "Attempting to store more than 38 significant digits in a Number",
+        ));
+    }
+    if significant.is_empty() {
+        return Ok(());
+    }
+    // The power of ten of the first significant digit: its place in `whole`, moved by the
+    // exponent (at most 4 digits, checked above).
+    let leading_zeros = (digits.len() - digits.trim_start_matches('0').len()) as i64;
+    let exponent: i64 = match exponent {
+        Some(e) => e.parse().map_err(|_| bad())?,
+        None => 0,
+    };
+    let order = whole.len() as i64 - 1 - leading_zeros + exponent;
+    if order > MAX_NUMBER_ORDER {
+        return Err(DynamoError::validation(
+            "Number overflow. Attempting to store a number with magnitude larger than supported range",
+        ));
+    }
+    if order < MIN_NUMBER_ORDER {
+        return Err(DynamoError::validation(
+            "Number underflow. Attempting to store a number with magnitude smaller than supported range",
         ));
     }
     Ok(())
@@ -342,6 +371,11 @@ pub fn partition_key(value: &Value) -> Result<String, DynamoError> {
         ("S", Value::String(s)) if s.is_empty() => Err(DynamoError::validation(format!(
             "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: {PARTITION_KEY}"
         ))),
+        ("S", Value::String(s)) if s.len() > MAX_PARTITION_KEY_BYTES => {
+            Err(DynamoError::validation(format!(
+                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of {MAX_PARTITION_KEY_BYTES} bytes"
+            )))
+        }
         ("S", Value::String(s)) => Ok(s.clone()),
         (kind, _) => Err(type_mismatch(PARTITION_KEY, "S", kind)),
     }
@@ -409,6 +443,42 @@ mod tests {
         ] {
             assert_eq!(check_value(&bad, 1).map_err(|e| e.kind), Err(kind), "{bad}");
         }
+    }
+
+    #[test]
+    fn numbers_stay_within_dynamodbs_range() {
+        for ok in [
+            "9.9999999999999999999999999999999999999E+125",
+            "-9.9999999999999999999999999999999999999E+125",
+            "1E-130",
+            "0.0001e-126",
+            "1000e122",
+            "0e9999",
+            "0",
+        ] {
+            assert_eq!(check_value(&json!({"N": ok}), 1), Ok(()), "{ok}");
+        }
+        for (bad, what) in [
+            ("1e9999", "overflow"),
+            ("1E+126", "overflow"),
+            ("10000e122", "overflow"),
+            ("-1E+126", "overflow"),
+            ("1E-131", "underflow"),
+            ("0.1e-130", "underflow"),
+        ] {
+            let e = check_value(&json!({"N": bad}), 1).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Validation, "{bad}");
+            assert!(e.message.contains(what), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_partition_key_may_hold_2048_bytes_and_no_more() {
+        let key = |n: usize| partition_key(&json!({"S": "é".repeat(n / 2)}));
+        assert_eq!(key(2048).map(|k| k.len()), Ok(2048));
+        let e = key(2050).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Validation);
+        assert!(e.message.contains("Size of hashkey"), "{}", e.message);
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 /// Items put or deleted per group commit at most (about 40 full `BatchWriteItem`s), so one
 /// transaction's size and latency stay bounded whatever the backlog.
 pub const MAX_GROUP_ITEMS: usize = 1_000;
+/// How far in the past an `expiresAt` may lie and still expire: DynamoDB's TTL leaves an item
+/// whose time is more than five years ago (it takes it for a value in another unit), so the
+/// twin does too.
+pub const TTL_HORIZON_SECS: i64 = 5 * 365 * 24 * 60 * 60;
 
 /// One item ready to store.
 pub(super) struct Row {
@@ -283,7 +287,7 @@ fn stored_expiry(bytes: &[u8]) -> Option<i64> {
     ttl_seconds(&ttl.expires_at?.n?)
 }
 
-/// Sweeps until nothing expired before `now` is left.
+/// Sweeps until nothing expired before `now` (within [`TTL_HORIZON_SECS`]) is left.
 fn sweep_all(db: &Database, now: i64) -> Result<usize, StoreError> {
     let mut total = 0;
     loop {
@@ -295,7 +299,8 @@ fn sweep_all(db: &Database, now: i64) -> Result<usize, StoreError> {
     }
 }
 
-/// Deletes up to [`SWEEP_STEP`] items that expired before `now`, in one transaction.
+/// Deletes up to [`SWEEP_STEP`] items that expired before `now` (and not more than
+/// [`TTL_HORIZON_SECS`] before it), in one transaction.
 fn sweep_step(db: &Database, now: i64) -> Result<usize, StoreError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
@@ -303,9 +308,14 @@ fn sweep_step(db: &Database, now: i64) -> Result<usize, StoreError> {
     {
         let mut items = txn.open_table(ITEMS)?;
         let mut expiry = txn.open_table(EXPIRY)?;
-        // Every index key below `(now, "", i64::MIN)` has `expiresAt < now`.
+        // Every index key from `(now - horizon, …)` to below `(now, "", i64::MIN)` has
+        // `now - horizon <= expiresAt < now`; older ones DynamoDB never deletes.
+        let oldest = now.saturating_sub(TTL_HORIZON_SECS);
         let mut expired = Vec::new();
-        for entry in expiry.range(..(now, "", i64::MIN))?.take(SWEEP_STEP) {
+        for entry in expiry
+            .range((oldest, "", i64::MIN)..(now, "", i64::MIN))?
+            .take(SWEEP_STEP)
+        {
             let (key, _) = entry?;
             let (expires, symbol, timestamp) = key.value();
             expired.push((expires, symbol.to_owned(), timestamp));

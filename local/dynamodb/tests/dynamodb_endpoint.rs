@@ -350,6 +350,20 @@ async fn scenario(client: &Client) -> Vec<(&'static str, String)> {
             "too large",
             vec![put(item("AMZN", "33", &"x".repeat(410_000)))],
         ),
+        (
+            "hash key over 2048 bytes",
+            vec![put(item(&"X".repeat(2049), "34", "x"))],
+        ),
+        ("number overflow", {
+            let mut big = item("AMZN", "35", "x");
+            big.insert("close".into(), AttributeValue::N("1E+126".into()));
+            vec![put(big)]
+        }),
+        ("number underflow", {
+            let mut small = item("AMZN", "36", "x");
+            small.insert("close".into(), AttributeValue::N("1E-131".into()));
+            vec![put(small)]
+        }),
     ];
     for (name, requests) in refusals {
         seen.push((name, batch(client, TABLE, requests).await));
@@ -428,6 +442,9 @@ fn expected() -> Vec<(&'static str, String)> {
         ("duplicates", "ValidationException".into()),
         ("wrong key type", "ValidationException".into()),
         ("too large", "ValidationException".into()),
+        ("hash key over 2048 bytes", "ValidationException".into()),
+        ("number overflow", "ValidationException".into()),
+        ("number underflow", "ValidationException".into()),
         ("unknown table", "ResourceNotFoundException".into()),
         ("query unknown table", "ResourceNotFoundException".into()),
         ("describe unknown", "ResourceNotFoundException".into()),
@@ -609,9 +626,9 @@ fn batch_body(n: i64) -> String {
     serde_json::json!({"RequestItems": {TABLE: requests}}).to_string()
 }
 
-/// `POST url` of `operation` with `body`, signed for `service` with the test key by AWS's
-/// own signer: the status and the JSON body.
-async fn raw(url: &str, operation: &str, body: &[u8], service: &str) -> (u16, serde_json::Value) {
+/// The headers of `POST url` of `operation` with `body`, signed for `service` with the test
+/// key by AWS's own signer.
+fn signed_headers(url: &str, operation: &str, body: &[u8], service: &str) -> Vec<(String, String)> {
     let host = url.trim_start_matches("http://").to_owned();
     let target = format!("DynamoDB_20120810.{operation}");
     let base = [
@@ -638,9 +655,19 @@ async fn raw(url: &str, operation: &str, body: &[u8], service: &str) -> (u16, se
     }
     let mut request = request.body(()).unwrap();
     instructions.apply_to_request_http1x(&mut request);
+    request
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// `POST url` of `operation` with `body`, signed for `service` with the test key by AWS's
+/// own signer: the status and the JSON body.
+async fn raw(url: &str, operation: &str, body: &[u8], service: &str) -> (u16, serde_json::Value) {
     let mut post = reqwest::Client::new().post(url).body(body.to_vec());
-    for (k, v) in request.headers() {
-        post = post.header(k.as_str(), v.to_str().unwrap());
+    for (k, v) in signed_headers(url, operation, body, service) {
+        post = post.header(k, v);
     }
     let response = post.send().await.unwrap();
     let status = response.status().as_u16();
@@ -744,6 +771,122 @@ async fn protocol_errors_have_dynamodbs_shapes() {
     assert_eq!(store.item_count().unwrap(), 0);
     server.stop().await;
     // (Without a store there is no endpoint: `local/quotecast/tests/history_query.rs`.)
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A key written twice in one JSON object is refused, not read last-wins: a `BatchWriteItem`
+/// naming its table twice was acknowledged whole (`UnprocessedItems: {}`) with half of it
+/// never stored.
+#[tokio::test]
+async fn a_key_repeated_in_a_request_is_refused_and_nothing_is_written() {
+    let dir = scratch("repeated-key");
+    let (server, store) = local(&dir).await;
+    let url = endpoint(&server);
+    let put = |t: i64| {
+        format!(
+            r#"{{"PutRequest": {{"Item": {{"symbol": {{"S": "AMZN"}}, "timestamp": {{"N": "{t}"}}}}}}}}"#
+        )
+    };
+    let twice = format!(
+        r#"{{"RequestItems": {{"{TABLE}": [{}], "{TABLE}": [{}]}}}}"#,
+        put(1),
+        put(2)
+    );
+    let (status, body) = raw(&url, "BatchWriteItem", twice.as_bytes(), "dynamodb").await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("com.amazon.coral.service#SerializationException")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("duplicate key"),
+        "{body}"
+    );
+    // Deeper: an attribute named twice inside an item.
+    let attribute_twice = format!(
+        r#"{{"TableName": "{TABLE}", "Item": {{"symbol": {{"S": "AMZN"}}, "timestamp": {{"N": "3"}}, "timestamp": {{"N": "4"}}}}}}"#
+    );
+    let (status, _) = raw(&url, "PutItem", attribute_twice.as_bytes(), "dynamodb").await;
+    assert_eq!(status, 400);
+    assert_eq!(store.item_count().unwrap(), 0);
+    // Each once: both stored.
+    let once = format!(
+        r#"{{"RequestItems": {{"{TABLE}": [{}, {}]}}}}"#,
+        put(1),
+        put(2)
+    );
+    let (status, body) = raw(&url, "BatchWriteItem", once.as_bytes(), "dynamodb").await;
+    assert_eq!(
+        (status, &body),
+        (200, &serde_json::json!({"UnprocessedItems": {}}))
+    );
+    assert_eq!(store.item_count().unwrap(), 2);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Anyone who knows an access key id (printed, not secret) passes the header check, so the
+/// bodies read before their signature is proven are bounded: past the bound a request is
+/// throttled at once, and room comes back when those bodies end.
+#[tokio::test]
+async fn bodies_awaiting_their_signature_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+
+    let dir = scratch("unverified");
+    let store = HistoryStore::open(&dir, TABLE).unwrap();
+    let server = common::start(
+        common::config()
+            .with_history(store.clone())
+            .with_unverified_bodies(2),
+    )
+    .await;
+    let url = endpoint(&server);
+    let describe = format!(r#"{{"TableName": "{TABLE}"}}"#);
+    // Two requests whose headers are signed for a 1,000-byte body that never comes.
+    let body = vec![b' '; 1_000];
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let mut head = String::from("POST / HTTP/1.1\r\ncontent-length: 1000\r\n");
+        for (k, v) in signed_headers(&url, "DescribeTable", &body, "dynamodb") {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        socket.write_all(head.as_bytes()).await.unwrap();
+        socket.write_all(&body[..10]).await.unwrap();
+        held.push(socket);
+    }
+    // Until both are being read, a third may still get through; then it is throttled.
+    let mut throttled = None;
+    for _ in 0..100 {
+        let (status, body) = raw(&url, "DescribeTable", describe.as_bytes(), "dynamodb").await;
+        if status == 400 {
+            throttled = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let throttled = throttled.expect("a third body was read while two awaited their signature");
+    assert_eq!(
+        throttled["__type"],
+        "com.amazon.coral.availability#ThrottlingException"
+    );
+    drop(held);
+    let mut served = false;
+    for _ in 0..100 {
+        let (status, _) = raw(&url, "DescribeTable", describe.as_bytes(), "dynamodb").await;
+        if status == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "room came back when the held bodies ended");
+    server.stop().await;
+    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

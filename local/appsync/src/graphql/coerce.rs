@@ -7,6 +7,7 @@
 //! the document must be a string, as AppSync requires.
 
 use async_graphql_parser::types::{BaseType, Type};
+use quotecast_aws_local::json::{self, Shape};
 use serde_json::Value;
 
 use super::schema::Schema;
@@ -66,8 +67,9 @@ fn coerce_scalar(
             .then(|| value.clone())
             .ok_or_else(invalid),
         "AWSJSON" => match (value, source) {
-            (Value::String(text), _) => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-                Ok(_) => Ok(value.clone()),
+            // A key written twice is refused too: read last-wins, it would mean another object.
+            (Value::String(text), _) => match json::check(text.as_bytes(), Shape::ANY) {
+                Ok(()) => Ok(value.clone()),
                 Err(e) => Err(format!("'{}' is not valid AWSJSON: {e}", shorten(value))),
             },
             (raw, Source::Variable) => Ok(Value::String(raw.to_string())),

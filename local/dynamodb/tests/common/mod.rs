@@ -17,15 +17,24 @@ pub const SECRET: &str = "quotecast/test/secret+key";
 /// What the endpoint serves: a store, and the test IAM key.
 pub struct Config {
     history: Option<HistoryStore>,
+    unverified_bodies: usize,
 }
 
 pub fn config() -> Config {
-    Config { history: None }
+    Config {
+        history: None,
+        unverified_bodies: quotecast_dynamodb::endpoint::MAX_UNVERIFIED_BODIES,
+    }
 }
 
 impl Config {
     pub fn with_history(mut self, store: HistoryStore) -> Self {
         self.history = Some(store);
+        self
+    }
+
+    pub fn with_unverified_bodies(mut self, bodies: usize) -> Self {
+        self.unverified_bodies = bodies;
         self
     }
 }
@@ -42,7 +51,12 @@ pub async fn start(config: Config) -> TestServer {
         HashMap::from([(ACCESS_KEY_ID.to_owned(), SECRET.to_owned())]),
         Duration::from_secs(15 * 60),
     );
-    let db = DynamoDb::new(store, keys, Duration::from_secs(20));
+    let db = DynamoDb::with_unverified_bodies(
+        store,
+        keys,
+        Duration::from_secs(20),
+        config.unverified_bodies,
+    );
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), db)
         .await
         .unwrap();

@@ -1,5 +1,10 @@
 //! Minimal AppSync clients for tools and tests: the real-time WebSocket (any of the three
-//! auth transports) and GraphQL over HTTP.
+//! auth transports) and GraphQL over HTTP. It stands in for no AWS service: it is the client
+//! side of AppSync, as Amplify's is, for the `quotecast` tools and the test suites.
+//!
+//! Deliberately left out: reconnection and subscription recovery (the dashboard's sans-IO
+//! client in `quotecast_shared::realtime::client` does that), Cognito and OIDC auth, and any
+//! caching.
 //!
 //! They speak the wire formats of `quotecast_shared` and nothing else, so they work against
 //! the local server and real AppSync alike; the load generator and the test suites use them.

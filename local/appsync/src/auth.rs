@@ -15,6 +15,18 @@ pub use quotecast_aws_local::iam::{AuthFailure, Principal};
 
 use super::config::Config;
 
+/// The `errorType` AppSync reports for `failure`.
+pub fn error_type(failure: &AuthFailure) -> &'static str {
+    match failure {
+        AuthFailure::Signature(SigV4Error::UnknownAccessKey) => "UnrecognizedClientException",
+        AuthFailure::Signature(SigV4Error::Mismatch | SigV4Error::Expired(_)) => {
+            "InvalidSignatureException"
+        }
+        AuthFailure::Signature(_) => "BadRequestException",
+        _ => "UnauthorizedException",
+    }
+}
+
 /// The schema directive that admits `principal`.
 pub fn directive(principal: &Principal) -> &'static str {
     match principal {

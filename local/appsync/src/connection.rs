@@ -20,7 +20,7 @@ use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
-use super::auth::{AuthFailure, directive};
+use super::auth::{AuthFailure, directive, error_type};
 use super::graphql::{GraphqlError, OperationType, prepare};
 use super::hub::{Registration, Subscriber};
 use super::outbox::{Close, Outbox};
@@ -60,7 +60,7 @@ const REFUSAL_GRACE: Duration = Duration::from_secs(1);
 /// before the client reads it.
 pub async fn refuse(mut socket: WebSocket, failure: AuthFailure) {
     let error = ServerMessage::ConnectionError {
-        errors: vec![ErrorObject::new(failure.error_type(), failure.to_string()).with_code(401)],
+        errors: vec![ErrorObject::new(error_type(&failure), failure.to_string()).with_code(401)],
     };
     let close = CloseFrame {
         code: Close::NORMAL.code,
@@ -386,7 +386,7 @@ impl Connection {
         let principal = app
             .auth
             .auth_object(auth, "/graphql", payload.data.as_bytes())
-            .map_err(|f| Refusal::one(f.error_type(), f.to_string()))?;
+            .map_err(|f| Refusal::one(error_type(&f), f.to_string()))?;
         let data = payload.data.as_bytes();
         match json::check(data, Shape::for_body(data.len())) {
             Ok(()) | Err(JsonError::Syntax(_)) => {}

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use quotecast_shared::graphql::GraphqlRequest;
 use serde_json::{Map, Value, json};
 
-use super::auth::{AuthFailure, Principal, directive};
+use super::auth::{AuthFailure, Principal, directive, error_type};
 use super::graphql::{GraphqlError, Operation, OperationType, RootField, Selection, prepare};
 use super::history::{self, HistoryError, HistoryRequest};
 use super::resolvers::{filter_event, mutation_result};
@@ -51,7 +51,7 @@ fn refused(failure: &AuthFailure) -> Response {
     tracing::debug!(%failure, "HTTP request refused");
     error_response(
         auth_status(failure),
-        failure.error_type(),
+        error_type(failure),
         &failure.to_string(),
     )
 }
@@ -236,7 +236,7 @@ fn root_field(
     Ok(selection.to_json_string(&result))
 }
 
-/// `Query.history` from the server's store (`history.rs`), as a list written through the
+/// `Query.history` from the server's data source (`history.rs`), as a list written through the
 /// field's selection set.
 fn history_field(
     app: &AppSync,

@@ -9,7 +9,8 @@
 //! AppSync's error shapes. `APPSYNC_SPEC.md` §A–C is the contract.
 //!
 //! What it deliberately leaves out: introspection, other auth modes (Cognito, OIDC, Lambda),
-//! caching, custom domains, and any storage. It reads history through
+//! caching, domain names and TLS (it answers on any host, over plain HTTP and WebSocket; the
+//! `/graphql/realtime` path of custom domains is served), and any storage. It reads history through
 //! `quotecast_aws_local::data_source::HistorySource` the way AppSync reaches a DynamoDB data
 //! source, and knows neither the store nor DynamoDB's wire format; serving the table itself
 //! is `quotecast-dynamodb`'s job, mounted beside this server by the `quotecast` binary.

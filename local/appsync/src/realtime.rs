@@ -20,7 +20,7 @@ use axum::response::Response;
 use quotecast_shared::realtime::auth::HEADER_SUBPROTOCOL_PREFIX;
 use quotecast_shared::realtime::{AuthObject, SUBPROTOCOL};
 
-use super::auth::AuthFailure;
+use super::auth::{AuthFailure, error_type};
 use super::connection;
 use super::http::error_response;
 use super::state::AppSync;
@@ -106,7 +106,7 @@ pub async fn upgrade(
             // An auth object without a key or signature: no credentials, as AppSync sees it.
             return refuse(error_response(
                 StatusCode::UNAUTHORIZED,
-                failure.error_type(),
+                error_type(&failure),
                 &failure.to_string(),
             ));
         }

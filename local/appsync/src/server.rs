@@ -91,7 +91,7 @@ const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 content-type: application/json\r\n\
 x-amzn-ErrorType: ServiceUnavailableException\r\n\
 connection: close\r\n\
-content-length: 106\r\n\r\n\
+content-length: 108\r\n\r\n\
 {\"errors\":[{\"errorType\":\"ServiceUnavailableException\",\"message\":\"Too many open connections; retry later.\"}]}";
 
 /// Serves `router` on `listener` until `shutdown`, then shuts `app` down: WebSockets first

@@ -8,8 +8,9 @@
 
 use std::fmt;
 
-/// One stored bar as a resolver reads it: the item's partition key, sort key and its
-/// `data` attribute when that is a string (`None` when it is absent or of another type).
+/// One stored bar as the `history` resolver reads it: the item's partition key, sort key and
+/// its `data` attribute when that is a string (`None` when it is absent or of another type).
+/// Shaped for that one resolver, as `history.js` reads just these three attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBar {
     pub name: String,

@@ -1,6 +1,7 @@
 //! Who called an AWS-style endpoint, or why not: the IAM keys a server accepts, checked
 //! through [`crate::sigv4`], and the failure vocabulary every local service maps to its own
-//! error shape (AppSync's `errorType`, DynamoDB's `__type`).
+//! error shape (AppSync's `errorType`, DynamoDB's `__type`). API keys are an AWS auth mode
+//! (AppSync's); the keys themselves are checked by the service that has them.
 //!
 //! AWS reports missing credentials and wrong ones differently (401 before anything happens
 //! versus an error after), so [`AuthFailure`] keeps them apart.
@@ -29,20 +30,6 @@ pub enum AuthFailure {
     Signature(SigV4Error),
     #[error("this server accepts API keys and AWS_IAM; the token in Authorization is neither")]
     UnsupportedToken,
-}
-
-impl AuthFailure {
-    /// The `errorType` AppSync reports for this failure.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            AuthFailure::Signature(SigV4Error::UnknownAccessKey) => "UnrecognizedClientException",
-            AuthFailure::Signature(SigV4Error::Mismatch | SigV4Error::Expired(_)) => {
-                "InvalidSignatureException"
-            }
-            AuthFailure::Signature(_) => "BadRequestException",
-            _ => "UnauthorizedException",
-        }
-    }
 }
 
 /// The IAM keys a server accepts (access key id → secret access key) and how far a

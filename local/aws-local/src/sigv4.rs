@@ -1,5 +1,5 @@
 //! Verification of AWS Signature Version 4, for one service per call (`appsync` for the
-//! GraphQL API, `dynamodb` for the history endpoint on the same port).
+//! AppSync twin, `dynamodb` for the DynamoDB twin).
 //!
 //! The canonical request is rebuilt from what the client says it signed (`SignedHeaders`),
 //! the method, path and exact body bytes, then the signature is recomputed with the secret of

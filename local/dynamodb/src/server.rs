@@ -1,5 +1,6 @@
-//! The DynamoDB twin on a port of its own (`quotecast dynamodb`, library use in tests): the
-//! endpoint's router behind the same bounded accept loop as every local service.
+//! The DynamoDB twin on a port of its own (library use: its tests, any tool that wants only
+//! the table): the endpoint's router behind the same bounded accept loop as every local
+//! service.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,5 +53,26 @@ impl Server {
             busy_response: BUSY_RESPONSE,
         };
         http_server::serve(self.listener, self.db.router(), limits, shutdown).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_busy_answer_declares_its_own_length_and_is_dynamodbs_json() {
+        let text = std::str::from_utf8(BUSY_RESPONSE).unwrap_or_default();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
+        let declared = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|n| n.parse::<usize>().ok());
+        assert_eq!(declared, Some(body.len()));
+        let body: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        assert_eq!(
+            body["__type"],
+            "com.amazonaws.dynamodb.v20120810#ThrottlingException"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Write throughput of the history store (group commit, durable commits): writers each
 //! sending 25-item batches (one full `BatchWriteItem`) as fast as they are answered.
 //! Not part of `cargo test` (`#[ignore]`); run in release:
-//! `cargo test --release -p quotecast --test history_throughput -- --ignored --nocapture`.
+//! `cargo test --release -p quotecast-dynamodb --test history_throughput -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};

@@ -2,6 +2,11 @@
 //! topic, batches records like AWS does, builds the exact event a Kafka-triggered Lambda
 //! receives, calls the handler, and commits offsets only after success.
 //!
+//! What it implements: batch size, batching window and the 6 MB payload limit; the
+//! `aws:kafka` event (`SelfManagedKafka`, records by `topic-partition`, base64 key and value,
+//! headers as signed bytes); one batch in flight; commits after success; partial batch
+//! responses (`batchItemFailures`) and retries with backoff.
+//!
 //! What it deliberately leaves out: scaling pollers with the lag, group rebalancing (it
 //! assigns every partition to itself), the on-failure destination, filtering criteria,
 //! `MaximumRecordAgeInSeconds`/`MaximumRetryAttempts` (AWS's defaults, infinite, are what it

@@ -2,7 +2,8 @@
 //! `appsync --schema` refuses a schema it cannot serve.
 #![allow(clippy::unwrap_used)]
 
-// The AppSync twin's test harness: these tests run the same server, composed.
+// The AppSync twin's test harness (a bare AppSync server, the test keys, clients), shared
+// rather than copied; a test that needs DynamoDB beside it composes a `LocalServer` itself.
 #[path = "../../appsync/tests/common/mod.rs"]
 mod common;
 

@@ -1,7 +1,8 @@
 //! The load generator against a real server: it counts every frame and measures latency.
 #![allow(clippy::unwrap_used)]
 
-// The AppSync twin's test harness: these tests run the same server, composed.
+// The AppSync twin's test harness (a bare AppSync server, the test keys, clients), shared
+// rather than copied; a test that needs DynamoDB beside it composes a `LocalServer` itself.
 #[path = "../../appsync/tests/common/mod.rs"]
 mod common;
 

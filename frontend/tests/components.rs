@@ -137,6 +137,19 @@ async fn a_card_shows_price_change_chart_and_recent_bars() {
     assert_eq!(text(&root, ".price"), "—");
     assert_eq!(text(&root, ".change"), "waiting for quotes…");
     assert!(texts(&root, "tbody tr:not(.empty)").is_empty());
+    // Loading, then history refused for good: the card says why instead of "loading…".
+    state.update(|s: &mut TickerState| s.loading = true);
+    leptos::task::tick().await;
+    assert_eq!(text(&root, ".change"), "loading…");
+    state.update(|s: &mut TickerState| {
+        s.loading = false;
+        s.history_unavailable = Some("DataSourceUnavailable: no store".to_owned());
+    });
+    leptos::task::tick().await;
+    assert_eq!(
+        text(&root, ".change"),
+        "waiting for quotes… (no history: DataSourceUnavailable: no store)"
+    );
 
     state.update(|s: &mut TickerState| {
         s.apply(bar(3_600_000, 100.0, None));

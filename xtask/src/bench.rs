@@ -1,5 +1,6 @@
-//! `cargo xtask bench [appsync | consumer | producer | e2e | history | dashboard | soak]`: the benchmarks whose
-//! numbers go into BENCHMARKS.md and RELIABILITY.md (all but `soak` when none is named).
+//! `cargo xtask bench [appsync | consumer | producer | e2e | history | dashboard | soak |
+//! bodies]`: the benchmarks whose numbers go into BENCHMARKS.md and RELIABILITY.md (all but
+//! `soak` and `bodies` when none is named).
 //!
 //! `appsync` starts the release `quotecast appsync` (or the binary `QUOTECAST_BIN` names) on a
 //! free loopback port, runs `quotecast loadtest` against it at the target load (1,000
@@ -13,10 +14,11 @@
 //! server that had already freed their buffers, not one under load.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
+use crate::appsync_process::{AppsyncProcess, rss_kib};
 use crate::step::{cargo, exec, project_root, release_binary, step};
 
 const API_KEY: &str = "da2-benchmark";
@@ -42,10 +44,11 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("appsync") => step("bench appsync", appsync),
         Some("consumer") => step("bench consumer", consumer),
         Some("producer") => step("bench producer", producer),
+        Some("bodies") => step("bench bodies", crate::bench_bodies::run),
         Some(other) => {
             bail!(
                 "unknown benchmark `{other}`; \
-                 available: appsync, consumer, producer, e2e, history, dashboard, soak"
+                 available: appsync, consumer, producer, e2e, history, dashboard, soak, bodies"
             )
         }
     }
@@ -99,28 +102,6 @@ fn cargo_bench(package: &str, bench: &str) -> Command {
     cmd
 }
 
-/// The server process, killed when dropped so a failed run leaves nothing behind.
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl ServerProcess {
-    fn rss_kib(&self) -> Option<u64> {
-        rss_kib(self.0.id())
-    }
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Which part of the load run a memory sample was taken in, as the load generator's stderr
 /// says.
 const SETUP: u8 = 0;
@@ -171,42 +152,15 @@ fn appsync() -> Result<()> {
         Some(bin) => std::path::PathBuf::from(bin),
         None => release_binary("quotecast", "quotecast")?,
     };
-    let mut child = Command::new(&binary)
-        .args([
-            "appsync",
-            "--listen",
-            "127.0.0.1",
-            "--port",
-            "0",
+    let (server, url) = AppsyncProcess::start(
+        &binary,
+        &[
             "--api-key",
             API_KEY,
             "--iam-credentials",
             &format!("{BENCH_ACCESS_KEY_ID}:{BENCH_SECRET}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("cannot start {}", binary.display()))?;
-    let stdout = child.stdout.take().context("server stdout")?;
-    let server = ServerProcess(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let mut url = None;
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some(u) = line.trim().strip_prefix("GraphQL:") {
-            url = Some(u.trim().to_owned());
-            break;
-        }
-    }
-    let url = url.context("the server did not print its GraphQL URL")?;
-    // Keep reading the server's stdout for its whole life: with the pipe closed, its next
-    // `println!` (the lines after the URL come right after it) fails and the server panics,
-    // which happened whenever this side dropped the pipe first.
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            eprintln!("    server: {line}");
-        }
-    });
+        ],
+    )?;
     println!("    server at {url}");
 
     let mut reports = String::new();
@@ -215,7 +169,7 @@ fn appsync() -> Result<()> {
         let phase = std::sync::atomic::AtomicU8::new(SETUP);
         let done = std::sync::atomic::AtomicBool::new(false);
         let (output, samples) = std::thread::scope(|scope| {
-            let sampler = scope.spawn(|| sample_rss(server.0.id(), &phase, &done));
+            let sampler = scope.spawn(|| sample_rss(server.pid(), &phase, &done));
             let output = step(&format!("loadtest: {label}"), || {
                 run_loadtest(&binary, &url, rate, &phase)
             });

@@ -3,7 +3,9 @@
 //! `cargo xtask <command>`; every command prints each step it runs and how long it took, and
 //! installs what it needs itself, so a fresh machine needs nothing but cargo.
 
+mod appsync_process;
 mod bench;
+mod bench_bodies;
 mod ci;
 mod dashboard;
 mod deploy;
@@ -35,7 +37,7 @@ Commands:
              upload the dashboard and a config.json from the stack's outputs (needs the aws CLI)
   smoke --stack NAME [--symbol S] [--timeout-secs N]
              check a deployment from outside with `quotecast smoke` on its published config.json
-  bench      run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | history | dashboard | soak`)
+  bench      run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | history | dashboard | soak | bodies`)
   fuzz       run the libFuzzer targets of fuzz/ (`fuzz --seconds N [TARGET...]`)
   help       print this message
 ";

@@ -19,9 +19,10 @@ use web_sys::{Headers, RequestInit, Response};
 
 use super::clock::now_ms;
 use super::feed::UpdateSink;
+use crate::model::backfill::FieldError;
 use crate::model::backfill::Request;
 use crate::model::config::DashboardConfig;
-use crate::model::history::{Answer, FieldError, MAX_FIELDS, document, read_answer};
+use crate::model::history::{Answer, MAX_FIELDS, document, read_answer};
 use crate::model::pending::{HistoryAnswer, Update};
 
 pub struct HistoryClient {

@@ -21,7 +21,6 @@
 //! stopped), drawn as a gap and never asked for again. One request per ticker is in flight
 //! at a time; whatever happens meanwhile is looked at when it returns.
 
-use super::history::FieldError;
 use super::ticker::TickerState;
 
 /// Bars loaded when a ticker with nothing held opens: more than one chart's default range.
@@ -30,6 +29,24 @@ pub const INITIAL: u32 = 120;
 pub const PAGE: u32 = 500;
 /// How long a failed request waits before it is sent again.
 pub const RETRY_MS: i64 = 3_000;
+
+/// Why one `history` call failed, and whether asking again can change that.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub message: String,
+    /// Asking again will get the same answer: the ticker stops asking.
+    pub permanent: bool,
+}
+
+impl FieldError {
+    /// A failure that may clear (the network, a server error): asked again later.
+    pub fn transient(message: impl Into<String>) -> Self {
+        FieldError {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+}
 
 /// One `history` call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use quotecast_shared::graphql::GraphqlRequest;
 use quotecast_shared::quote::{Quote, parse_quote_payload};
 use serde_json::Value;
 
-use super::backfill::Request;
+use super::backfill::{FieldError, Request};
 
 /// Most fields in one document: bounds one answer's size (50 × 120 bars is ~1.5 MB).
 pub const MAX_FIELDS: usize = 10;
@@ -55,14 +55,6 @@ pub enum Answer {
     Fields(Vec<Result<Vec<Quote>, FieldError>>),
 }
 
-/// Why one ticker's history could not be read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldError {
-    pub message: String,
-    /// Asking again will get the same answer: the ticker stops asking.
-    pub permanent: bool,
-}
-
 /// The `errorType`s that asking again does not change: no data source behind the field
 /// (`quotecast appsync` without a store), or a caller the schema does not let read it.
 const PERMANENT: &[&str] = &[
@@ -70,16 +62,6 @@ const PERMANENT: &[&str] = &[
     "Unauthorized",
     "UnauthorizedException",
 ];
-
-impl FieldError {
-    /// A failure that may clear (the network, a server error): asked again later.
-    pub fn transient(message: impl Into<String>) -> Self {
-        FieldError {
-            message: message.into(),
-            permanent: false,
-        }
-    }
-}
 
 /// Reads the answer to [`document`] for `count` requests; `received_at_ms` dates bars in the
 /// reference format (which carry no time).

@@ -12,8 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use quotecast_shared::quote::Quote;
 use quotecast_shared::realtime::client::ConnectionState;
 
-use super::backfill::Request;
-use super::history::FieldError;
+use super::backfill::{FieldError, Request};
 
 /// Live bars held per ticker between two frames.
 pub const PENDING_BARS: usize = 60;

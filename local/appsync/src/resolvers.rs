@@ -5,6 +5,7 @@
 //! - A subscription with a `filter: String` argument installs it as an enhanced filter
 //!   (`subscribe.js`); other arguments filter by equality (AppSync's basic filtering, §B.2).
 
+use quotecast_aws_local::json::{self, JsonError, Shape};
 use quotecast_shared::filter::{Condition, Expr, Filter, FilterError, Operator};
 use serde_json::{Map, Value};
 
@@ -48,7 +49,15 @@ pub fn subscription_filter(
 ) -> Result<Filter, FilterError> {
     if field.arg(FILTER_ARG).is_some() {
         return match args.get(FILTER_ARG) {
-            Some(Value::String(text)) if !text.trim().is_empty() => Filter::from_input_text(text),
+            Some(Value::String(text)) if !text.trim().is_empty() => {
+                // Read last-wins, a repeated key would be another filter than the one written.
+                // (Its size is the filter's own limits' business: `shared::filter`.)
+                if let Err(e @ JsonError::RepeatedKey(_)) = json::check(text.as_bytes(), Shape::ANY)
+                {
+                    return Err(FilterError::NotJson(e.to_string()));
+                }
+                Filter::from_input_text(text)
+            }
             _ => Ok(Filter::match_all()),
         };
     }

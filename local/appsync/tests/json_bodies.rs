@@ -108,6 +108,30 @@ async fn a_key_written_twice_is_refused_over_http_on_the_socket_and_in_awsjson()
         }
         other => panic!("expected an error for the start, got {other:?}"),
     }
+    // A filter with a key twice: refused at `start`, not read as the last one.
+    let twice =
+        GraphqlRequest::subscribe(Some(r#"{"name": {"eq": "AMZN"}, "name": {"eq": "MSFT"}}"#));
+    let refused = subscriber
+        .subscribe("filter-twice", &twice, &server.auth())
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("duplicate key"), "{refused}");
+    // A frame holding more values than its length allows (a 4,097-element array in a
+    // 10 KB frame): an error frame, nothing built from it.
+    let zeros = vec!["0"; 5_000].join(",");
+    subscriber
+        .send_text(&format!(
+            r#"{{"type": "stop", "id": "all", "x": [{zeros}]}}"#
+        ))
+        .await
+        .unwrap();
+    match subscriber.recv().await.unwrap() {
+        ServerMessage::Error { errors, .. } => {
+            let message = errors[0].message.as_deref().unwrap_or("");
+            assert!(message.contains("more than 4096 values"), "{errors:?}");
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
     assert_still_serves(&server, "after").await;
     server.stop().await;
 }

@@ -31,10 +31,11 @@ impl Shape {
         max_objects: usize::MAX,
     };
 
-    /// Bounds in proportion to a body of `len` bytes, so that what is built from it costs
-    /// less than the body itself: a value is up to 64 bytes once built (32 for the value, as
-    /// much again for a vector's spare room), an object about 700 (a B-tree node); with a
-    /// floor that any small request stays under. The consumer's largest request (1,000
+    /// Bounds in proportion to a body of `len` bytes, so that what is built from a large body
+    /// costs less than the body itself: a value is up to 64 bytes once built (32 for the
+    /// value, as much again for a vector's spare room), an object about 700 (a B-tree node).
+    /// The floors (4,096 values, 256 objects: at most ~450 KB built) let any small request
+    /// through whatever its shape. The consumer's largest request (1,000
     /// aliased publishes, ~2,000 values in ~300 KB) is inside. Measured with the body's own
     /// buffers: at most 2.9× the body (`cargo xtask bench bodies`, RELIABILITY.md).
     pub fn for_body(len: usize) -> Shape {

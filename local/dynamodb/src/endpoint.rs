@@ -67,8 +67,9 @@ impl Operation {
 
 /// Bodies read at once whose signature is not yet proven (the caller named a known access
 /// key id, which is no secret: `quotecast dev` prints it). 320 × [`MAX_REQUEST_BYTES`] (16 MiB)
-/// = 5 GiB, the bound `/graphql` already has (1,024 connections × 5 MiB), so this endpoint
-/// never lets an unproven caller make the port hold more.
+/// = 5 GiB, the bound `/graphql` has (1,024 connections × 5 MiB). On the local stack's port,
+/// where both share 1,024 connections, the worst case is 320 × 16 MiB + 704 × 5 MiB ≈ 8.4 GiB
+/// (16 GiB before this bound); one byte budget for the whole port would close the gap.
 pub const MAX_UNVERIFIED_BODIES: usize = 320;
 
 /// What the endpoint serves: one table, to callers signing with one of `iam`'s keys.

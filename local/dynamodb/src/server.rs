@@ -22,8 +22,8 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 content-type: application/x-amz-json-1.0\r\n\
 connection: close\r\n\
-content-length: 117\r\n\r\n\
-{\"__type\":\"com.amazonaws.dynamodb.v20120810#ThrottlingException\",\"message\":\"Too many open connections; retry later.\"}";
+content-length: 114\r\n\r\n\
+{\"__type\":\"com.amazon.coral.availability#ThrottlingException\",\"message\":\"Too many open connections; retry later.\"}";
 
 /// A bound, not yet running, DynamoDB endpoint.
 pub struct Server {
@@ -72,7 +72,7 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
         assert_eq!(
             body["__type"],
-            "com.amazonaws.dynamodb.v20120810#ThrottlingException"
+            "com.amazon.coral.availability#ThrottlingException"
         );
     }
 }

@@ -234,7 +234,8 @@ impl HistoryStore {
         self.sweep_before(writer::now_seconds()).await
     }
 
-    /// Deletes every item whose `expiresAt` is before `now` (epoch seconds).
+    /// Deletes every item whose `expiresAt` is before `now` (epoch seconds) and not more than
+    /// [`writer::TTL_HORIZON_SECS`] before it.
     async fn sweep_before(&self, now: i64) -> Result<usize, StoreError> {
         let (done, answer) = oneshot::channel();
         self.send(Request::Sweep { now, done })?;

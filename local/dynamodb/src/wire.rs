@@ -373,7 +373,8 @@ pub fn partition_key(value: &Value) -> Result<String, DynamoError> {
         ))),
         ("S", Value::String(s)) if s.len() > MAX_PARTITION_KEY_BYTES => {
             Err(DynamoError::validation(format!(
-                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of {MAX_PARTITION_KEY_BYTES} bytes"
+                // DynamoDB's own text, without the space before the number (moto copies it).
+                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of{MAX_PARTITION_KEY_BYTES} bytes"
             )))
         }
         ("S", Value::String(s)) => Ok(s.clone()),

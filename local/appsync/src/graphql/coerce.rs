@@ -67,11 +67,15 @@ fn coerce_scalar(
             .then(|| value.clone())
             .ok_or_else(invalid),
         "AWSJSON" => match (value, source) {
-            // A key written twice is refused too: read last-wins, it would mean another object.
-            (Value::String(text), _) => match json::check(text.as_bytes(), Shape::ANY) {
-                Ok(()) => Ok(value.clone()),
-                Err(e) => Err(format!("'{}' is not valid AWSJSON: {e}", shorten(value))),
-            },
+            // A key written twice is refused too (read last-wins, it would mean another
+            // object), and so is more than its length allows: a publish parses it again to
+            // test filters.
+            (Value::String(text), _) => {
+                match json::check(text.as_bytes(), Shape::for_body(text.len())) {
+                    Ok(()) => Ok(value.clone()),
+                    Err(e) => Err(format!("'{}' is not valid AWSJSON: {e}", shorten(value))),
+                }
+            }
             (raw, Source::Variable) => Ok(Value::String(raw.to_string())),
             (_, Source::Literal) => Err(format!(
                 "'{}' is not a valid 'AWSJSON': AWSJSON literals are JSON text in a string",

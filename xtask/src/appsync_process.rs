@@ -3,10 +3,21 @@
 //! run leaves nothing behind.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
+
+use crate::step::release_binary;
+
+/// The `quotecast` binary a bench runs: the one `QUOTECAST_BIN` names (another build, to
+/// measure two alternately under the same load), else this tree's release build.
+pub fn bench_binary() -> Result<PathBuf> {
+    match std::env::var_os("QUOTECAST_BIN") {
+        Some(bin) => Ok(PathBuf::from(bin)),
+        None => release_binary("quotecast", "quotecast"),
+    }
+}
 
 pub struct AppsyncProcess(Child);
 

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-use crate::appsync_process::{AppsyncProcess, rss_kib};
+use crate::appsync_process::{AppsyncProcess, bench_binary, rss_kib};
 use crate::step::{cargo, exec, project_root, release_binary, step};
 
 const API_KEY: &str = "da2-benchmark";
@@ -146,12 +146,7 @@ fn under_load(samples: &[(u8, u64)]) -> String {
 }
 
 fn appsync() -> Result<()> {
-    // `QUOTECAST_BIN` runs another build (an older commit's, say) under the same load, so two
-    // builds can be measured alternately on one machine.
-    let binary = match std::env::var_os("QUOTECAST_BIN") {
-        Some(bin) => std::path::PathBuf::from(bin),
-        None => release_binary("quotecast", "quotecast")?,
-    };
+    let binary = bench_binary()?;
     let (server, url) = AppsyncProcess::start(
         &binary,
         &[

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::appsync_process::AppsyncProcess;
-use crate::step::release_binary;
+use crate::appsync_process::{AppsyncProcess, bench_binary};
 
 const API_KEY: &str = "da2-bodies";
 const BODY_BYTES: usize = 5 * 1024 * 1024 - 256;
@@ -31,10 +30,7 @@ fn body(items: &[&str]) -> Vec<u8> {
 }
 
 pub fn run() -> Result<()> {
-    let binary = match std::env::var_os("QUOTECAST_BIN") {
-        Some(bin) => std::path::PathBuf::from(bin),
-        None => release_binary("quotecast", "quotecast")?,
-    };
+    let binary = bench_binary()?;
     let (server, url) = AppsyncProcess::start(&binary, &["--api-key", API_KEY])?;
     let address = url
         .trim_start_matches("http://")

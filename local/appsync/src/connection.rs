@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use quotecast_aws_local::json::{self, JsonError, Shape};
+use quotecast_aws_local::json;
 use quotecast_shared::realtime::{
     ClientMessage, DecodeError, ErrorObject, ServerMessage, StartPayload,
 };
@@ -292,15 +292,12 @@ impl Connection {
     fn on_text(&mut self, text: &str) -> Flow {
         // A frame with a key written twice would be read last-wins; one holding more values
         // than its length allows would cost many times its size once built.
-        match json::check(text.as_bytes(), Shape::for_body(text.len())) {
-            Ok(()) | Err(JsonError::Syntax(_)) => {}
-            Err(refused) => {
-                self.error(
-                    None,
-                    ErrorObject::new("BadRequestException", format!("invalid frame: {refused}")),
-                );
-                return Flow::Continue;
-            }
+        if let Some(refused) = json::refusal(text.as_bytes()) {
+            self.error(
+                None,
+                ErrorObject::new("BadRequestException", format!("invalid frame: {refused}")),
+            );
+            return Flow::Continue;
         }
         match ClientMessage::decode(text) {
             Err(e) => {
@@ -387,15 +384,11 @@ impl Connection {
             .auth
             .auth_object(auth, "/graphql", payload.data.as_bytes())
             .map_err(|f| Refusal::one(error_type(&f), f.to_string()))?;
-        let data = payload.data.as_bytes();
-        match json::check(data, Shape::for_body(data.len())) {
-            Ok(()) | Err(JsonError::Syntax(_)) => {}
-            Err(refused) => {
-                return Err(Refusal::one(
-                    "BadRequestException",
-                    format!("start payload data is not a GraphQL request: {refused}"),
-                ));
-            }
+        if let Some(refused) = json::refusal(payload.data.as_bytes()) {
+            return Err(Refusal::one(
+                "BadRequestException",
+                format!("start payload data is not a GraphQL request: {refused}"),
+            ));
         }
         let request = payload.request().map_err(|e| {
             Refusal::one(

@@ -27,7 +27,7 @@ use super::history::{self, HistoryError, HistoryRequest};
 use super::resolvers::{filter_event, mutation_result};
 use super::state::AppSync;
 use quotecast_aws_local::body::{BodyError, read_limited};
-use quotecast_aws_local::json::{self, JsonError, Shape};
+use quotecast_aws_local::json;
 
 /// An error response outside GraphQL: status, `x-amzn-ErrorType`, and a body of one error.
 pub fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response {
@@ -109,15 +109,12 @@ pub async fn graphql(State(app): State<Arc<AppSync>>, request: Request) -> Respo
     }
     // Checked before it is built: a key written twice, or more values and objects than the
     // body's length allows (built, a body of one-entry objects costs ~85 times its size).
-    match json::check(&body, Shape::for_body(body.len())) {
-        Ok(()) | Err(JsonError::Syntax(_)) => {}
-        Err(refused) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "MalformedHttpRequestException",
-                &format!("Unable to parse GraphQL query: {refused}."),
-            );
-        }
+    if let Some(refused) = json::refusal(&body) {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "MalformedHttpRequestException",
+            &format!("Unable to parse GraphQL query: {refused}."),
+        );
     }
     let Ok(request) = serde_json::from_slice::<GraphqlRequest>(&body) else {
         return error_response(

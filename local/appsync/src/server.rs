@@ -72,11 +72,6 @@ impl Server {
         &self.app
     }
 
-    /// The bound listener, to serve a router that extends [`AppSync::router`].
-    pub fn into_listener(self) -> TcpListener {
-        self.listener
-    }
-
     /// Serves until `shutdown` resolves, then closes every connection cleanly.
     pub async fn run(
         self,

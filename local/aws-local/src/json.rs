@@ -59,6 +59,16 @@ pub enum JsonError {
     Syntax(String),
 }
 
+/// Why a body of untrusted JSON must be refused before it is built, bounded by
+/// [`Shape::for_body`]: a repeated key or too many values or objects. A syntax error is not
+/// one: it is left to the parser that builds the body, which reports it in its own words.
+pub fn refusal(body: &[u8]) -> Option<JsonError> {
+    match check(body, Shape::for_body(body.len())) {
+        Ok(()) | Err(JsonError::Syntax(_)) => None,
+        Err(refused) => Some(refused),
+    }
+}
+
 /// Checks `body` as described in the module comment. Syntax errors are reported too, so a
 /// caller may run this first and parse afterwards knowing the text is well formed.
 pub fn check(body: &[u8], shape: Shape) -> Result<(), JsonError> {

@@ -103,11 +103,6 @@ impl DynamoDb {
         })
     }
 
-    /// The table served.
-    pub fn store(&self) -> &HistoryStore {
-        &self.store
-    }
-
     /// The endpoint's one route, `POST /`, to serve alone or merge beside other services.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()

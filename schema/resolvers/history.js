@@ -1,11 +1,18 @@
-// Resolver of Query.history on the DynamoDB data source (the consumer's history table:
-// partition key `symbol` (S), sort key `timestamp` (N, ms), the quote JSON text in `data` (S),
-// `expiresAt` (N, epoch seconds) the TTL attribute).
+// Resolver of Query.history and Query.historyPage on the DynamoDB data source (the consumer's
+// history table: partition key `symbol` (S), sort key `timestamp` (N, ms), the quote JSON text
+// in `data` (S), `expiresAt` (N, epoch seconds) the TTL attribute). One file for both fields:
+// the same Query, two shapes of answer.
 //
 // history(name, limit, after) returns bars of one channel, oldest first, each shaped like a
-// subscription delivers it: { name, data }.
-// - without `after`: the most recent `limit` bars (a descending Query, reversed here);
-// - with `after` (ms): the first `limit` bars whose timestamp is greater (backfill).
+// subscription delivers it: { name, data }. historyPage(name, limit, after) returns
+// { items: [{ name, data, timestamp }], next }.
+// - without `after`: the most recent `limit` bars (a descending Query, reversed here), and
+//   `next` null: they end at the channel's end;
+// - with `after` (ms): the first `limit` bars whose timestamp is greater (backfill), and
+//   `next` the sort key of the last item the Query read whenever DynamoDB stopped before the
+//   end (a `nextToken`: at `limit` items or at the 1 MB page), whether or not that item was
+//   readable; null only when the Query reached the end. A client pages on `next`, never on
+//   a count: a page is short when an item is skipped or the 1 MB page is full.
 // `limit` defaults to 60 and must be 1..1000; `after` must be a whole number ≥ 0. A name
 // that no channel can have (empty, or longer than 512 characters) returns [] without a Query,
 // since DynamoDB refuses an empty key value. Errors use errorType BadRequestException.
@@ -72,18 +79,24 @@ export function response(ctx) {
   if (ctx.error) {
     util.error(ctx.error.message, ctx.error.type);
   }
+  const items = ctx.result.items;
   const bars = [];
-  for (const item of ctx.result.items) {
+  for (const item of items) {
     const data = typeof item.data === 'string' ? item.data.trim() : null;
     if (data !== null && data.startsWith('{') && data.endsWith('}')) {
-      bars.push({ name: item.symbol, data: data });
+      bars.push({ name: item.symbol, data: data, timestamp: item.timestamp });
     } else {
       console.log(`history: skipped an unreadable item of ${item.symbol} at ${item.timestamp}`);
     }
   }
   const after = ctx.args.after;
-  if (after === undefined || after === null) {
+  const forward = after !== undefined && after !== null;
+  if (!forward) {
     bars.reverse();
   }
-  return bars;
+  if (ctx.info.fieldName !== 'historyPage') {
+    return bars;
+  }
+  const stopped = forward && ctx.result.nextToken && items.length > 0;
+  return { items: bars, next: stopped ? items[items.length - 1].timestamp : null };
 }

@@ -128,21 +128,27 @@ fn the_api_is_the_schema_and_resolvers_of_this_repository() {
         );
     }
     assert_eq!(props(&t, "NoneDataSource")["Type"], "NONE");
-    // history reads the consumer's table through its own data source.
-    let p = props(&t, "HistoryResolver");
-    assert_eq!(
-        (&p["TypeName"], &p["FieldName"]),
-        (&"Query".into(), &"history".into())
-    );
-    assert_eq!(p["Runtime"]["Name"], "APPSYNC_JS");
-    assert!(same_file(
-        &local_path(&p["CodeS3Location"]),
-        &root().join("schema/resolvers/history.js")
-    ));
-    assert_eq!(
-        intrinsic(&p["DataSourceName"]),
-        Some(("!GetAtt".into(), "HistoryDataSource.Name".into()))
-    );
+    // history and historyPage read the consumer's table through its own data source, with
+    // one resolver file.
+    for (resource, field) in [
+        ("HistoryResolver", "history"),
+        ("HistoryPageResolver", "historyPage"),
+    ] {
+        let p = props(&t, resource);
+        assert_eq!(
+            (&p["TypeName"], &p["FieldName"]),
+            (&"Query".into(), &field.into())
+        );
+        assert_eq!(p["Runtime"]["Name"], "APPSYNC_JS");
+        assert!(same_file(
+            &local_path(&p["CodeS3Location"]),
+            &root().join("schema/resolvers/history.js")
+        ));
+        assert_eq!(
+            intrinsic(&p["DataSourceName"]),
+            Some(("!GetAtt".into(), "HistoryDataSource.Name".into()))
+        );
+    }
     let source = props(&t, "HistoryDataSource");
     assert_eq!(source["Type"], "AMAZON_DYNAMODB");
     assert_eq!(
@@ -166,6 +172,7 @@ fn the_api_is_the_schema_and_resolvers_of_this_repository() {
         })
         .collect();
     deployed.sort();
+    deployed.dedup();
     assert_eq!(deployed, files);
     let api = props(&t, "Api");
     assert_eq!(api["AuthenticationType"], "API_KEY");

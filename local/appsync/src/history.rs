@@ -1,15 +1,16 @@
-//! `Query.history`, natively: the twin of `schema/resolvers/history.js` over the server's
-//! history data source (locally, the table the consumer writes through the DynamoDB twin).
+//! `Query.history` and `Query.historyPage`, natively: the twin of `schema/resolvers/history.js`
+//! over the server's history data source (locally, the table the consumer writes through the
+//! DynamoDB twin).
 //!
-//! Same arguments, defaults, limits, order and error messages as the APPSYNC_JS resolver
-//! (`local/quotecast/tests/history_query.rs` checks them over real sockets). One difference, on the
+//! Same arguments, defaults, limits, order, continuation and error messages as the APPSYNC_JS
+//! resolver (`local/quotecast/tests/history_query.rs` checks them over real sockets). One difference, on the
 //! safe side: this twin parses every stored `data` text, so any item that is not a JSON
 //! object is skipped and logged, where the resolver can only check that the text looks like
 //! one (APPSYNC_JS has no try/catch around `JSON.parse`).
 
 use serde_json::{Map, Value};
 
-use quotecast_aws_local::data_source::{HistorySource, StoredBar};
+use quotecast_aws_local::data_source::{HistorySource, StoredBar, StoredPage};
 
 /// Bars returned when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 60;
@@ -76,24 +77,64 @@ pub enum HistoryError {
     Store(String),
 }
 
-/// Runs `request` against `store`: the bars as `{name, data}` objects, oldest first.
+/// One answer: what `history` lists and what `historyPage` returns (`HistoryPage`'s fields).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryAnswer {
+    /// `{name, data, timestamp}` objects, oldest first (a `Channel` selection writes only
+    /// `name` and `data`; a `Bar` selection also the stored time).
+    pub bars: Vec<Map<String, Value>>,
+    /// Where to ask from next (`after`), `None` only when the read reached the channel's end:
+    /// the sort key of the last item read, skipped or not, when the page stopped early.
+    /// Always `None` for the most recent bars, which end at the end.
+    pub next: Option<i64>,
+}
+
+impl HistoryAnswer {
+    /// `HistoryPage { items, next }`, keyed by field name for a selection to write.
+    pub fn page(self) -> Map<String, Value> {
+        let mut page = Map::new();
+        page.insert(
+            "items".to_owned(),
+            Value::Array(self.bars.into_iter().map(Value::Object).collect()),
+        );
+        page.insert(
+            "next".to_owned(),
+            self.next.map_or(Value::Null, Value::from),
+        );
+        page
+    }
+}
+
+/// Runs `request` against `store`: the bars, oldest first, and where to continue.
 pub fn resolve(
     store: &dyn HistorySource,
     request: &HistoryRequest,
-) -> Result<Vec<Map<String, Value>>, HistoryError> {
+) -> Result<HistoryAnswer, HistoryError> {
     // Counted in UTF-16 units, as `name.length` counts in history.js.
     if request.name.is_empty() || request.name.encode_utf16().count() > MAX_NAME_LEN {
-        return Ok(Vec::new());
+        return Ok(HistoryAnswer {
+            bars: Vec::new(),
+            next: None,
+        });
     }
-    let items = match request.after {
-        None => store.latest(&request.name, request.limit),
+    let page = match request.after {
+        None => store
+            .latest(&request.name, request.limit)
+            .map(|bars| StoredPage {
+                bars,
+                last_evaluated: None,
+            }),
         Some(after) => store.after(&request.name, after, request.limit),
     }
     .map_err(|e| HistoryError::Store(e.to_string()))?;
-    Ok(items.iter().filter_map(bar_of).collect())
+    Ok(HistoryAnswer {
+        bars: page.bars.iter().filter_map(bar_of).collect(),
+        next: page.last_evaluated,
+    })
 }
 
-/// One stored item as the channel message it was, or `None` (logged) if it is unreadable.
+/// One stored item as the channel message it was, with its stored time, or `None` (logged)
+/// if it is unreadable.
 fn bar_of(item: &StoredBar) -> Option<Map<String, Value>> {
     let data =
         item.data.as_deref().map(str::trim).filter(|text| {
@@ -110,6 +151,7 @@ fn bar_of(item: &StoredBar) -> Option<Map<String, Value>> {
     let mut bar = Map::new();
     bar.insert("name".to_owned(), Value::from(item.name.clone()));
     bar.insert("data".to_owned(), Value::from(data));
+    bar.insert("timestamp".to_owned(), Value::from(item.timestamp));
     Some(bar)
 }
 

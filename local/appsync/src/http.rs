@@ -209,7 +209,7 @@ fn root_field(
         return Ok("null".to_owned());
     };
     if op.kind == OperationType::Query {
-        if field.name == "history" {
+        if field.name == "history" || field.name == "historyPage" {
             return history_field(app, field, selection);
         }
         // NONE data source, nothing stored: every other query resolves to null.
@@ -233,8 +233,8 @@ fn root_field(
     Ok(selection.to_json_string(&result))
 }
 
-/// `Query.history` from the server's data source (`history.rs`), as a list written through the
-/// field's selection set.
+/// `Query.history` (a list of `Channel`) or `Query.historyPage` (a `HistoryPage`) from the
+/// server's data source (`history.rs`), written through the field's selection set.
 fn history_field(
     app: &AppSync,
     field: &RootField,
@@ -251,15 +251,18 @@ fn history_field(
     };
     let request = HistoryRequest::from_args(&field.args)
         .map_err(|message| refuse(history::BAD_REQUEST, message))?;
-    let bars = history::resolve(store, &request).map_err(|e| match e {
+    let answer = history::resolve(store, &request).map_err(|e| match e {
         HistoryError::BadRequest(message) => refuse(history::BAD_REQUEST, message),
         HistoryError::Store(_) => {
             tracing::error!(error = %e, "history query failed");
             refuse("InternalFailure", e.to_string())
         }
     })?;
+    if field.name == "historyPage" {
+        return Ok(selection.to_json_string(&answer.page()));
+    }
     let mut out = String::from("[");
-    for (i, bar) in bars.iter().enumerate() {
+    for (i, bar) in answer.bars.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }

@@ -18,6 +18,17 @@ pub struct StoredBar {
     pub data: Option<String>,
 }
 
+/// One `Query` page of bars after a time, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredPage {
+    pub bars: Vec<StoredBar>,
+    /// The sort key of the last item the `Query` read when it stopped before the end of the
+    /// channel (DynamoDB's `LastEvaluatedKey`, AppSync's `nextToken`): at `limit` items,
+    /// at the 1 MB page, even when that item was unreadable or the last one stored. `None`
+    /// only when the read reached the channel's end.
+    pub last_evaluated: Option<i64>,
+}
+
 /// Why the table could not be read (the resolver reports it; it never means "no bars").
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -28,11 +39,7 @@ pub struct DataSourceError(pub String);
 pub trait HistorySource: Send + Sync + fmt::Debug {
     /// The `limit` most recent bars of `name`, oldest first.
     fn latest(&self, name: &str, limit: usize) -> Result<Vec<StoredBar>, DataSourceError>;
-    /// Up to `limit` bars of `name` strictly after `after` (ms), oldest first.
-    fn after(
-        &self,
-        name: &str,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<StoredBar>, DataSourceError>;
+    /// Up to `limit` bars of `name` strictly after `after` (ms), oldest first, and where
+    /// the read stopped.
+    fn after(&self, name: &str, after: i64, limit: usize) -> Result<StoredPage, DataSourceError>;
 }

@@ -1,7 +1,7 @@
 //! The store as the AppSync twin's `history` data source: what a DynamoDB `Query` from the
 //! `history` resolver returns, reduced to what the resolver reads of each item.
 
-use quotecast_aws_local::data_source::{DataSourceError, HistorySource, StoredBar};
+use quotecast_aws_local::data_source::{DataSourceError, HistorySource, StoredBar, StoredPage};
 use serde_json::Value;
 
 use super::store::HistoryStore;
@@ -12,13 +12,13 @@ impl HistorySource for HistoryStore {
         bars(HistoryStore::latest(self, name, limit))
     }
 
-    fn after(
-        &self,
-        name: &str,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<StoredBar>, DataSourceError> {
-        bars(HistoryStore::after(self, name, after, limit))
+    fn after(&self, name: &str, after: i64, limit: usize) -> Result<StoredPage, DataSourceError> {
+        let page = HistoryStore::after(self, name, after, limit)
+            .map_err(|e| DataSourceError(e.to_string()))?;
+        Ok(StoredPage {
+            bars: page.items.into_iter().map(bar).collect(),
+            last_evaluated: page.last_evaluated,
+        })
     }
 }
 

@@ -281,21 +281,14 @@ impl HistoryStore {
     }
 
     /// The first `limit` items of `symbol` with a timestamp after `after_ts`, oldest first,
-    /// within one page (1 MB) like [`HistoryStore::latest`].
-    pub fn after(
-        &self,
-        symbol: &str,
-        after_ts: i64,
-        limit: usize,
-    ) -> Result<Vec<Item>, StoreError> {
+    /// within one page (1 MB) like [`HistoryStore::latest`], and where the read stopped.
+    pub fn after(&self, symbol: &str, after_ts: i64, limit: usize) -> Result<Page, StoreError> {
         let options = QueryOptions {
             limit: Some(limit),
             max_bytes: super::wire::MAX_PAGE_BYTES,
             ..QueryOptions::default()
         };
-        Ok(self
-            .query(symbol, SortKeyCondition::Gt(after_ts), options)?
-            .items)
+        self.query(symbol, SortKeyCondition::Gt(after_ts), options)
     }
 
     /// Items of `symbol` whose timestamp meets `condition`, in the order and up to the
@@ -436,7 +429,16 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stamps(&store.latest("AMZN", 3).unwrap()), [8, 9, 10]);
-        assert_eq!(stamps(&store.after("AMZN", 4, 3).unwrap()), [5, 6, 7]);
+        let page = store.after("AMZN", 4, 3).unwrap();
+        assert_eq!(
+            (stamps(&page.items), page.last_evaluated),
+            (vec![5, 6, 7], Some(7))
+        );
+        let end = store.after("AMZN", 7, 5).unwrap();
+        assert_eq!(
+            (stamps(&end.items), end.last_evaluated),
+            (vec![8, 9, 10], None)
+        );
         assert_eq!(stamps(&store.latest("AMZN", 100).unwrap()).len(), 10);
         assert!(store.latest("NONE", 5).unwrap().is_empty());
         let page = store
@@ -660,7 +662,11 @@ mod tests {
             .unwrap();
         txn.commit().unwrap();
         assert_eq!(stamps(&store.latest("A", 10).unwrap()), [1, 3]);
-        assert_eq!(stamps(&store.after("A", 0, 10).unwrap()), [1, 3]);
+        let page = store.after("A", 0, 10).unwrap();
+        assert_eq!(
+            (stamps(&page.items), page.last_evaluated),
+            (vec![1, 3], None)
+        );
 
         // Items of 300 KB: a read stops once it holds a DynamoDB page (1 MB), as on AWS.
         let big = |t: i64| {
@@ -673,7 +679,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stamps(&store.latest("B", 8).unwrap()), [5, 6, 7, 8]);
-        assert_eq!(stamps(&store.after("B", 0, 8).unwrap()), [1, 2, 3, 4]);
+        let page = store.after("B", 0, 8).unwrap();
+        // Short of `limit`, and not the end: the page says where it stopped.
+        assert_eq!(
+            (stamps(&page.items), page.last_evaluated),
+            (vec![1, 2, 3, 4], Some(4))
+        );
         drop((db, store));
         let _ = std::fs::remove_dir_all(&dir);
     }

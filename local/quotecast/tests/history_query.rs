@@ -220,6 +220,113 @@ async fn an_unreadable_stored_item_is_skipped_never_a_failed_query() {
     );
 }
 
+async fn history_page(server: &TestServer, args: &str) -> Value {
+    let request = GraphqlRequest::new(format!(
+        "{{ historyPage({args}) {{ items {{ name data timestamp }} next }} }}"
+    ));
+    let (status, body) = server.reader().post(&request).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["historyPage"].clone()
+}
+
+/// The stored time of each item of a `historyPage` answer.
+fn page_times(page: &Value) -> Vec<i64> {
+    let items = page["items"].as_array().unwrap_or_else(|| panic!("{page}"));
+    items
+        .iter()
+        .map(|b| b["timestamp"].as_i64().unwrap())
+        .collect()
+}
+
+/// Pages a channel the way a client would, from `after`, with `limit` per page; `by_count`
+/// stops at the first page shorter than `limit` (README's rule before `historyPage`), else at
+/// `next: null`.
+async fn page_through(server: &TestServer, limit: usize, by_count: bool) -> Vec<i64> {
+    let (mut after, mut got) = (0i64, Vec::new());
+    for _ in 0..100 {
+        let page = history_page(
+            server,
+            &format!(r#"name: "AMZN", after: {after}, limit: {limit}"#),
+        )
+        .await;
+        let times = page_times(&page);
+        got.extend(&times);
+        match (by_count, page["next"].as_f64()) {
+            (true, _) if times.len() < limit => return got,
+            (true, _) => after = *times.last().unwrap(),
+            (false, None) => return got,
+            (false, Some(next)) => after = next as i64,
+        }
+    }
+    panic!("paging did not end")
+}
+
+/// Why a client pages on `next`: a page comes back short when an unreadable item is skipped
+/// or when it fills DynamoDB's 1 MB, not only at the end.
+#[tokio::test]
+async fn paging_on_next_reads_every_bar_where_a_short_page_would_end_it_early() {
+    let mut items: Vec<Item> = (0..30).map(|i| bar("AMZN", i)).collect();
+    // Bar 3 unreadable; bars 10..14 of 300 KB each, so a page of them stops at 1 MB.
+    items[3] = Item::new("AMZN", T0 + 3 * STEP, Map::new());
+    for item in &mut items[10..14] {
+        let pad = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
+        item.attributes.insert("data".into(), json!({ "S": pad }));
+    }
+    let (server, _store) = server_with("page", items).await;
+    let readable: Vec<i64> = (0..30).filter(|i| *i != 3).map(|i| T0 + i * STEP).collect();
+
+    let by_count = page_through(&server, 5, true).await;
+    assert_eq!(
+        by_count,
+        readable[..4],
+        "the old rule stops at the page that skipped bar 3"
+    );
+    assert_eq!(page_through(&server, 5, false).await, readable);
+    assert_eq!(page_through(&server, 7, false).await, readable);
+
+    // The page that holds the skipped item names it as where to continue.
+    let page = history_page(&server, r#"name: "AMZN", after: 0, limit: 4"#).await;
+    assert_eq!(page_times(&page), expected(0..3));
+    assert_eq!(page["next"].as_i64(), Some(T0 + 3 * STEP));
+    // A page stopped at 1 MB: four bars of seven, and where to continue.
+    let after = T0 + 9 * STEP;
+    let page = history_page(
+        &server,
+        &format!(r#"name: "AMZN", after: {after}, limit: 7"#),
+    )
+    .await;
+    assert_eq!(page_times(&page), expected(10..14));
+    assert_eq!(page["next"].as_i64(), Some(T0 + 13 * STEP));
+    // The end, even when the limit falls on the last bar after an empty page.
+    let last = T0 + 29 * STEP;
+    let page = history_page(
+        &server,
+        &format!(r#"name: "AMZN", after: {}, limit: 1"#, last - STEP),
+    )
+    .await;
+    assert_eq!(
+        (page_times(&page), page["next"].as_i64()),
+        (vec![last], Some(last))
+    );
+    let page = history_page(
+        &server,
+        &format!(r#"name: "AMZN", after: {last}, limit: 1"#),
+    )
+    .await;
+    assert_eq!((page_times(&page), &page["next"]), (vec![], &Value::Null));
+    // The most recent bars end at the end; items carry their own name and data as well.
+    let page = history_page(&server, r#"name: "AMZN", limit: 2"#).await;
+    assert_eq!(page_times(&page), expected(28..30));
+    assert_eq!(page["next"], Value::Null);
+    assert_eq!(page["items"][0]["name"], "AMZN");
+    let data: Value = serde_json::from_str(page["items"][1]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(data["timestamp"].as_i64(), Some(last));
+    // An unknown name: an empty page at its end.
+    let page = history_page(&server, r#"name: "ZZZZ", after: 0"#).await;
+    assert_eq!(page, json!({"items": [], "next": null}));
+}
+
 #[tokio::test]
 async fn a_server_without_a_store_says_so_and_the_reference_schema_has_no_history() {
     let server = start(config()).await;

@@ -49,11 +49,28 @@ impl Selection {
             }
             match (value.get(&field.name), &field.sub) {
                 (Some(Value::Object(inner)), Some(sub)) => sub.write(inner, out),
+                (Some(Value::Array(items)), Some(sub)) => sub.write_list(items, out),
                 (Some(v), _) => out.push_str(&v.to_string()),
                 (None, _) => out.push_str("null"),
             }
         }
         out.push('}');
+    }
+
+    /// Writes a list of objects, each as this selection shapes it (anything else in it as
+    /// `null`, as no resolver here returns one).
+    fn write_list(&self, items: &[Value], out: &mut String) {
+        out.push('[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            match item {
+                Value::Object(inner) => self.write(inner, out),
+                _ => out.push_str("null"),
+            }
+        }
+        out.push(']');
     }
 
     pub fn to_json_string(&self, value: &Map<String, Value>) -> String {

@@ -343,3 +343,62 @@ async fn unprocessed_items_are_sent_again_and_never_counted_as_stored() {
     assert_eq!(count_deliveries(&mut subscriber).await, 0);
     assert!(history(&server.reader(), "TSLA", 10).await.is_empty());
 }
+
+/// A bar in the reference sample's format: no time of its own.
+fn reference_payload(close: f64) -> String {
+    let value = serde_json::json!({"Open": close, "High": close + 1.0, "Low": close - 1.0,
+        "Close": close, "Adj Close": close, "Volume": 10});
+    serde_json::json!({"topic": "amazon", "value": value.to_string()}).to_string()
+}
+
+/// Reference-format bars are stored under their record's time and `historyPage` gives that
+/// time back, so a card opens on each of them (the dashboard used to date every bar of an
+/// answer alike and keep one). Two such records of one channel in one millisecond cannot
+/// both be kept under a key of ms: the consumer says so, with both offsets, unless they are
+/// the same bar twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_bars_keep_their_record_times_and_a_same_millisecond_pair_is_reported() {
+    let (server, _store) = LocalAppSync::start_with_history("reference-history").await;
+    let consumer = consumer(&server.graphql_url(), &server.dynamodb_url());
+    let mut event = KafkaEventBuilder::new();
+    for offset in 0..120 {
+        let payload = reference_payload(100.0 + offset as f64);
+        event = event.record("amazon", 0, offset, None, Some(payload.as_bytes()), &[]);
+    }
+    // Offsets 120..=122 in the millisecond of 120: 121 is another bar, 122 a duplicate of it.
+    for (offset, close) in [(120, 1.0), (121, 2.0), (122, 2.0)] {
+        let payload = reference_payload(close);
+        event = event.record("amazon", 0, offset, None, Some(payload.as_bytes()), &[]);
+    }
+    let mut event = event.build();
+    for record in event["records"]["amazon-0"].as_array_mut().unwrap() {
+        if record["offset"].as_i64().unwrap() > 120 {
+            record["timestamp"] = (T0 + 120).into();
+        }
+    }
+    let kafka = quotecast_consumer::records::decode_event(event).unwrap();
+    let (response, stats) = consumer.handle(&kafka).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!((stats.published, stats.replaced), (123, 1), "{stats:?}");
+
+    let request = GraphqlRequest::new(
+        "{ historyPage(name: \"amazon\", limit: 1000) { items { data timestamp } next } }",
+    );
+    let (_, body) = server.reader().post(&request).await.unwrap();
+    let items = body["data"]["historyPage"]["items"].as_array().unwrap();
+    let times: Vec<i64> = items
+        .iter()
+        .map(|b| b["timestamp"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        (0..=120).map(|i| T0 + i).collect::<Vec<_>>(),
+        "{body}"
+    );
+    // The millisecond of 120..=122 holds the last of them.
+    let last: Value = serde_json::from_str(items[120]["data"].as_str().unwrap()).unwrap();
+    assert!(
+        last["value"].as_str().unwrap().contains("\"Close\":2.0"),
+        "{last}"
+    );
+}

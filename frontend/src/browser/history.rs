@@ -1,4 +1,4 @@
-//! Loads bars from the `history` query over `fetch`, with the dashboard's API key, and
+//! Loads bars from the `historyPage` query over `fetch`, with the dashboard's API key, and
 //! reports each ticker's answer to the update sink (applied on the next frame, like live
 //! bars).
 //!
@@ -19,8 +19,7 @@ use web_sys::{Headers, RequestInit, Response};
 
 use super::clock::now_ms;
 use super::feed::UpdateSink;
-use crate::model::backfill::FieldError;
-use crate::model::backfill::Request;
+use crate::model::backfill::{FieldError, Page, Request};
 use crate::model::config::DashboardConfig;
 use crate::model::history::{Answer, MAX_FIELDS, document, read_answer};
 use crate::model::pending::{HistoryAnswer, Update};
@@ -42,7 +41,7 @@ impl HistoryClient {
         }
     }
 
-    /// False once the API said it has no `history`.
+    /// False once the API said it has no `historyPage`.
     pub fn supported(&self) -> bool {
         self.supported.get()
     }
@@ -60,12 +59,12 @@ impl HistoryClient {
                         Answer::Unsupported => {
                             supported.set(false);
                             // Answered with nothing: the cards stop saying "loading…".
-                            vec![HistoryAnswer::Bars(Vec::new()); chunk.len()]
+                            vec![HistoryAnswer::Page(Page::default()); chunk.len()]
                         }
                         Answer::Fields(fields) => fields
                             .into_iter()
                             .map(|f| match f {
-                                Ok(bars) => HistoryAnswer::Bars(bars),
+                                Ok(page) => HistoryAnswer::Page(page),
                                 Err(e) => HistoryAnswer::Failed(e),
                             })
                             .collect(),

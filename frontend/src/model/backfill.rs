@@ -21,6 +21,8 @@
 //! stopped), drawn as a gap and never asked for again. One request per ticker is in flight
 //! at a time; whatever happens meanwhile is looked at when it returns.
 
+use quotecast_shared::quote::Quote;
+
 use super::ticker::TickerState;
 
 /// Bars loaded when a ticker with nothing held opens: more than one chart's default range.
@@ -56,6 +58,14 @@ pub struct Request {
     pub limit: u32,
     /// A hole's end: paging stops once a page reaches it.
     pub until: Option<i64>,
+}
+
+/// One answered `historyPage` call: its bars, oldest first, and where the server says to go
+/// on from (`None` only once the read reached the ticker's end).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    pub bars: Vec<Quote>,
+    pub next: Option<i64>,
 }
 
 /// A ticker's history loading.
@@ -158,33 +168,31 @@ impl Loader {
             .find(|(_, before)| *before > self.settled_until)
     }
 
-    /// `request` came back with bars up to `last` (`count` of them), already merged into the
-    /// ticker's state. An answer to a request not in flight (a removed and re-added ticker)
-    /// changes nothing.
-    pub fn answered(&mut self, request: Request, count: usize, last: Option<i64>) {
+    /// `request` came back with bars up to `last`, already merged into the ticker's state, and
+    /// the server's `next`. Paging goes on from `next` until it is null or past the hole, never
+    /// judged by how many bars came back: a page is short when the server skipped an item or
+    /// filled its 1 MB, and a bar this side cannot read is one of fewer too. An answer to a
+    /// request not in flight (a removed and re-added ticker) changes nothing.
+    pub fn answered(&mut self, request: Request, last: Option<i64>, next: Option<i64>) {
         if self.in_flight != Some(request) {
             return;
         }
         self.in_flight = None;
         self.answered += 1;
-        let full = count >= request.limit as usize;
-        let short_of_hole = match (request.until, last) {
-            (Some(until), Some(last)) => last < until,
-            _ => true,
-        };
-        // The most recent bars (`after: None`) are one page by design; the rest pages on.
-        if full
-            && short_of_hole
-            && request.after.is_some()
-            && let Some(last) = last
+        // The most recent bars (`after: None`) end at the end; a `next` that does not move
+        // forward would page forever, so it ends paging too.
+        let next = next.filter(|n| request.after.is_some_and(|after| *n > after));
+        let past_hole = matches!((request.until, next), (Some(until), Some(n)) if n >= until);
+        if let Some(next) = next
+            && !past_hole
         {
             self.next_page = Some(Request {
-                after: Some(last),
+                after: Some(next),
                 ..request
             });
             return;
         }
-        let covered = [request.until, last, request.after]
+        let covered = [request.until, last, request.after, next]
             .into_iter()
             .flatten()
             .max()
@@ -212,9 +220,8 @@ impl Loader {
 
 #[cfg(test)]
 mod tests {
-    use quotecast_shared::quote::Quote;
-
     use super::*;
+    use crate::model::ticker::HELD;
 
     fn linked(t: i64) -> Quote {
         Quote::new("AMZN", t, [1.0, 2.0, 0.5, 1.5], 10)
@@ -233,22 +240,38 @@ mod tests {
 
     /// Answers `request` from a store holding `stored`, the way the API does, and merges.
     fn serve(loader: &mut Loader, s: &mut TickerState, request: Request, stored: &[i64]) {
-        let bars: Vec<i64> = match request.after {
+        serve_skipping(loader, s, request, stored, &[]);
+    }
+
+    /// [`serve`] from a store whose `unreadable` items the server reads (they count towards
+    /// `limit` and may end a page) but leaves out of the answer.
+    fn serve_skipping(
+        loader: &mut Loader,
+        s: &mut TickerState,
+        request: Request,
+        stored: &[i64],
+        unreadable: &[i64],
+    ) {
+        let (read, next): (Vec<i64>, Option<i64>) = match request.after {
             None => {
                 let skip = stored.len().saturating_sub(request.limit as usize);
-                stored[skip..].to_vec()
+                (stored[skip..].to_vec(), None)
             }
-            Some(after) => stored
-                .iter()
-                .copied()
-                .filter(|t| *t > after)
-                .take(request.limit as usize)
-                .collect(),
+            Some(after) => {
+                let rest: Vec<i64> = stored.iter().copied().filter(|t| *t > after).collect();
+                let read: Vec<i64> = rest.iter().copied().take(request.limit as usize).collect();
+                let stopped = read.len() == request.limit as usize;
+                (read.clone(), read.last().copied().filter(|_| stopped))
+            }
         };
+        let bars: Vec<i64> = read
+            .into_iter()
+            .filter(|t| !unreadable.contains(t))
+            .collect();
         for t in &bars {
             s.apply(linked(*t));
         }
-        loader.answered(request, bars.len(), bars.last().copied());
+        loader.answered(request, bars.last().copied(), next);
     }
 
     #[test]
@@ -389,7 +412,7 @@ mod tests {
                 limit: 1,
                 until: None,
             },
-            1,
+            Some(6),
             Some(6),
         );
         assert_eq!(l.next(&s, 1_000), None, "still in flight");
@@ -416,5 +439,55 @@ mod tests {
         assert_eq!(l.next(&s, 1_000 + 100 * RETRY_MS), None);
         l.subscribed();
         assert_eq!(l.next(&s, 1_000 + 200 * RETRY_MS), None);
+    }
+
+    /// A page the server cut short (an unreadable item it skipped) is not the end: paging
+    /// goes on from `next` and the rest of the hole is loaded.
+    #[test]
+    fn a_short_page_is_not_the_end_of_a_hole() {
+        let mut l = Loader::default();
+        let mut s = state(&[1_000]);
+        let stored: Vec<i64> = (1..=1_200).map(|i| i * 1_000).collect();
+        s.apply(linked(1_200_000));
+        let unreadable = [1_000_000, 1_100_000];
+        while let Some(r) = l.next(&s, 0) {
+            serve_skipping(&mut l, &mut s, r, &stored, &unreadable);
+        }
+        // The page of 502..=1001 held 499 readable bars; the next two were still loaded.
+        let holes: Vec<(i64, i64)> = s.holes().collect();
+        assert_eq!(
+            holes,
+            [(999_000, 1_001_000), (1_099_000, 1_101_000)],
+            "the skipped bars only"
+        );
+        assert_eq!(s.len(), HELD);
+    }
+
+    /// `next` decides, not the count: a full page at the end of the store (`next: None`)
+    /// settles; a `next` that does not move forward ends paging rather than looping.
+    #[test]
+    fn paging_follows_next_and_never_loops() {
+        let r = Request {
+            after: Some(1_000),
+            limit: 2,
+            until: None,
+        };
+        let in_flight = || Loader {
+            in_flight: Some(r),
+            ..Loader::default()
+        };
+        let mut l = in_flight();
+        l.answered(r, Some(3_000), None);
+        assert_eq!((l.next_page, l.settled_until), (None, 3_000));
+        let mut l = in_flight();
+        l.answered(r, None, Some(1_000));
+        assert_eq!((l.next_page, l.settled_until), (None, 1_000));
+        let mut l = in_flight();
+        l.answered(r, None, Some(2_000));
+        assert_eq!(
+            l.next_page.map(|p| p.after),
+            Some(Some(2_000)),
+            "an empty page that goes on"
+        );
     }
 }

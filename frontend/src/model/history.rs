@@ -1,11 +1,12 @@
-//! The `history` query on the wire: many tickers' requests in one GraphQL document of
-//! aliased fields (`h0: history(...) h1: history(...)`), and its answer read back per field.
+//! The `historyPage` query on the wire: many tickers' requests in one GraphQL document of
+//! aliased fields (`h0: historyPage(...) h1: historyPage(...)`), and its answer read back per
+//! field: each bar dated by its stored time, and where to go on from (`next`).
 //!
 //! One document per frame rather than one per ticker: a page of 50 tickers opens with one
 //! round trip, not 50 queued behind the browser's six connections per host. Values travel
 //! as variables, so symbols need no escaping.
 //!
-//! An API without `history` (the reference sample's) fails the whole document in validation
+//! An API without `historyPage` (the reference sample's) fails the whole document in validation
 //! (`FieldUndefined`, HTTP 200): that is [`Answer::Unsupported`], after which the dashboard
 //! stays live-only and never asks again.
 
@@ -14,7 +15,7 @@ use quotecast_shared::graphql::GraphqlRequest;
 use quotecast_shared::quote::{Quote, parse_quote_payload};
 use serde_json::Value;
 
-use super::backfill::{FieldError, Request};
+use super::backfill::{FieldError, Page, Request};
 
 /// Most fields in one document: bounds one answer's size (50 × 120 bars is ~1.5 MB).
 pub const MAX_FIELDS: usize = 10;
@@ -26,7 +27,8 @@ pub fn document(requests: &[(String, Request)]) -> GraphqlRequest {
     for i in 0..requests.len() {
         params.push(format!("$n{i}: String!, $l{i}: Int, $a{i}: Float"));
         fields.push(format!(
-            "h{i}: history(name: $n{i}, limit: $l{i}, after: $a{i}) {{ name data }}"
+            "h{i}: historyPage(name: $n{i}, limit: $l{i}, after: $a{i}) \
+             {{ items {{ name data timestamp }} next }}"
         ));
     }
     let mut request = GraphqlRequest::new(format!(
@@ -49,10 +51,10 @@ pub fn document(requests: &[(String, Request)]) -> GraphqlRequest {
 /// What one GraphQL answer means.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
-    /// The API has no `history` field: live only from now on.
+    /// The API has no `historyPage` field: live only from now on.
     Unsupported,
-    /// Per request, in order: its bars (oldest first), or why that field failed.
-    Fields(Vec<Result<Vec<Quote>, FieldError>>),
+    /// Per request, in order: its page, or why that field failed.
+    Fields(Vec<Result<Page, FieldError>>),
 }
 
 /// The `errorType`s that asking again does not change: no data source behind the field
@@ -64,7 +66,7 @@ const PERMANENT: &[&str] = &[
 ];
 
 /// Reads the answer to [`document`] for `count` requests; `received_at_ms` dates bars in the
-/// reference format (which carry no time).
+/// reference format (which carry no time) when the server gave no stored time.
 pub fn read_answer(body: &Value, count: usize, received_at_ms: i64) -> Answer {
     let errors: Vec<&Value> = body
         .get("errors")
@@ -86,11 +88,22 @@ pub fn read_answer(body: &Value, count: usize, received_at_ms: i64) -> Answer {
                 let alias = format!("h{i}");
                 match data.and_then(|d| d.get(&alias)) {
                     // A server that knows the field but holds nothing (or not yet) answers null.
-                    Some(Value::Null) if field_error(&errors, &alias).is_none() => Ok(Vec::new()),
-                    Some(Value::Array(items)) => Ok(items
-                        .iter()
-                        .filter_map(|item| bar(item, received_at_ms))
-                        .collect()),
+                    Some(Value::Null) if field_error(&errors, &alias).is_none() => {
+                        Ok(Page::default())
+                    }
+                    Some(page @ Value::Object(_)) => Ok(Page {
+                        bars: page
+                            .get("items")
+                            .and_then(Value::as_array)
+                            .map(|items| {
+                                items
+                                    .iter()
+                                    .filter_map(|item| bar(item, received_at_ms))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        next: page.get("next").and_then(ms),
+                    }),
                     _ => Err(field_error(&errors, &alias)
                         .or_else(|| errors.first().map(|e| describe(e)))
                         .unwrap_or_else(|| FieldError::transient("no answer for this ticker"))),
@@ -100,11 +113,28 @@ pub fn read_answer(body: &Value, count: usize, received_at_ms: i64) -> Answer {
     )
 }
 
-/// One item: a `Channel` whose `data` is a quote. An unreadable one is skipped: the rest of
-/// the page is still good, and a hole it leaves is a gap like any other.
+/// One item: a `Bar` whose `data` is a quote, dated by its stored `timestamp` when its data
+/// carries no time (the reference format). An unreadable one is skipped: the rest of the page
+/// is still good, paging goes on from `next`, and a hole it leaves is a gap like any other.
 fn bar(item: &Value, received_at_ms: i64) -> Option<Quote> {
+    let stored_at = item.get("timestamp").and_then(ms);
     let channel: Channel = serde_json::from_value(item.clone()).ok()?;
-    parse_quote_payload(&channel.data, &channel.name, received_at_ms).ok()
+    parse_quote_payload(
+        &channel.data,
+        &channel.name,
+        stored_at.unwrap_or(received_at_ms),
+    )
+    .ok()
+}
+
+/// A time in ms from a GraphQL `Float`, which AppSync may write in exponent form (`1.7E12`).
+fn ms(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(|f| f.round() as i64)
+    })
 }
 
 /// The error whose `path` starts at `alias`.
@@ -170,8 +200,8 @@ mod tests {
         assert_eq!(
             doc.query,
             "query History($n0: String!, $l0: Int, $a0: Float, $n1: String!, $l1: Int, $a1: Float) { \
-             h0: history(name: $n0, limit: $l0, after: $a0) { name data } \
-             h1: history(name: $n1, limit: $l1, after: $a1) { name data } }"
+             h0: historyPage(name: $n0, limit: $l0, after: $a0) { items { name data timestamp } next } \
+             h1: historyPage(name: $n1, limit: $l1, after: $a1) { items { name data timestamp } next } }"
         );
         assert_eq!(doc.variables["n1"], "BRK.B");
         assert_eq!(doc.variables["l0"], 120);
@@ -183,11 +213,11 @@ mod tests {
     fn reads_bars_per_field_and_tolerates_null_and_junk() {
         let body = json!({
             "data": {
-                "h0": [
-                    {"name": "AMZN", "data": quote_text(1_000)},
-                    {"name": "AMZN", "data": "not json"},
-                    {"name": "AMZN", "data": quote_text(2_000)},
-                ],
+                "h0": {"items": [
+                    {"name": "AMZN", "data": quote_text(1_000), "timestamp": 1_000},
+                    {"name": "AMZN", "data": "not json", "timestamp": 1_500},
+                    {"name": "AMZN", "data": quote_text(2_000), "timestamp": 2.0e3},
+                ], "next": 2.5e3},
                 "h1": null,
                 "h2": null,
             },
@@ -196,14 +226,11 @@ mod tests {
         let Answer::Fields(fields) = read_answer(&body, 3, 0) else {
             panic!("fields expected")
         };
-        let times: Vec<i64> = fields[0]
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|q| q.timestamp)
-            .collect();
+        let page = fields[0].as_ref().unwrap();
+        let times: Vec<i64> = page.bars.iter().map(|q| q.timestamp).collect();
         assert_eq!(times, [1_000, 2_000]);
-        assert_eq!(fields[1], Ok(vec![]));
+        assert_eq!(page.next, Some(2_500), "AppSync may write a Float as 2.5E3");
+        assert_eq!(fields[1], Ok(Page::default()));
         assert_eq!(
             fields[2],
             Err(FieldError::transient("BadRequestException: limit"))
@@ -258,5 +285,34 @@ mod tests {
         ] {
             assert!(!refused(transient).permanent, "{transient}");
         }
+    }
+
+    /// Bars in the reference format carry no time: each is dated by its stored time, so a
+    /// page of them is as many bars on the card, not one replaced by the next.
+    #[test]
+    fn reference_bars_keep_their_stored_times() {
+        use crate::model::ticker::TickerState;
+
+        let reference = r#"{"topic":"amazon","value":"{\"Open\":1,\"High\":2,\"Low\":0.5,\"Close\":1.5,\"Adj Close\":1.5,\"Volume\":10}"}"#;
+        let items: Vec<Value> = (0..120)
+            .map(|i| json!({"name": "AMZN", "data": reference, "timestamp": 1.7e12 + f64::from(i) * 1e3}))
+            .collect();
+        let body = json!({"data": {"h0": {"items": items, "next": null}}});
+        let Answer::Fields(mut fields) = read_answer(&body, 1, 99) else {
+            panic!("fields expected")
+        };
+        let page = fields.remove(0).unwrap();
+        let mut state = TickerState::default();
+        for q in page.bars {
+            state.apply(q);
+        }
+        assert_eq!(state.len(), 120);
+        assert_eq!(state.last().map(|q| q.timestamp), Some(1_700_000_119_000));
+        // Without a stored time (an older server), the arrival time as before.
+        let body = json!({"data": {"h0": {"items": [{"name": "AMZN", "data": reference}]}}});
+        let Answer::Fields(fields) = read_answer(&body, 1, 99) else {
+            panic!("fields expected")
+        };
+        assert_eq!(fields[0].as_ref().unwrap().bars[0].timestamp, 99);
     }
 }

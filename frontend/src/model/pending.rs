@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use quotecast_shared::quote::Quote;
 use quotecast_shared::realtime::client::ConnectionState;
 
-use super::backfill::{FieldError, Request};
+use super::backfill::{FieldError, Page, Request};
 
 /// Live bars held per ticker between two frames.
 pub const PENDING_BARS: usize = 60;
@@ -20,7 +20,7 @@ pub const PENDING_BARS: usize = 60;
 /// The answer to one ticker's `history` request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HistoryAnswer {
-    Bars(Vec<Quote>),
+    Page(Page),
     /// The request failed: sent again later, or never when the failure is permanent.
     Failed(FieldError),
 }
@@ -161,7 +161,7 @@ mod tests {
         h.push(Update::History {
             symbol: "AMZN".into(),
             request,
-            answer: HistoryAnswer::Bars(vec![]),
+            answer: HistoryAnswer::Page(Page::default()),
         });
         assert_eq!(h.history.len(), 1);
         h.push(Update::Subscribed {

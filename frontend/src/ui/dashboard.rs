@@ -22,7 +22,7 @@ use crate::browser::clock::now_ms;
 use crate::browser::feed::{Feed, UpdateSink};
 use crate::browser::history::HistoryClient;
 use crate::browser::web;
-use crate::model::backfill::Loader;
+use crate::model::backfill::{Loader, Page};
 use crate::model::chart::RANGES;
 use crate::model::config::DashboardConfig;
 use crate::model::pending::{Batch, HistoryAnswer};
@@ -83,9 +83,8 @@ impl Board {
                 }
                 for (request, answer) in answers {
                     match answer {
-                        HistoryAnswer::Bars(bars) => {
+                        HistoryAnswer::Page(Page { bars, next }) => {
                             let last = bars.last().map(|q| q.timestamp);
-                            let count = bars.len();
                             entry.state.update(|s| {
                                 for q in bars {
                                     s.apply(q);
@@ -93,7 +92,7 @@ impl Board {
                             });
                             entry
                                 .loader
-                                .update_value(|l| l.answered(request, count, last));
+                                .update_value(|l| l.answered(request, last, next));
                         }
                         HistoryAnswer::Failed(error) => {
                             entry

@@ -26,6 +26,7 @@ use std::time::Instant;
 
 use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
 use futures_util::StreamExt;
+use quotecast_shared::Channel;
 use quotecast_shared::graphql::PublishBatch;
 use quotecast_shared::lambda::KafkaBatchResponse;
 use serde::Serialize;
@@ -34,7 +35,7 @@ use serde_json::Value;
 use crate::appsync::{AppSyncClient, Auth, FieldErrorKind, PublishError, Published};
 use crate::config::{AuthConfig, Config};
 use crate::history::{HistoryBar, HistoryError, HistoryWriter, MAX_ITEM_BYTES, dedup_last_wins};
-use crate::records::{Skip, bar_of, decode_event, partitions};
+use crate::records::{Dated, Skip, bar_of, decode_event, partitions};
 use crate::retry::{Jitter, RetryPolicy, Retryable};
 use crate::secrets::{self, SecretError};
 use crate::signing::env_credentials;
@@ -53,6 +54,9 @@ pub struct BatchStats {
     pub requests: usize,
     /// Bars written to the history table.
     pub stored: usize,
+    /// Reference-format records that replaced the bar of the record before them in the
+    /// history: same channel, same millisecond (each one logged with both offsets).
+    pub replaced: usize,
 }
 
 impl std::ops::AddAssign for BatchStats {
@@ -63,6 +67,34 @@ impl std::ops::AddAssign for BatchStats {
         self.failed += o.failed;
         self.requests += o.requests;
         self.stored += o.stored;
+        self.replaced += o.replaced;
+    }
+}
+
+/// Finds, in one partition's records (offset order), a record-dated bar whose channel and
+/// millisecond are those of the record-dated bar before it: the history is keyed by
+/// `(channel, ms)`, so the later replaces the earlier there. Record times grow with offsets
+/// in a partition, so comparing with the last one per channel finds every such pair of one
+/// invocation (RELIABILITY.md: a pair split across two invocations is not seen).
+#[derive(Debug, Default)]
+struct SameMillisecond {
+    /// Per channel: the last record-dated bar's time, offset and a hash of its data.
+    last: std::collections::HashMap<String, (i64, i64, u64)>,
+}
+
+impl SameMillisecond {
+    /// The earlier record's offset when this one will replace its bar with other data (a
+    /// duplicate of the same data, a producer's retry, replaces nothing).
+    fn check(&mut self, channel: &Channel, time: i64, dated: Dated, offset: i64) -> Option<i64> {
+        use std::hash::{Hash, Hasher};
+        if dated != Dated::ByRecord {
+            return None;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        channel.data.hash(&mut hasher);
+        let now = (time, offset, hasher.finish());
+        let before = self.last.insert(channel.name.clone(), now)?;
+        (before.0 == time && before.2 != now.2).then_some(before.1)
     }
 }
 
@@ -159,6 +191,7 @@ impl Consumer {
             failed = stats.failed,
             requests = stats.requests,
             stored = stats.stored,
+            replaced = stats.replaced,
             failed_partitions = response.batch_item_failures.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "batch handled"
@@ -210,8 +243,9 @@ impl Consumer {
         let mut batch = PublishBatch::new();
         let mut offsets: Vec<i64> = Vec::new();
         let mut times: Vec<i64> = Vec::new();
+        let mut collisions = SameMillisecond::default();
         for (i, record) in records.iter().enumerate() {
-            let (channel, time) = match bar_of(record) {
+            let (channel, (time, dated)) = match bar_of(record) {
                 Ok(c) => c,
                 Err(skip) => {
                     stats.skipped += 1;
@@ -234,6 +268,18 @@ impl Consumer {
                 batch = PublishBatch::new();
                 offsets.clear();
                 times.clear();
+            }
+            if let Some(earlier) = collisions.check(&channel, time, dated, record.offset) {
+                stats.replaced += 1;
+                tracing::warn!(
+                    partition = key,
+                    offset = record.offset,
+                    replaced_offset = earlier,
+                    channel = channel.name,
+                    timestamp = time,
+                    "two reference-format records of one channel in the same millisecond: \
+                     the history keeps the later (live subscribers get both)"
+                );
             }
             offsets.push(record.offset);
             times.push(time);

@@ -28,37 +28,69 @@ pub enum Skip {
 }
 
 /// Reads the Lambda event JSON. Tolerates what AWS's own documentation examples show: a
-/// `partition` written as a string, and records without `headers`.
+/// `partition` written as a string, and records without `headers`. Each record's time is the
+/// event's, to the millisecond: aws_lambda_events 1.2 goes through seconds as an `f64` and
+/// truncates, so a third of all times came out a millisecond early (…001 read as …000),
+/// putting neighbouring records in one millisecond.
 pub fn decode_event(mut event: Value) -> Result<KafkaEvent, serde_json::Error> {
+    let mut exact_ms: Vec<(String, usize, i64)> = Vec::new();
     if let Some(partitions) = event.get_mut("records").and_then(Value::as_object_mut) {
-        for record in partitions
-            .values_mut()
-            .filter_map(Value::as_array_mut)
-            .flatten()
-        {
-            let Some(obj) = record.as_object_mut() else {
+        for (key, list) in partitions.iter_mut() {
+            let Some(list) = list.as_array_mut() else {
                 continue;
             };
-            if let Some(Value::String(p)) = obj.get("partition")
-                && let Ok(n) = p.trim().parse::<i64>()
-            {
-                obj.insert("partition".to_owned(), Value::from(n));
-            }
-            obj.entry("headers")
-                .or_insert_with(|| Value::Array(Vec::new()));
-            // aws_lambda_events panics (an assert) on fractional milliseconds; AWS never sends
-            // them, so whole milliseconds are kept and the fraction dropped (found by fuzzing).
-            let fractional = match obj.get("timestamp") {
-                Some(Value::Number(n)) if !n.is_i64() && !n.is_u64() => n.as_f64(),
-                Some(Value::String(t)) => t.trim().parse::<f64>().ok().filter(|f| f.fract() != 0.0),
-                _ => None,
-            };
-            if let Some(ms) = fractional.filter(|f| f.is_finite() && f.abs() < 9.0e15) {
-                obj.insert("timestamp".to_owned(), Value::from(ms.floor() as i64));
+            for (index, record) in list.iter_mut().enumerate() {
+                normalize_record(record);
+                if let Some(ms) = record.get("timestamp").and_then(whole_ms) {
+                    exact_ms.push((key.clone(), index, ms));
+                }
             }
         }
     }
-    serde_json::from_value(event)
+    let mut event: KafkaEvent = serde_json::from_value(event)?;
+    for (key, index, ms) in exact_ms {
+        if let Some(record) = event.records.get_mut(&key).and_then(|r| r.get_mut(index))
+            && let Some(time) = chrono::DateTime::from_timestamp_millis(ms)
+        {
+            record.timestamp.0 = time;
+        }
+    }
+    Ok(event)
+}
+
+/// A whole number of milliseconds, as a number or a numeric string.
+fn whole_ms(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(t) => t.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// One record made readable by aws_lambda_events (see [`decode_event`]).
+fn normalize_record(record: &mut Value) {
+    let Some(obj) = record.as_object_mut() else {
+        return;
+    };
+    {
+        if let Some(Value::String(p)) = obj.get("partition")
+            && let Ok(n) = p.trim().parse::<i64>()
+        {
+            obj.insert("partition".to_owned(), Value::from(n));
+        }
+        obj.entry("headers")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        // aws_lambda_events panics (an assert) on fractional milliseconds; AWS never sends
+        // them, so whole milliseconds are kept and the fraction dropped (found by fuzzing).
+        let fractional = match obj.get("timestamp") {
+            Some(Value::Number(n)) if !n.is_i64() && !n.is_u64() => n.as_f64(),
+            Some(Value::String(t)) => t.trim().parse::<f64>().ok().filter(|f| f.fract() != 0.0),
+            _ => None,
+        };
+        if let Some(ms) = fractional.filter(|f| f.is_finite() && f.abs() < 9.0e15) {
+            obj.insert("timestamp".to_owned(), Value::from(ms.floor() as i64));
+        }
+    }
 }
 
 fn decode_text(field: &'static str, b64: &str) -> Result<String, Skip> {
@@ -73,9 +105,20 @@ pub fn channel_of(record: &KafkaRecord) -> Result<Channel, Skip> {
     bar_of(record).map(|(channel, _)| channel)
 }
 
+/// Where a bar's time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dated {
+    /// Our quote's own `timestamp`: two records with one time are one bar, the later its
+    /// newer version.
+    ByQuote,
+    /// The record's timestamp (the reference payload has no time of its own): two records
+    /// in one millisecond are two bars that the history, keyed by ms, cannot both keep.
+    ByRecord,
+}
+
 /// The channel message a record publishes and the bar's time (ms), its key in the history:
 /// our quote's own `timestamp`, or for the reference payload (which has none) the record's.
-pub fn bar_of(record: &KafkaRecord) -> Result<(Channel, i64), Skip> {
+pub fn bar_of(record: &KafkaRecord) -> Result<(Channel, (i64, Dated)), Skip> {
     let value = record.value.as_deref().ok_or(Skip::Tombstone)?;
     let text = decode_text("value", value)?;
     let key = match record.key.as_deref() {
@@ -90,7 +133,10 @@ pub fn bar_of(record: &KafkaRecord) -> Result<(Channel, i64), Skip> {
     match Quote::from_json(&text) {
         Ok(quote) => {
             let name = key.unwrap_or_else(|| quote.symbol.clone());
-            Ok((Channel::new(name, quote.to_json()), quote.timestamp))
+            Ok((
+                Channel::new(name, quote.to_json()),
+                (quote.timestamp, Dated::ByQuote),
+            ))
         }
         // A well-formed quote of ours that fails validation is bad, not a reference payload.
         Err(e @ QuoteError::Malformed(_)) if !looks_like_reference(&text) => Err(Skip::BadQuote(e)),
@@ -101,7 +147,7 @@ pub fn bar_of(record: &KafkaRecord) -> Result<(Channel, i64), Skip> {
                 .into_quote(&name, record.timestamp.0.timestamp_millis())
                 .map_err(Skip::BadQuote)?
                 .timestamp;
-            Ok((Channel::new(name, text), at))
+            Ok((Channel::new(name, text), (at, Dated::ByRecord)))
         }
         Err(e) => Err(Skip::BadQuote(e)),
     }
@@ -146,6 +192,23 @@ mod tests {
 
     const QUOTE: &str =
         r#"{"symbol":"AMZN","timestamp":1,"open":1,"high":2,"low":0.5,"close":1.5,"volume":10}"#;
+
+    /// aws_lambda_events alone reads 1700000000001 as …000 (seconds through an f64).
+    #[test]
+    fn record_times_are_exact_to_the_millisecond() {
+        for ms in [1_700_000_000_001i64, 1_700_000_000_003, 1_764_000_000_999, 0, 1] {
+            let event = json!({"records": {"quotes-0": [
+                {"topic": "quotes", "partition": 0, "offset": 7, "timestamp": ms,
+                 "timestampType": "CREATE_TIME", "key": null, "value": null, "headers": []},
+                {"topic": "quotes", "partition": 0, "offset": 8, "timestamp": ms.to_string(),
+                 "timestampType": "CREATE_TIME", "key": null, "value": null}
+            ]}});
+            let event = decode_event(event).unwrap();
+            for record in &event.records["quotes-0"] {
+                assert_eq!(record.timestamp.0.timestamp_millis(), ms);
+            }
+        }
+    }
 
     #[test]
     fn our_quotes_are_published_under_their_key_or_symbol() {

@@ -196,7 +196,13 @@ mod tests {
     /// aws_lambda_events alone reads 1700000000001 as …000 (seconds through an f64).
     #[test]
     fn record_times_are_exact_to_the_millisecond() {
-        for ms in [1_700_000_000_001i64, 1_700_000_000_003, 1_764_000_000_999, 0, 1] {
+        for ms in [
+            1_700_000_000_001i64,
+            1_700_000_000_003,
+            1_764_000_000_999,
+            0,
+            1,
+        ] {
             let event = json!({"records": {"quotes-0": [
                 {"topic": "quotes", "partition": 0, "offset": 7, "timestamp": ms,
                  "timestampType": "CREATE_TIME", "key": null, "value": null, "headers": []},

@@ -229,8 +229,9 @@ async fn dev(args: DevArgs) -> Result<()> {
         "  batching:      {} records or {} ms",
         args.batch_size, args.batching_window_ms
     );
+    let stop = StopSignal::listen();
     println!("Ctrl-C stops everything.");
-    stop_signal().await;
+    stop.wait().await;
     println!("shutting down: producer flushed, offsets committed, connections closed...");
     stack.stop().await;
     println!("stopped.");
@@ -525,10 +526,11 @@ async fn appsync(args: AppsyncArgs) -> Result<()> {
             history.path().display()
         );
     }
+    let stop = StopSignal::listen();
     println!("Ctrl-C stops it.");
     server
         .run(async {
-            stop_signal().await;
+            stop.wait().await;
             println!("shutting down: closing connections");
         })
         .await?;
@@ -536,20 +538,39 @@ async fn appsync(args: AppsyncArgs) -> Result<()> {
 }
 
 /// Ctrl-C, or SIGTERM (`kill`, `docker stop`, systemd): both stop in order, so the history
-/// store makes its last checkpoint and the mapping commits its batch.
-async fn stop_signal() {
+/// store makes its last checkpoint and the mapping commits its batch. Listened to from when
+/// this is made, so made before the "Ctrl-C stops" line: a signal sent as soon as that line
+/// is read once found the default action still in place and killed the process mid-run.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignal {
+    fn listen() -> StopSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                .ok();
+            StopSignal { signals }
+        }
+        #[cfg(not(unix))]
+        StopSignal {}
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[tokio::main]

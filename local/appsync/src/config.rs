@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use quotecast_shared::realtime::{DEFAULT_CONNECTION_TIMEOUT_MS, MAX_PAYLOAD_BYTES};
 
+use quotecast_aws_local::body::BodyBudget;
 use quotecast_aws_local::data_source::HistorySource;
 use quotecast_aws_local::iam::IamKeys;
 
@@ -61,6 +62,10 @@ pub struct Config {
     /// query answers `DataSourceUnavailable`. The server reads it and nothing more: serving
     /// the table to its writers is the DynamoDB twin's job, composed beside this server.
     pub history: Option<Arc<dyn HistorySource>>,
+    /// The port's budget for request bodies held at once, when routes with other limits
+    /// share it (the local stack's DynamoDB twin); `None`: this server's own bound,
+    /// `max_http_connections` × `max_request_bytes`, is the only one.
+    pub body_budget: Option<BodyBudget>,
 }
 
 impl Default for Config {
@@ -85,6 +90,7 @@ impl Default for Config {
             websocket_read_buffer_bytes: 4 * 1024,
             websocket_write_buffer_bytes: 8 * 1024,
             history: None,
+            body_budget: None,
         }
     }
 }
@@ -93,6 +99,13 @@ impl Config {
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
         self.api_keys.push(key.into());
         self
+    }
+
+    /// The bytes this server's bodies may hold at once on their own:
+    /// `max_http_connections` × `max_request_bytes`.
+    pub fn body_bound(&self) -> usize {
+        self.max_http_connections
+            .saturating_mul(self.max_request_bytes)
     }
 
     /// Reads `Query.history` from `source` (see [`Config::history`]).

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +26,7 @@ use super::graphql::{GraphqlError, Operation, OperationType, RootField, Selectio
 use super::history::{self, HistoryError, HistoryRequest};
 use super::resolvers::{filter_event, mutation_result};
 use super::state::AppSync;
-use quotecast_aws_local::body::{BodyError, read_limited};
+use quotecast_aws_local::body::{BodyError, ReadBody, read_limited};
 use quotecast_aws_local::json;
 
 /// An error response outside GraphQL: status, `x-amzn-ErrorType`, and a body of one error.
@@ -57,29 +57,45 @@ fn refused(failure: &AuthFailure) -> Response {
 }
 
 /// Reads a request body whole, within [`Config::max_request_bytes`](super::Config) (checked
-/// as it arrives, and against `content-length` before anything is read) and
-/// [`Config::http_body_read_timeout`](super::Config).
-async fn read_body(app: &AppSync, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+/// as it arrives, and against `content-length` before anything is read),
+/// [`Config::http_body_read_timeout`](super::Config) and the port's
+/// [`Config::body_budget`](super::Config) if it has one (503 when it is spent).
+async fn read_body(app: &AppSync, headers: &HeaderMap, body: Body) -> Result<ReadBody, Response> {
     let limit = app.config.max_request_bytes;
-    read_limited(headers, body, limit, app.config.http_body_read_timeout)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PayloadTooLargeException",
-                &format!("The request body is larger than {limit} bytes."),
-            ),
-            BodyError::Unreadable => error_response(
-                StatusCode::BAD_REQUEST,
-                "MalformedHttpRequestException",
-                "The request body could not be read.",
-            ),
-            BodyError::TimedOut => error_response(
-                StatusCode::REQUEST_TIMEOUT,
-                "RequestTimeoutException",
-                "The request body was not received in time.",
-            ),
-        })
+    let budget = app.config.body_budget.as_ref();
+    read_limited(
+        headers,
+        body,
+        limit,
+        app.config.http_body_read_timeout,
+        budget,
+    )
+    .await
+    .map_err(|e| match e {
+        BodyError::OverBudget => {
+            tracing::warn!("request refused: the port's bodies hold its whole budget");
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                "Too many request bodies are being read at once; retry with backoff.",
+            )
+        }
+        BodyError::TooLarge => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLargeException",
+            &format!("The request body is larger than {limit} bytes."),
+        ),
+        BodyError::Unreadable => error_response(
+            StatusCode::BAD_REQUEST,
+            "MalformedHttpRequestException",
+            "The request body could not be read.",
+        ),
+        BodyError::TimedOut => error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeoutException",
+            "The request body was not received in time.",
+        ),
+    })
 }
 
 pub async fn graphql(State(app): State<Arc<AppSync>>, request: Request) -> Response {

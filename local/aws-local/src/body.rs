@@ -5,12 +5,64 @@
 //! arrive (a declared length is never trusted for more than the limit), and the whole body
 //! must arrive within the deadline: a caller can make the server hold at most `limit` bytes
 //! for at most that long.
+//!
+//! Routes with different limits can share one port (the local stack puts AppSync's 5 MiB
+//! `/graphql` and DynamoDB's 16 MiB `POST /` behind the same 1,024 connections): a
+//! [`BodyBudget`] bounds the bytes all of them hold at once, so the port's worst case is
+//! the budget, not the sum of each route's own worst case.
 
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
 use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The bytes of request bodies that the routes sharing it may hold at once, counted in KiB.
+/// Each body reserves what it may grow to (its declared length, else its route's limit)
+/// before a byte is read, and gives it back when it is dropped.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    kib: Arc<Semaphore>,
+}
+
+impl BodyBudget {
+    /// A budget of `bytes` (rounded up to whole KiB; at most tokio's semaphore maximum,
+    /// 2^61 KiB).
+    pub fn new(bytes: usize) -> BodyBudget {
+        let kib = bytes.div_ceil(1024).min(Semaphore::MAX_PERMITS);
+        BodyBudget {
+            kib: Arc::new(Semaphore::new(kib)),
+        }
+    }
+
+    /// What is left, in bytes.
+    pub fn available(&self) -> usize {
+        self.kib.available_permits().saturating_mul(1024)
+    }
+
+    fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let kib = u32::try_from(bytes.div_ceil(1024)).ok()?;
+        self.kib.clone().try_acquire_many_owned(kib).ok()
+    }
+}
+
+/// A body read whole, holding its share of the port's [`BodyBudget`] while it lives.
+#[derive(Debug)]
+pub struct ReadBody {
+    bytes: Bytes,
+    _reserved: Option<OwnedSemaphorePermit>,
+}
+
+impl Deref for ReadBody {
+    type Target = Bytes;
+
+    fn deref(&self) -> &Bytes {
+        &self.bytes
+    }
+}
 
 /// Why a body was not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,15 +73,19 @@ pub enum BodyError {
     Unreadable,
     /// Not whole within the deadline.
     TimedOut,
+    /// The port's bodies already hold its [`BodyBudget`]: nothing was read.
+    OverBudget,
 }
 
-/// Reads `body` whole: at most `limit` bytes, within `deadline`.
+/// Reads `body` whole: at most `limit` bytes, within `deadline`, and with a `budget`, only if
+/// what it may grow to (its declared length, else `limit`) still fits in it.
 pub async fn read_limited(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
     deadline: Duration,
-) -> Result<Bytes, BodyError> {
+    budget: Option<&BodyBudget>,
+) -> Result<ReadBody, BodyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -37,6 +93,15 @@ pub async fn read_limited(
     if declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge);
     }
+    // hyper never delivers more than a declared length, so that is all a body can hold.
+    let reserved = match budget {
+        None => None,
+        Some(budget) => Some(
+            budget
+                .reserve(declared.unwrap_or(limit))
+                .ok_or(BodyError::OverBudget)?,
+        ),
+    };
     let read = async {
         let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
         let mut stream = body.into_data_stream();
@@ -53,7 +118,10 @@ pub async fn read_limited(
         Ok(Bytes::from(bytes))
     };
     match tokio::time::timeout(deadline, read).await {
-        Ok(result) => result,
+        Ok(result) => result.map(|bytes| ReadBody {
+            bytes,
+            _reserved: reserved,
+        }),
         Err(_) => {
             tracing::debug!("request body not received in time");
             Err(BodyError::TimedOut)

@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use quotecast_aws_local::LOCAL_REGION;
-use quotecast_aws_local::body::{BodyError, read_limited};
+use quotecast_aws_local::body::{BodyBudget, BodyError, read_limited};
 use quotecast_aws_local::iam::{AuthFailure, IamKeys};
 use quotecast_aws_local::json::{self, Shape};
 use quotecast_aws_local::sigv4::{DYNAMODB_SERVICE, SigV4Error};
@@ -68,8 +68,8 @@ impl Operation {
 /// Bodies read at once whose signature is not yet proven (the caller named a known access
 /// key id, which is no secret: `quotecast dev` prints it). 320 × [`MAX_REQUEST_BYTES`] (16 MiB)
 /// = 5 GiB, the bound `/graphql` has (1,024 connections × 5 MiB). On the local stack's port,
-/// where both share 1,024 connections, the worst case is 320 × 16 MiB + 704 × 5 MiB ≈ 8.4 GiB
-/// (16 GiB before this bound); one byte budget for the whole port would close the gap.
+/// where both share 1,024 connections, a [`BodyBudget`] of that same 5 GiB bounds the bodies
+/// of both routes together ([`DynamoDb::sharing_port`]; 8.4 GiB without it).
 pub const MAX_UNVERIFIED_BODIES: usize = 320;
 
 /// What the endpoint serves: one table, to callers signing with one of `iam`'s keys.
@@ -81,6 +81,8 @@ pub struct DynamoDb {
     body_read_timeout: Duration,
     /// One permit per body being read before its signature is checked; none left: throttled.
     unverified_bodies: Semaphore,
+    /// The port's budget for bodies held at once, when other routes share it.
+    body_budget: Option<BodyBudget>,
 }
 
 impl DynamoDb {
@@ -100,6 +102,24 @@ impl DynamoDb {
             iam,
             body_read_timeout,
             unverified_bodies: Semaphore::new(max_unverified_bodies),
+            body_budget: None,
+        })
+    }
+
+    /// [`DynamoDb::new`] on a port whose other routes share `budget` with it: past the
+    /// budget a request is throttled before a byte of its body is read.
+    pub fn sharing_port(
+        store: HistoryStore,
+        iam: IamKeys,
+        body_read_timeout: Duration,
+        budget: BodyBudget,
+    ) -> Arc<DynamoDb> {
+        Arc::new(DynamoDb {
+            store,
+            iam,
+            body_read_timeout,
+            unverified_bodies: Semaphore::new(MAX_UNVERIFIED_BODIES),
+            body_budget: Some(budget),
         })
     }
 
@@ -127,7 +147,15 @@ pub async fn serve(State(db): State<Arc<DynamoDb>>, request: Request) -> Respons
         )
         .into_response();
     };
-    let body = match read_limited(headers, body, MAX_REQUEST_BYTES, db.body_read_timeout).await {
+    let budget = db.body_budget.as_ref();
+    let read = read_limited(
+        headers,
+        body,
+        MAX_REQUEST_BYTES,
+        db.body_read_timeout,
+        budget,
+    );
+    let body = match read.await {
         Ok(body) => body,
         Err(e) => return body_error(e).into_response(),
     };
@@ -178,6 +206,13 @@ fn body_error(e: BodyError) -> DynamoError {
             ErrorKind::RequestTimeout,
             "The request body was not received in time",
         ),
+        BodyError::OverBudget => {
+            tracing::warn!("DynamoDB request throttled: the port's bodies hold its whole budget");
+            DynamoError::new(
+                ErrorKind::Throttling,
+                "Too many requests are being read at once; retry with backoff",
+            )
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use quotecast_appsync::{AppSync, Config, serve};
+use quotecast_aws_local::body::BodyBudget;
 use quotecast_dynamodb::{DynamoDb, HistoryStore};
 use tokio::net::TcpListener;
 
@@ -41,10 +42,15 @@ impl LocalServer {
     ) -> anyhow::Result<LocalServer> {
         let (config, dynamodb) = match history {
             Some(store) => {
-                let dynamodb = DynamoDb::new(
+                // One budget for both routes' bodies: what `/graphql` alone may hold.
+                let mut config = config;
+                let budget = BodyBudget::new(config.body_bound());
+                config.body_budget = Some(budget.clone());
+                let dynamodb = DynamoDb::sharing_port(
                     store.clone(),
                     config.iam_keys(),
                     config.http_body_read_timeout,
+                    budget,
                 );
                 (config.with_history(store), Some(dynamodb))
             }

@@ -156,6 +156,16 @@ pub fn data_seq(msg: &ServerMessage) -> Option<(String, String, u64)> {
 /// SigV4 headers (lower-case names) for `POST url` with `body`, signed for AppSync with the
 /// test credentials by AWS's own signer.
 pub fn iam_headers(url: &str, body: &[u8], secret: &str) -> Vec<(String, String)> {
+    iam_headers_for("appsync", url, body, secret)
+}
+
+/// [`iam_headers`] signed for another `service` (`dynamodb` beside AppSync on one port).
+pub fn iam_headers_for(
+    service: &str,
+    url: &str,
+    body: &[u8],
+    secret: &str,
+) -> Vec<(String, String)> {
     let host = url.split('/').nth(2).unwrap().to_owned();
     let base = vec![
         (
@@ -173,7 +183,7 @@ pub fn iam_headers(url: &str, body: &[u8], secret: &str) -> Vec<(String, String)
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
-        .name("appsync")
+        .name(service)
         .time(SystemTime::now())
         .settings(SigningSettings::default())
         .build()

@@ -171,3 +171,23 @@ fn realtime_url_follows_amplify_rule() {
     assert_eq!(host_of("http://127.0.0.1:8080/graphql"), "127.0.0.1:8080");
     assert_eq!(host_of(&format!("https://{HOST}/graphql?x=1")), HOST);
 }
+
+/// A header named twice (in any case) is refused: before, lookups took the first and a SigV4
+/// verifier walking the pairs could take another.
+#[test]
+fn a_header_named_twice_is_refused() {
+    for json in [
+        r#"{"host":"a","x-api-key":"da2-k","x-api-key":"da2-other"}"#,
+        r#"{"host":"a","Authorization":"x","authorization":"y"}"#,
+    ] {
+        let e = AuthObject::from_json(json.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&e, AuthError::Json(m) if m.contains("given twice")),
+            "{e}"
+        );
+        let subprotocol = format!("header-{}", URL_SAFE_NO_PAD.encode(json));
+        assert!(AuthObject::from_subprotocols([subprotocol.as_str()]).is_err());
+    }
+    let once = r#"{"host":"a","x-api-key":"da2-k","X-Amz-Date":"1"}"#;
+    assert!(AuthObject::from_json(once.as_bytes()).is_ok());
+}

@@ -3,7 +3,8 @@
 //! The auth object is a flat JSON object of header-like strings (`host`, `x-api-key`,
 //! `Authorization`, `x-amz-date`, ...). It is kept as an ordered list of pairs, looked up
 //! case-insensitively, because a SigV4 verifier needs every header the client signed,
-//! whatever its spelling, and unknown keys must be ignored rather than refused.
+//! whatever its spelling, and unknown keys must be ignored rather than refused. A name given
+//! twice, in any case, is refused.
 //!
 //! Transports (§A.2): the `header-<base64url>` WebSocket subprotocol, and the query string
 //! `header=<base64>&payload=<base64("{}")>`. Old Amplify versions put standard base64 into
@@ -221,7 +222,15 @@ impl<'de> Deserialize<'de> for AuthObject {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AuthObject, A::Error> {
                 let mut headers = Vec::new();
+                let mut seen = std::collections::HashSet::new();
                 while let Some((name, value)) = map.next_entry::<String, serde_json::Value>()? {
+                    // A name given twice (in any case) is refused: the SigV4 verifier and a
+                    // lookup by name could otherwise each take a different one of them.
+                    if !seen.insert(name.to_ascii_lowercase()) {
+                        return Err(de::Error::custom(format!(
+                            "auth header `{name}` is given twice"
+                        )));
+                    }
                     match value {
                         serde_json::Value::String(v) => headers.push((name, v)),
                         // Numbers and booleans appear in hand-written clients; keep their text.

@@ -17,12 +17,18 @@
 // that no channel can have (empty, or longer than 512 characters) returns [] without a Query,
 // since DynamoDB refuses an empty key value. Errors use errorType BadRequestException.
 //
-// An item without a `data` text that looks like a JSON object is skipped and logged rather
-// than failing the query. APPSYNC_JS has no try/catch, so a text that looks like an object
-// but is not JSON cannot be caught here; what AppSync then returns for that bar's `data` is
-// UNVERIFIED (we expect a field error on that path only). Also UNVERIFIED: that AppSync
-// returns an AWSJSON string from a resolver as the JSON it holds (its error for a non-JSON
-// string, "Unable to serialize … as a valid JSON Object", suggests it does).
+// Reads are strongly consistent (`consistentRead: true`): the dashboard asks for a hole the
+// moment a live bar reveals it, and the consumer stored that hole's bars just before
+// publishing; an eventually consistent Query could miss them and the hole would be settled
+// as a gap. (It costs twice the read units of an eventually consistent Query.)
+//
+// `data` is returned as the parsed object, as `publish` returns it, so AppSync writes it as it
+// writes a subscription's `data`; a string returned for an AWSJSON field is the classic
+// double-encoding trap (aws-mobile-appsync-sdk-js#533). Clients read one layer of double
+// encoding anyway (shared's `parse_quote_payload`). An item without a `data` text that looks
+// like a JSON object is skipped and logged rather than failing the query. APPSYNC_JS has no
+// try/catch, so a text that looks like an object but is not JSON makes `JSON.parse` fail the
+// field (UNVERIFIED how AppSync words it); the consumer only ever stores JSON it has parsed.
 //
 // The local server implements the same semantics natively over the same table
 // (local/appsync/src/history.rs, tested in local/quotecast/tests/history_query.rs).
@@ -60,6 +66,7 @@ export function request(ctx) {
         expressionValues: util.dynamodb.toMapValues({ ':symbol': name, ':after': after }),
       },
       scanIndexForward: true,
+      consistentRead: true,
       limit: limit,
     };
   }
@@ -71,6 +78,7 @@ export function request(ctx) {
       expressionValues: util.dynamodb.toMapValues({ ':symbol': name }),
     },
     scanIndexForward: false,
+    consistentRead: true,
     limit: limit,
   };
 }
@@ -84,7 +92,7 @@ export function response(ctx) {
   for (const item of items) {
     const data = typeof item.data === 'string' ? item.data.trim() : null;
     if (data !== null && data.startsWith('{') && data.endsWith('}')) {
-      bars.push({ name: item.symbol, data: data, timestamp: item.timestamp });
+      bars.push({ name: item.symbol, data: JSON.parse(data), timestamp: item.timestamp });
     } else {
       console.log(`history: skipped an unreadable item of ${item.symbol} at ${item.timestamp}`);
     }

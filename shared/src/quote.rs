@@ -302,19 +302,28 @@ impl ReferenceQuote {
 }
 
 /// Reads `Channel.data` in either format: ours, or the reference sample's (which has no
-/// symbol or time, so `channel_name` and `received_at_ms` fill them in).
+/// symbol or time, so `channel_name` and `received_at_ms` fill them in). `data` may also be
+/// the JSON text *of* that text (double-encoded: what AppSync can make of an `AWSJSON` field
+/// whose resolver returned a string, aws-mobile-appsync-sdk-js#533): one such layer is read
+/// through, so a client works whichever AppSync writes.
 pub fn parse_quote_payload(
     data: &str,
     channel_name: &str,
     received_at_ms: i64,
 ) -> Result<Quote, QuoteError> {
-    let looks_like_reference = serde_json::from_str::<serde_json::Value>(data)
-        .map_err(|e| QuoteError::Malformed(e.to_string()))?
-        .get("value")
-        .is_some();
-    if looks_like_reference {
-        ReferenceQuote::from_json(data)?.into_quote(channel_name, received_at_ms)
+    let parsed = serde_json::from_str::<serde_json::Value>(data)
+        .map_err(|e| QuoteError::Malformed(e.to_string()))?;
+    let (data, parsed) = match parsed {
+        serde_json::Value::String(inner) => {
+            let parsed = serde_json::from_str::<serde_json::Value>(&inner)
+                .map_err(|e| QuoteError::Malformed(e.to_string()))?;
+            (std::borrow::Cow::Owned(inner), parsed)
+        }
+        parsed => (std::borrow::Cow::Borrowed(data), parsed),
+    };
+    if parsed.get("value").is_some() {
+        ReferenceQuote::from_json(&data)?.into_quote(channel_name, received_at_ms)
     } else {
-        Quote::from_json(data)
+        Quote::from_json(&data)
     }
 }

@@ -367,6 +367,21 @@ fn channel_payloads_are_read_in_both_formats() {
     assert!(parse_quote_payload("", "AMZN", 0).is_err());
 }
 
+/// AppSync may write an `AWSJSON` field whose resolver returned a string as the JSON text of
+/// that string: both formats are read through one such layer, and only one.
+#[test]
+fn double_encoded_payloads_are_read_once_through() {
+    let text = amzn().to_json();
+    let twice = serde_json::to_string(&text).unwrap();
+    assert_eq!(parse_quote_payload(&twice, "IGNORED", 5).unwrap(), amzn());
+    let bar = &reference_bars()[0];
+    let reference = serde_json::to_string(&reference_payload(bar)).unwrap();
+    assert_eq!(parse_quote_payload(&reference, "AMZN", 42).unwrap().timestamp, 42);
+    let thrice = serde_json::to_string(&twice).unwrap();
+    assert!(parse_quote_payload(&thrice, "AMZN", 0).is_err());
+    assert!(parse_quote_payload("\"not json\"", "AMZN", 0).is_err());
+}
+
 #[test]
 fn channel_carries_quote_as_text_and_accepts_raw_objects() {
     let ch = Channel::for_quote(&amzn());

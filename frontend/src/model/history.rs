@@ -217,6 +217,8 @@ mod tests {
                     {"name": "AMZN", "data": quote_text(1_000), "timestamp": 1_000},
                     {"name": "AMZN", "data": "not json", "timestamp": 1_500},
                     {"name": "AMZN", "data": quote_text(2_000), "timestamp": 2.0e3},
+                    // Double-encoded, as AppSync may write a resolver's string for AWSJSON.
+                    {"name": "AMZN", "data": serde_json::to_string(&quote_text(2_200)).unwrap(), "timestamp": 2_200},
                 ], "next": 2.5e3},
                 "h1": null,
                 "h2": null,
@@ -228,7 +230,7 @@ mod tests {
         };
         let page = fields[0].as_ref().unwrap();
         let times: Vec<i64> = page.bars.iter().map(|q| q.timestamp).collect();
-        assert_eq!(times, [1_000, 2_000]);
+        assert_eq!(times, [1_000, 2_000, 2_200]);
         assert_eq!(page.next, Some(2_500), "AppSync may write a Float as 2.5E3");
         assert_eq!(fields[1], Ok(Page::default()));
         assert_eq!(

@@ -13,6 +13,27 @@ use crate::channel::Channel;
 /// The schema as deployed (also embedded by the local server).
 pub const SCHEMA: &str = include_str!("../../schema/schema.graphql");
 
+/// The most resolvers one request may run: the API's `ResolverCountLimit` in the template
+/// (`tests/tests/deploy_template.rs` checks the default is this) and the local server's
+/// default. Without it one public-key request of thousands of aliased `history` fields is
+/// thousands of DynamoDB Queries. The dashboard sends at most 10 per request; the consumer's
+/// `PUBLISH_CHUNK_SIZE` is capped at this.
+pub const RESOLVER_COUNT_LIMIT: usize = 250;
+
+/// The deepest selection one request may have, in field levels (`{ historyPage { items {
+/// name } } }` is 3): the API's `QueryDepthLimit` and the local server's default. quotecast's
+/// own documents are at most 3 deep.
+pub const QUERY_DEPTH_LIMIT: usize = 8;
+
+/// The `(type, field)`s that run a resolver: those the template attaches one to
+/// (`deploy_template.rs` checks it), the ones [`RESOLVER_COUNT_LIMIT`] counts.
+pub const RESOLVED_FIELDS: &[(&str, &str)] = &[
+    ("Mutation", "publish"),
+    ("Subscription", "subscribe"),
+    ("Query", "history"),
+    ("Query", "historyPage"),
+];
+
 /// Publishes one channel message.
 pub const PUBLISH_MUTATION: &str = "mutation Publish($name: String!, $data: AWSJSON!) { publish(name: $name, data: $data) { name data } }";
 

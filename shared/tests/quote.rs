@@ -376,7 +376,12 @@ fn double_encoded_payloads_are_read_once_through() {
     assert_eq!(parse_quote_payload(&twice, "IGNORED", 5).unwrap(), amzn());
     let bar = &reference_bars()[0];
     let reference = serde_json::to_string(&reference_payload(bar)).unwrap();
-    assert_eq!(parse_quote_payload(&reference, "AMZN", 42).unwrap().timestamp, 42);
+    assert_eq!(
+        parse_quote_payload(&reference, "AMZN", 42)
+            .unwrap()
+            .timestamp,
+        42
+    );
     let thrice = serde_json::to_string(&twice).unwrap();
     assert!(parse_quote_payload(&thrice, "AMZN", 0).is_err());
     assert!(parse_quote_payload("\"not json\"", "AMZN", 0).is_err());

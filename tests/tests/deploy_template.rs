@@ -174,6 +174,26 @@ fn the_api_is_the_schema_and_resolvers_of_this_repository() {
     deployed.sort();
     deployed.dedup();
     assert_eq!(deployed, files);
+    // The fields that run a resolver are the ones the local server counts against the
+    // API's ResolverCountLimit.
+    let mut resolved: Vec<(String, String)> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::AppSync::Resolver")
+        .map(|r| {
+            let p = &r["Properties"];
+            let text = |k: &str| p[k].as_str().unwrap().to_owned();
+            (text("TypeName"), text("FieldName"))
+        })
+        .collect();
+    resolved.sort();
+    let mut counted: Vec<(String, String)> = quotecast_shared::graphql::RESOLVED_FIELDS
+        .iter()
+        .map(|(ty, f)| ((*ty).to_owned(), (*f).to_owned()))
+        .collect();
+    counted.sort();
+    assert_eq!(resolved, counted);
     let api = props(&t, "Api");
     assert_eq!(api["AuthenticationType"], "API_KEY");
     assert_eq!(
@@ -820,4 +840,30 @@ fn the_api_key_reaches_no_mutation() {
             .unwrap()
             .contains("publish needs IAM")
     );
+}
+
+/// The API is deployed with the request limits the local server enforces by default, and the
+/// consumer's chunk fits in them.
+#[test]
+fn the_api_has_the_local_servers_request_limits() {
+    let t = template();
+    let api = props(&t, "Api");
+    for (property, value) in [
+        (
+            "ResolverCountLimit",
+            quotecast_shared::graphql::RESOLVER_COUNT_LIMIT,
+        ),
+        (
+            "QueryDepthLimit",
+            quotecast_shared::graphql::QUERY_DEPTH_LIMIT,
+        ),
+    ] {
+        assert_eq!(
+            intrinsic(&api[property]),
+            Some(("!Ref".into(), property.into())),
+            "{property}"
+        );
+        let default = t["Parameters"][property]["Default"].as_u64();
+        assert_eq!(default, Some(value as u64), "{property}");
+    }
 }

@@ -24,7 +24,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `AWS_REGION` (set by Lambda): for SigV4 and Secrets Manager.
     pub region: String,
-    /// `PUBLISH_CHUNK_SIZE`: records per request (1–1000, default 250).
+    /// `PUBLISH_CHUNK_SIZE`: records per request (1–250, default 250): at most the API's
+    /// `ResolverCountLimit` (`RESOLVER_COUNT_LIMIT`), since each record is one resolver run.
     pub chunk_size: usize,
     /// `PUBLISH_MAX_REQUEST_BYTES`: request body bound (default 512 KiB).
     pub max_request_bytes: usize,
@@ -146,7 +147,12 @@ impl Config {
             appsync_url,
             auth,
             region,
-            chunk_size: number("PUBLISH_CHUNK_SIZE", 250, 1, 1000)? as usize,
+            chunk_size: number(
+                "PUBLISH_CHUNK_SIZE",
+                250,
+                1,
+                quotecast_shared::graphql::RESOLVER_COUNT_LIMIT as u64,
+            )? as usize,
             max_request_bytes: number(
                 "PUBLISH_MAX_REQUEST_BYTES",
                 512 * 1024,
@@ -287,7 +293,7 @@ mod tests {
                 ..
             })
         ));
-        for bad in ["0", "1001", "ten", "-1"] {
+        for bad in ["0", "251", "1001", "ten", "-1"] {
             let err = from(&[
                 ("APPSYNC_URL", "https://x"),
                 ("APPSYNC_API_KEY", "k"),

@@ -21,7 +21,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
 use super::auth::{AuthFailure, directive, error_type};
-use super::graphql::{GraphqlError, OperationType, prepare};
+use super::graphql::{GraphqlError, OperationType, check_api_limits, prepare};
 use super::hub::{Registration, Subscriber};
 use super::outbox::{Close, Outbox};
 use super::resolvers::subscription_filter;
@@ -403,6 +403,12 @@ impl Connection {
             request.operation_name.as_deref(),
         )
         .map_err(|errors| Refusal::WithId(errors.iter().map(graphql_error).collect()))?;
+        check_api_limits(
+            &op,
+            app.config.resolver_count_limit,
+            app.config.query_depth_limit,
+        )
+        .map_err(|refused| Refusal::WithId(vec![graphql_error(&refused)]))?;
         if op.kind != OperationType::Subscription {
             return Err(Refusal::WithoutId(ErrorObject::new(
                 "UnsupportedOperation",

@@ -22,7 +22,9 @@ use quotecast_shared::graphql::GraphqlRequest;
 use serde_json::{Map, Value, json};
 
 use super::auth::{AuthFailure, Principal, directive, error_type};
-use super::graphql::{GraphqlError, Operation, OperationType, RootField, Selection, prepare};
+use super::graphql::{
+    GraphqlError, Operation, OperationType, RootField, Selection, check_api_limits, prepare,
+};
 use super::history::{self, HistoryError, HistoryRequest};
 use super::resolvers::{filter_event, mutation_result};
 use super::state::AppSync;
@@ -155,7 +157,14 @@ pub async fn graphql(State(app): State<Arc<AppSync>>, request: Request) -> Respo
                 )
             }],
         ),
-        Ok(op) => execute(&app, &op, &principal),
+        Ok(op) => match check_api_limits(
+            &op,
+            app.config.resolver_count_limit,
+            app.config.query_depth_limit,
+        ) {
+            Err(refused) => errors_body(Value::Null, &[refused]),
+            Ok(()) => execute(&app, &op, &principal),
+        },
     };
     (StatusCode::OK, [("content-type", "application/json")], body).into_response()
 }

@@ -263,12 +263,16 @@ async fn a_big_variable_used_many_times_is_limited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_aliased_publishes_still_run_and_are_delivered() {
-    let server = start(config()).await;
+    // An API deployed with `ResolverCountLimit` 1,000 (AppSync allows up to 10,000): the
+    // other bounds still let such a request run.
+    let mut config = config();
+    config.resolver_count_limit = 1000;
+    let server = start(config).await;
     let mut c = server.client().await;
     c.subscribe("all", &GraphqlRequest::subscribe(None), &server.auth())
         .await
         .unwrap();
-    // The consumer's largest chunk (PUBLISH_CHUNK_SIZE max 1000), as it builds it.
+    // 1,000 aliased publishes, as the consumer builds a chunk.
     let channels: Vec<Channel> = (0..1000u64)
         .map(|i| channel(["AMZN", "TSLA", "MSFT"][i as usize % 3], i))
         .collect();
@@ -290,5 +294,73 @@ async fn a_thousand_aliased_publishes_still_run_and_are_delivered() {
             Err(e) => panic!("{e}"),
         }
     }
+    server.stop().await;
+}
+
+/// The API's `ResolverCountLimit` (250 by default, as the template deploys it): a request
+/// that would run more resolvers is refused whole before any runs; the limit itself passes.
+#[tokio::test]
+async fn more_resolvers_than_the_apis_limit_are_refused_before_any_runs() {
+    let server = start(config()).await;
+    let limit = quotecast_shared::graphql::RESOLVER_COUNT_LIMIT;
+    for (n, refused) in [(limit, false), (limit + 1, true)] {
+        let channels: Vec<Channel> = (0..n as u64).map(|i| channel("AMZN", i)).collect();
+        let (status, body) = server.http().publish(&channels).await.unwrap();
+        assert_eq!(status, 200);
+        if refused {
+            assert_eq!(body["data"], Value::Null, "{body}");
+            assert_eq!(
+                body["errors"][0]["errorType"],
+                "ResolverExecutionLimitReached"
+            );
+            let message = body["errors"][0]["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("runs {n} resolvers")),
+                "{message}"
+            );
+        } else {
+            assert!(body.get("errors").is_none(), "{body}");
+        }
+    }
+    // Fields without a resolver (`__typename`, `getChannel`: no data source) do not count.
+    let aliases: String = (0..2 * limit)
+        .map(|i| format!("t{i}: __typename "))
+        .collect();
+    let body = server
+        .reader()
+        .post(&GraphqlRequest::new(format!("{{ {aliases} }}")))
+        .await;
+    assert!(body.unwrap().1.get("errors").is_none());
+    server.stop().await;
+}
+
+/// The API's `QueryDepthLimit`, here set to 2: `historyPage { items { name } }` is 3 levels
+/// and refused, over HTTP and as a subscription `start`; 2 levels pass.
+#[tokio::test]
+async fn a_query_deeper_than_the_apis_limit_is_refused() {
+    let mut config = config();
+    config.query_depth_limit = 2;
+    let server = start(config).await;
+    let deep = GraphqlRequest::new(r#"{ historyPage(name: "A") { items { name } } }"#);
+    let (_, body) = server.reader().post(&deep).await.unwrap();
+    assert_eq!(body["data"], Value::Null, "{body}");
+    assert_eq!(body["errors"][0]["errorType"], "QueryDepthLimitReached");
+    let shallow = GraphqlRequest::new(r#"{ history(name: "A") { name } }"#);
+    let (_, body) = server.reader().post(&shallow).await.unwrap();
+    assert_eq!(
+        body["errors"][0]["errorType"], "DataSourceUnavailable",
+        "{body}"
+    );
+    server.stop().await;
+
+    let mut config = common::config();
+    config.query_depth_limit = 1;
+    let server = start(config).await;
+    let mut c = server.client().await;
+    let refused = c
+        .subscribe("deep", &GraphqlRequest::subscribe(None), &server.auth())
+        .await;
+    let text = format!("{refused:?}");
+    assert!(text.contains("QueryDepthLimitReached"), "{text}");
     server.stop().await;
 }

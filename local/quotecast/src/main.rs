@@ -432,6 +432,16 @@ struct AppsyncArgs {
     /// DynamoDB's protocol on `POST /` (table quotecast-history, SigV4 with the IAM keys).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Most resolvers one request may run, as the API's ResolverCountLimit (0: AppSync's
+    /// maximum, 10,000). The default is the template's; `quotecast dev` always uses it.
+    #[arg(long, default_value_t = quotecast_shared::graphql::RESOLVER_COUNT_LIMIT as u64,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    resolver_count_limit: u64,
+    /// Deepest selection one request may have, in field levels, as the API's QueryDepthLimit
+    /// (0: none). The default is the template's; `quotecast dev` always uses it.
+    #[arg(long, default_value_t = quotecast_shared::graphql::QUERY_DEPTH_LIMIT as u64,
+          value_parser = clap::value_parser!(u64).range(0..=75))]
+    query_depth_limit: u64,
 }
 
 fn parse_credential(text: &str) -> Result<(String, String)> {
@@ -459,6 +469,9 @@ impl AppsyncArgs {
             max_subscriptions_per_connection: self.max_subscriptions,
             max_connections: self.max_connections,
             api_keys: self.api_keys.clone(),
+            // Both at most 10,000 (checked by clap).
+            resolver_count_limit: self.resolver_count_limit as usize,
+            query_depth_limit: self.query_depth_limit as usize,
             ..Config::default()
         };
         if config.api_keys.is_empty() {

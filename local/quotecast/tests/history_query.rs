@@ -441,3 +441,94 @@ async fn the_local_server_mounts_dynamodb_beside_appsync_only_with_a_store() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The store behind `history`, counting the reads it is asked for.
+#[derive(Debug)]
+struct CountingReads {
+    store: HistoryStore,
+    reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl quotecast_aws_local::data_source::HistorySource for CountingReads {
+    fn latest(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<
+        Vec<quotecast_aws_local::data_source::StoredBar>,
+        quotecast_aws_local::data_source::DataSourceError,
+    > {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        quotecast_aws_local::data_source::HistorySource::latest(&self.store, name, limit)
+    }
+
+    fn after(
+        &self,
+        name: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<
+        quotecast_aws_local::data_source::StoredPage,
+        quotecast_aws_local::data_source::DataSourceError,
+    > {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        quotecast_aws_local::data_source::HistorySource::after(&self.store, name, after, limit)
+    }
+}
+
+/// One public-key request of 5,000 aliased `history(limit: 1000)` fields was 5,000 store
+/// reads (≈4.9 M items decoded, ≈1 GB of answer); with the API's `ResolverCountLimit` it is
+/// refused before any read.
+#[tokio::test]
+async fn five_thousand_aliased_history_fields_are_refused_without_a_read() {
+    let store = HistoryStore::open(&scratch("aliases"), "quotecast-history").unwrap();
+    store
+        .write((0..10).map(|i| bar("AMZN", i)).collect(), Vec::new())
+        .await
+        .unwrap();
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counting = CountingReads {
+        store: store.clone(),
+        reads: reads.clone(),
+    };
+    let server = start(config().with_history(counting)).await;
+    let fields: String = (0..5_000)
+        .map(|i| format!(r#"h{i}: history(name: "AMZN", limit: 1000) {{ name }} "#))
+        .collect();
+    let started = std::time::Instant::now();
+    let (status, body) = server
+        .reader()
+        .post(&GraphqlRequest::new(format!("{{ {fields} }}")))
+        .await
+        .unwrap();
+    println!(
+        "5,000 aliased history fields refused in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["data"], Value::Null);
+    assert_eq!(
+        body["errors"][0]["errorType"],
+        "ResolverExecutionLimitReached"
+    );
+    assert_eq!(
+        reads.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no store read"
+    );
+    // Within the limit, each field is one read.
+    let fields: String = (0..10)
+        .map(|i| format!(r#"h{i}: history(name: "AMZN", limit: 1000) {{ name }} "#))
+        .collect();
+    let (_, body) = server
+        .reader()
+        .post(&GraphqlRequest::new(format!("{{ {fields} }}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        body["data"]["h9"].as_array().map(Vec::len),
+        Some(10),
+        "{body}"
+    );
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 10);
+}

@@ -7,6 +7,7 @@
 //! with coerced arguments and flattened selection sets (fragments, aliases, `@skip` and
 //! `@include` resolved), and [`Selection::write`] writes a value as a selection set shapes it.
 
+mod api_limits;
 mod coerce;
 mod documents;
 mod error;
@@ -15,6 +16,7 @@ mod prepare;
 mod schema;
 mod selection;
 
+pub use api_limits::check_api_limits;
 pub use documents::{Documents, MAX_CACHED, MAX_CACHED_BYTES, MAX_CACHED_TEXT};
 pub use error::GraphqlError;
 pub use limits::{MAX_DEPTH, MAX_EXPANDED_BYTES, MAX_NESTING, MAX_SELECTIONS, MAX_TOKENS};

@@ -867,3 +867,30 @@ fn the_api_has_the_local_servers_request_limits() {
         assert_eq!(default, Some(value as u64), "{property}");
     }
 }
+
+/// Without `Expires` AppSync ends the dashboard's key after 7 days: the template has no
+/// default for it (a deploy must say, `cargo xtask deploy` says a year), the key reads it, and
+/// the stack names its API so `cargo xtask smoke` can read what is left of the key's life.
+#[test]
+fn the_dashboard_key_expires_when_the_deploy_says() {
+    let t = template();
+    let expires = &t["Parameters"]["ApiKeyExpires"];
+    assert_eq!(expires["Type"], "Number");
+    assert!(
+        expires.get("Default").is_none(),
+        "a default would be a fixed date, or AppSync's 7 days"
+    );
+    let key = props(&t, "ApiKey");
+    let chosen = &key["Expires"];
+    assert_eq!(
+        chosen,
+        &serde_yaml::from_str::<Value>(
+            "!If [ApiKeyExpiryGiven, !Ref ApiKeyExpires, !Ref AWS::NoValue]"
+        )
+        .unwrap()
+    );
+    assert_eq!(
+        intrinsic(&t["Outputs"]["ApiId"]["Value"]),
+        Some(("!GetAtt".into(), "Api.ApiId".into()))
+    );
+}

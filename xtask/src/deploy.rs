@@ -1,7 +1,8 @@
 //! The AWS side: `cargo xtask template` (the offline checks of `deploy/template.yaml` that CI
 //! runs), `cargo xtask package` (both Lambdas as arm64 zips with cargo-lambda, and the
 //! dashboard), `cargo xtask publish-dashboard --stack NAME` (the bundle and a `config.json`
-//! made from the stack's outputs, to the stack's bucket).
+//! made from the stack's outputs, to the stack's bucket), `cargo xtask deploy --stack NAME`
+//! (`sam build` and `sam deploy` with the API key's expiry computed, see `api_key.rs`).
 //!
 //! The Python tools (AWS SAM CLI, cfn-lint, cargo-lambda with zig; moto for the tests) live
 //! in a virtualenv under `target/tools/venv`, installed from PyPI on first use (moto by
@@ -13,6 +14,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
+use crate::api_key;
 use crate::dashboard;
 use crate::install::ensure_rustup_target;
 use crate::step::{exec, output, path_with, project_root, release_binary, step};
@@ -199,7 +201,13 @@ pub fn smoke(args: &[String]) -> Result<()> {
         [flag, name, rest @ ..] if flag == "--stack" => (name.clone(), rest),
         _ => bail!("usage: cargo xtask smoke --stack <stack name> [--symbol S] [--timeout-secs N]"),
     };
-    let config_url = config_url_from_outputs(&stack_outputs(&stack)?)?;
+    let outputs = stack_outputs(&stack)?;
+    let config_url = config_url_from_outputs(&outputs)?;
+    // The key's life is read but never fails the smoke test: listing keys needs more
+    // permissions than the rest.
+    if let Err(e) = report_key_life(&outputs) {
+        eprintln!("note: the API key's expiry could not be read: {e:#}");
+    }
     let binary = release_binary("quotecast", "quotecast")?;
     step(&format!("quotecast smoke --config {config_url}"), || {
         exec(
@@ -214,6 +222,80 @@ pub fn smoke(args: &[String]) -> Result<()> {
             )
         })
     })
+}
+
+/// `cargo xtask deploy --stack NAME [KEY=VALUE…]`: `sam build` and `sam deploy` from
+/// `deploy/`, with `ApiKeyExpires` a year ahead (renewing the same key on every deploy) and
+/// any other template parameters given.
+pub fn deploy(args: &[String]) -> Result<()> {
+    let (stack, overrides) = match args {
+        [flag, name, rest @ ..] if flag == "--stack" => (name.clone(), rest),
+        _ => bail!("usage: cargo xtask deploy --stack <stack name> [Parameter=Value ...]"),
+    };
+    if let Some(bad) = overrides.iter().find(|o| !o.contains('=')) {
+        bail!("{bad:?} is not a Parameter=Value template parameter");
+    }
+    if overrides.iter().any(|o| o.starts_with("ApiKeyExpires=")) {
+        bail!(
+            "ApiKeyExpires is set by `cargo xtask deploy` (a year ahead); use `sam deploy` to choose it"
+        );
+    }
+    ensure_python_tools("sam", &["aws-sam-cli", "cfn-lint"])?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs();
+    let expires = api_key::expiry_for_deploy(now);
+    step("sam build", || {
+        exec(
+            tool("sam")
+                .current_dir(project_root().join("deploy"))
+                .arg("build"),
+        )
+    })?;
+    step(
+        &format!("sam deploy --stack-name {stack} (ApiKeyExpires={expires})"),
+        || {
+            exec(
+                tool("sam")
+                    .current_dir(project_root().join("deploy"))
+                    .args(["deploy", "--stack-name", &stack, "--parameter-overrides"])
+                    .arg(format!("ApiKeyExpires={expires}"))
+                    .args(overrides),
+            )
+        },
+    )
+}
+
+/// What is left of the dashboard key's life, from `aws appsync list-api-keys`; a warning
+/// under a month. Needs the stack's `ApiId` output and AWS credentials that may list keys.
+fn report_key_life(outputs: &Map<String, Value>) -> Result<()> {
+    let (Some(api_id), Some(key)) = (
+        outputs.get("ApiId").and_then(Value::as_str),
+        outputs.get("ApiKey").and_then(Value::as_str),
+    ) else {
+        bail!("the stack has no ApiId / ApiKey outputs (deployed from an older template?)");
+    };
+    let listed = output(Command::new("aws").args([
+        "appsync",
+        "list-api-keys",
+        "--api-id",
+        api_id,
+        "--output",
+        "json",
+    ]))
+    .context("`aws appsync list-api-keys` failed")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs();
+    let (line, warn) = api_key::life_left(&serde_json::from_str(&listed)?, key, now)?;
+    if warn {
+        eprintln!("warning: {line}");
+    } else {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// Uploads the bundle and `config.json` to the stack's bucket and invalidates CloudFront.

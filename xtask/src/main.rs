@@ -3,6 +3,7 @@
 //! `cargo xtask <command>`; every command prints each step it runs and how long it took, and
 //! installs what it needs itself, so a fresh machine needs nothing but cargo.
 
+mod api_key;
 mod appsync_process;
 mod bench;
 mod bench_bodies;
@@ -33,10 +34,13 @@ Commands:
              lint every schema/resolvers/*.js with AWS's APPSYNC_JS linter (@aws-appsync/eslint-plugin)
   template   check deploy/template.yaml offline (sam validate, sam validate --lint)
   package    build both Lambdas as arm64 zips (cargo-lambda) and the dashboard, for `sam deploy`
+  deploy --stack NAME [Parameter=Value...]
+             sam build + sam deploy, the API key's expiry set a year ahead (renewed in place on every deploy)
   publish-dashboard --stack NAME
              upload the dashboard and a config.json from the stack's outputs (needs the aws CLI)
   smoke --stack NAME [--symbol S] [--timeout-secs N]
-             check a deployment from outside with `quotecast smoke` on its published config.json
+             check a deployment from outside with `quotecast smoke` on its published config.json,
+             and how long its API key has left (a warning under 30 days)
   bench      run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | history | dashboard | soak | bodies`)
   fuzz       run the libFuzzer targets of fuzz/ (`fuzz --seconds N [TARGET...]`)
   help       print this message
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Some("layout") => step::step("layout", layout::check),
         Some("template") => step::step("template", deploy::check_template),
         Some("package") => step::step("package", deploy::package),
+        Some("deploy") => deploy::deploy(&args[1..]),
         Some("publish-dashboard") => deploy::publish_dashboard(&args[1..]),
         Some("smoke") => deploy::smoke(&args[1..]),
         Some("bench") => bench::run(&args[1..]),

@@ -110,6 +110,38 @@ async fn the_stack_delivers_every_quote_per_symbol_in_order() {
             );
         }
     }
+    // The consumer's counts, as its EMF lines carry them on Lambda, at `GET /metrics`;
+    // read once the feed is held and the last batch is through, so they add up exactly.
+    stack.pause_producer(true);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let response = reqwest::get(format!("http://{host}/metrics"))
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    let value = |name: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let published = value("quotecast_consumer_published_total");
+    assert!(published >= 60, "{text}");
+    assert_eq!(value("quotecast_consumer_stored_total"), published);
+    assert_eq!(value("quotecast_consumer_failed_total"), 0);
+    assert_eq!(value("quotecast_consumer_bar_age_ms_count"), published);
+    let summary = stack.consumer_totals.take_summary();
+    assert_eq!(summary.published, published);
+    assert!(
+        summary.p99_age_ms.is_some_and(|ms| ms < 60_000),
+        "{summary:?}"
+    );
     stack.stop().await;
 }
 

@@ -22,6 +22,7 @@
 //! refusal is about that record's own data; any other field error stops the partition at
 //! that record like a failed request.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
@@ -35,13 +36,14 @@ use serde_json::Value;
 use crate::appsync::{AppSyncClient, Auth, FieldErrorKind, PublishError, Published};
 use crate::config::{AuthConfig, Config};
 use crate::history::{HistoryBar, HistoryError, HistoryWriter, MAX_ITEM_BYTES, dedup_last_wins};
+use crate::metrics::{self, Totals};
 use crate::records::{Dated, Skip, bar_of, decode_event, partitions};
 use crate::retry::{Jitter, RetryPolicy, Retryable};
 use crate::secrets::{self, SecretError};
 use crate::signing::env_credentials;
 
 /// Counts of one invocation, logged once per batch.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct BatchStats {
     pub records: usize,
     pub published: usize,
@@ -57,6 +59,9 @@ pub struct BatchStats {
     /// Reference-format records that replaced the bar of the record before them in the
     /// history: same channel, same millisecond (each one logged with both offsets).
     pub replaced: usize,
+    /// How old each published bar was when AppSync took it: the time its publish returned
+    /// less the bar's time (ms; 0 for a bar from the future).
+    pub bar_ages_ms: Vec<u64>,
 }
 
 impl std::ops::AddAssign for BatchStats {
@@ -68,6 +73,7 @@ impl std::ops::AddAssign for BatchStats {
         self.requests += o.requests;
         self.stored += o.stored;
         self.replaced += o.replaced;
+        self.bar_ages_ms.extend(o.bar_ages_ms);
     }
 }
 
@@ -112,6 +118,10 @@ pub enum InitError {
 
 pub struct Consumer {
     client: AppSyncClient,
+    /// Counts since start, read locally at `GET /metrics`.
+    totals: Arc<Totals>,
+    /// One CloudWatch EMF line per invocation on stdout (the Lambda binary only).
+    emf: bool,
     history: Option<HistoryWriter>,
     chunk_size: usize,
     max_request_bytes: usize,
@@ -140,6 +150,8 @@ impl Consumer {
             }
         };
         Ok(Consumer {
+            totals: Arc::new(Totals::default()),
+            emf: false,
             history,
             client: AppSyncClient::new(&config.appsync_url, auth, config.request_timeout)?,
             chunk_size: config.chunk_size,
@@ -179,11 +191,34 @@ impl Consumer {
         Consumer::new(config, auth)
     }
 
+    /// Writes one CloudWatch embedded-metric-format line per invocation to stdout, which
+    /// Lambda's log capture turns into metrics (`metrics.rs`).
+    pub fn emitting_emf(mut self) -> Consumer {
+        self.emf = true;
+        self
+    }
+
+    /// Counts into `totals` (shared with whoever reads them) rather than its own.
+    pub fn with_totals(mut self, totals: Arc<Totals>) -> Consumer {
+        self.totals = totals;
+        self
+    }
+
+    /// The counts since this consumer started (shared: read them while it runs).
+    pub fn totals(&self) -> Arc<Totals> {
+        self.totals.clone()
+    }
+
     /// The Lambda entry: decodes the event JSON, handles it, logs the counts.
     pub async fn handle_json(&self, event: Value) -> Result<KafkaBatchResponse, serde_json::Error> {
         let event = decode_event(event)?;
         let started = Instant::now();
         let (response, stats) = self.handle(&event).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        self.totals.record(&stats, duration_ms);
+        if self.emf {
+            println!("{}", metrics::emf_line(&stats, duration_ms, now_ms()));
+        }
         tracing::info!(
             records = stats.records,
             published = stats.published,
@@ -193,7 +228,7 @@ impl Consumer {
             stored = stats.stored,
             replaced = stats.replaced,
             failed_partitions = response.batch_item_failures.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = duration_ms,
             "batch handled"
         );
         Ok(response)
@@ -325,7 +360,18 @@ impl Consumer {
             self.store(history, key, batch, offsets, times, deadline, stats)
                 .await?;
         }
-        self.send(key, batch, offsets, deadline, stats).await
+        let sent = self.send(key, batch, offsets, deadline, stats).await;
+        let published = match &sent {
+            Ok(()) => times.len(),
+            Err(unsent) => unsent.at,
+        };
+        let now = now_ms();
+        stats.bar_ages_ms.extend(
+            times[..published]
+                .iter()
+                .map(|t| now.saturating_sub(*t).max(0) as u64),
+        );
+        sent
     }
 
     /// Writes the bars of `batch` to the history with retries until `deadline`: what DynamoDB
@@ -490,6 +536,13 @@ impl Consumer {
         stats.published += len - skipped;
         None
     }
+}
+
+/// Milliseconds since 1970 by the system clock (the clock bars are dated by).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Where a partition's redelivery starts inside a request, and why.

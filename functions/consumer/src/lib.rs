@@ -16,6 +16,7 @@ pub mod appsync;
 pub mod config;
 pub mod handler;
 pub mod history;
+pub mod metrics;
 pub mod records;
 pub mod retry;
 pub mod secrets;

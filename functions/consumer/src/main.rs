@@ -17,7 +17,8 @@ async fn main() -> Result<(), Error> {
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let consumer = Consumer::from_config(&config)
         .await
-        .inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
+        .inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?
+        .emitting_emf();
     let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         consumer

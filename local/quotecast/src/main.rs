@@ -229,9 +229,14 @@ async fn dev(args: DevArgs) -> Result<()> {
         "  batching:      {} records or {} ms",
         args.batch_size, args.batching_window_ms
     );
+    println!(
+        "  metrics:       http://{addr}/metrics (the consumer's counts; a summary every 60 s)"
+    );
     let stop = StopSignal::listen();
     println!("Ctrl-C stops everything.");
+    let summaries = tokio::spawn(print_summaries(stack.consumer_totals.clone()));
     stop.wait().await;
+    summaries.abort();
     println!("shutting down: producer flushed, offsets committed, connections closed...");
     stack.stop().await;
     println!("stopped.");
@@ -548,6 +553,36 @@ async fn appsync(args: AppsyncArgs) -> Result<()> {
         })
         .await?;
     Ok(())
+}
+
+/// Every minute, one line of what the consumer did: records in and published per second, and
+/// the 99th percentile of a bar's age when published (the number the dashboard's freshness
+/// depends on).
+async fn print_summaries(totals: std::sync::Arc<quotecast_consumer::metrics::Totals>) {
+    const EVERY: Duration = Duration::from_secs(60);
+    let mut ticks = tokio::time::interval(EVERY);
+    ticks.tick().await;
+    totals.take_summary();
+    loop {
+        ticks.tick().await;
+        println!("{}", summary_line(&totals.take_summary(), EVERY));
+    }
+}
+
+/// The summary of one window of `over`.
+fn summary_line(summary: &quotecast_consumer::metrics::Summary, over: Duration) -> String {
+    let secs = over.as_secs_f64().max(1.0);
+    let age = summary
+        .p99_age_ms
+        .map_or("no bar published".to_owned(), |ms| {
+            format!("p99 age of a bar at publish {ms} ms")
+        });
+    format!(
+        "last {:.0} s: {:.1} records/s in, {:.1} published/s, {age}",
+        secs,
+        summary.records as f64 / secs,
+        summary.published as f64 / secs
+    )
 }
 
 /// Ctrl-C, or SIGTERM (`kill`, `docker stop`, systemd): both stop in order, so the history

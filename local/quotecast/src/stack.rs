@@ -16,6 +16,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse};
 use axum::routing::{get, get_service};
+use quotecast_consumer::metrics::Totals;
 use quotecast_producer::Producer;
 use quotecast_producer::handler::now_ms;
 use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
@@ -90,6 +91,8 @@ pub struct RunningStack {
     /// The quote history: the DynamoDB table `quotecast-history` served on the same port.
     pub history: HistoryStore,
     pub esm_stats: Arc<Mutex<EsmStats>>,
+    /// The consumer's counts (served at `GET /metrics`).
+    pub consumer_totals: Arc<Totals>,
     /// Stops the producer and the mapping.
     stop: watch::Sender<bool>,
     /// While true the producer skips its ticks: the feed stops as when a producer dies.
@@ -192,6 +195,21 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
     } else {
         site.route("/", get(no_dashboard))
     };
+    // The consumer's counts, as Prometheus text: the same code that writes its EMF lines
+    // on Lambda (`quotecast_consumer::metrics`).
+    let consumer_totals = Arc::new(Totals::default());
+    let site = site.route(
+        "/metrics",
+        get({
+            let totals = consumer_totals.clone();
+            move || async move {
+                (
+                    [("content-type", "text/plain; version=0.0.4")],
+                    totals.prometheus(),
+                )
+            }
+        }),
+    );
     let router = server.router().merge(site);
     let server_task = tokio::spawn(server.serve(router, stopped(&stop_server_rx)));
 
@@ -253,7 +271,8 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
             &config.history_retention_hours.to_string(),
         ),
     ])?;
-    let consumer = quotecast_consumer::Consumer::new(&consumer_config, credentials.auth())?;
+    let consumer = quotecast_consumer::Consumer::new(&consumer_config, credentials.auth())?
+        .with_totals(consumer_totals.clone());
     let mut esm_config = EsmConfig::new(&bootstrap_servers, &config.topic);
     esm_config.batch_size = config.batch_size;
     esm_config.batching_window = config.batching_window;
@@ -279,6 +298,7 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
         app,
         history,
         esm_stats,
+        consumer_totals,
         stop,
         stop_server,
         producer_paused,

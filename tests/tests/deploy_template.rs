@@ -487,14 +487,28 @@ fn each_function_gets_what_it_needs_and_no_wildcard_admin() {
             .any(|(a, _)| a.iter().any(|x| x.starts_with("appsync:")))
     );
     // No IAM role or policy is defined outside the functions but AppSync's reader of the
-    // history, which AppSync alone may assume and which may only query that table.
+    // history, which AppSync alone may assume and which may only query that table, and
+    // AppSync's log writer, which may only write its API logs.
     for (name, r) in t["Resources"].as_mapping().unwrap() {
         let kind = r["Type"].as_str().unwrap();
-        if name.as_str() == Some("HistoryDataSourceRole") {
+        if matches!(name.as_str(), Some("HistoryDataSourceRole" | "AppSyncLogsRole")) {
             continue;
         }
         assert!(!kind.starts_with("AWS::IAM::"), "{name:?} is {kind}");
     }
+    let logs = props(&t, "AppSyncLogsRole");
+    assert_eq!(
+        logs["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"],
+        "appsync.amazonaws.com"
+    );
+    let statements = logs["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(statements.len(), 1);
+    for action in statements[0]["Action"].as_sequence().unwrap() {
+        assert!(action.as_str().unwrap().starts_with("logs:"), "{action:?}");
+    }
+    assert!(describe(&statements[0]["Resource"]).ends_with(":log-group:/aws/appsync/apis/*"));
     let role = props(&t, "HistoryDataSourceRole");
     let trust = role["AssumeRolePolicyDocument"]["Statement"]
         .as_sequence()
@@ -892,5 +906,165 @@ fn the_dashboard_key_expires_when_the_deploy_says() {
     assert_eq!(
         intrinsic(&t["Outputs"]["ApiId"]["Value"]),
         Some(("!GetAtt".into(), "Api.ApiId".into()))
+    );
+}
+
+/// What an operator must hear about raises an alarm: each one on the metric that shows it,
+/// all notifying one topic an email may subscribe to; the consumer's alarms read the metrics
+/// its own EMF lines write (checked against `quotecast_consumer::metrics`).
+#[test]
+fn every_failure_an_operator_must_act_on_has_an_alarm() {
+    use quotecast_consumer::metrics::{NAMESPACE, SERVICE, emf_line};
+
+    let t = template();
+    let alarms: Vec<(&str, &str, &str, &str)> = vec![
+        (
+            "ConsumerErrorsAlarm",
+            "AWS/Lambda",
+            "Errors",
+            "ConsumerFunction",
+        ),
+        ("ConsumerFailedRecordsAlarm", NAMESPACE, "Failed", ""),
+        ("BarAgeAlarm", NAMESPACE, "BarAge", ""),
+        (
+            "OffsetLagAlarm",
+            "AWS/Lambda",
+            "OffsetLag",
+            "ConsumerFunction",
+        ),
+        (
+            "FailedBatchesAlarm",
+            "AWS/S3",
+            "NumberOfObjects",
+            "FailedBatchesBucket",
+        ),
+        ("AppSync5xxAlarm", "AWS/AppSync", "5XXError", "Api.ApiId"),
+        (
+            "ProducerErrorsAlarm",
+            "AWS/Lambda",
+            "Errors",
+            "ProducerFunction",
+        ),
+    ];
+    let emf: serde_json::Value = serde_json::from_str(&emf_line(
+        &quotecast_consumer::BatchStats {
+            bar_ages_ms: vec![1],
+            ..Default::default()
+        },
+        1,
+        0,
+    ))
+    .unwrap();
+    let directive = &emf["_aws"]["CloudWatchMetrics"][0];
+    let emitted: Vec<&str> = directive["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["Name"].as_str())
+        .collect();
+    for (name, namespace, metric, dimension) in &alarms {
+        let p = props(&t, name);
+        assert_eq!(resource(&t, name)["Type"], "AWS::CloudWatch::Alarm");
+        assert_eq!(
+            (p["Namespace"].as_str(), p["MetricName"].as_str()),
+            (Some(*namespace), Some(*metric)),
+            "{name}"
+        );
+        assert_eq!(
+            intrinsic(&p["AlarmActions"][0]),
+            Some(("!Ref".into(), "AlarmTopic".into())),
+            "{name} tells the topic"
+        );
+        let dims = p["Dimensions"].as_sequence().unwrap();
+        if *namespace == NAMESPACE {
+            assert!(
+                emitted.contains(metric),
+                "{name}: the consumer writes no {metric}"
+            );
+            assert_eq!(directive["Dimensions"], serde_json::json!([["Service"]]));
+            assert_eq!(
+                (dims[0]["Name"].as_str(), dims[0]["Value"].as_str()),
+                (Some("Service"), Some(SERVICE))
+            );
+        } else {
+            let target = intrinsic(&dims[0]["Value"]).map(|(_, target)| target);
+            assert_eq!(target.as_deref(), Some(*dimension), "{name}");
+        }
+    }
+    let subscription = resource(&t, "AlarmEmailSubscription");
+    assert_eq!(subscription["Condition"], "AlarmEmailGiven");
+    assert_eq!(subscription["Properties"]["Protocol"], "email");
+    assert_eq!(t["Parameters"]["AlarmEmail"]["Default"], "");
+
+    // The dashboard shows every alarm, and is JSON once CloudFormation fills it in.
+    let body = &props(&t, "OperationsDashboard")["DashboardBody"];
+    let text = match body {
+        Value::Tagged(tagged) => tagged.value[0].as_str().unwrap().to_owned(),
+        other => panic!("DashboardBody is not a !Sub: {other:?}"),
+    };
+    for (name, ..) in &alarms {
+        assert!(
+            text.contains(&format!("${{{name}.Arn}}")),
+            "the dashboard lacks {name}"
+        );
+    }
+    let filled = regex_lite_fill(&text);
+    let parsed: serde_json::Value =
+        serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{e}: {filled}"));
+    assert!(parsed["widgets"].as_array().unwrap().len() >= 6);
+}
+
+/// `${…}` placeholders replaced by a plain word, as CloudFormation's `!Sub` would.
+fn regex_lite_fill(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .map_or(rest.len(), |e| start + e + 1);
+        out.push_str("filled");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Logs an operator reads are kept, and only so long: AppSync's field errors (without
+/// request bodies) and both functions' logs, each group with `LogRetentionDays`.
+#[test]
+fn appsync_and_function_logs_are_kept_for_the_retention() {
+    let t = template();
+    let log = &props(&t, "Api")["LogConfig"];
+    assert_eq!(log["FieldLogLevel"], "ERROR");
+    assert_eq!(log["ExcludeVerboseContent"], true);
+    assert_eq!(
+        intrinsic(&log["CloudWatchLogsRoleArn"]),
+        Some(("!GetAtt".into(), "AppSyncLogsRole.Arn".into()))
+    );
+    for (group, function) in [
+        ("AppSyncLogGroup", None),
+        ("ProducerLogGroup", Some("ProducerFunction")),
+        ("ConsumerLogGroup", Some("ConsumerFunction")),
+    ] {
+        assert_eq!(
+            intrinsic(&props(&t, group)["RetentionInDays"]),
+            Some(("!Ref".into(), "LogRetentionDays".into())),
+            "{group}"
+        );
+        if let Some(function) = function {
+            assert_eq!(
+                intrinsic(&props(&t, function)["LoggingConfig"]["LogGroup"]),
+                Some(("!Ref".into(), group.into())),
+                "{function} logs to {group}"
+            );
+        }
+    }
+    let name = intrinsic(&props(&t, "AppSyncLogGroup")["LogGroupName"])
+        .unwrap()
+        .1;
+    assert_eq!(
+        name, "/aws/appsync/apis/${Api.ApiId}",
+        "the group AppSync writes to"
     );
 }

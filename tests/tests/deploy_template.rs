@@ -491,7 +491,10 @@ fn each_function_gets_what_it_needs_and_no_wildcard_admin() {
     // AppSync's log writer, which may only write its API logs.
     for (name, r) in t["Resources"].as_mapping().unwrap() {
         let kind = r["Type"].as_str().unwrap();
-        if matches!(name.as_str(), Some("HistoryDataSourceRole" | "AppSyncLogsRole")) {
+        if matches!(
+            name.as_str(),
+            Some("HistoryDataSourceRole" | "AppSyncLogsRole")
+        ) {
             continue;
         }
         assert!(!kind.starts_with("AWS::IAM::"), "{name:?} is {kind}");

@@ -252,7 +252,7 @@ async fn check_history(http: &GraphqlHttp, symbol: &str) -> Result<HistoryCheck,
         .await
         .map_err(|e| SmokeFailure::History(e.to_string()))?;
     if let Some(bars) = body.pointer("/data/history").and_then(Value::as_array) {
-        return Ok(HistoryCheck::Bars(bars.len()));
+        return readable_bars(bars).map(HistoryCheck::Bars);
     }
     let undefined = body
         .get("errors")
@@ -270,6 +270,24 @@ async fn check_history(http: &GraphqlHttp, symbol: &str) -> Result<HistoryCheck,
     Err(SmokeFailure::History(
         crate::publish::refusal(status, &body).unwrap_or_else(|| body.to_string()),
     ))
+}
+
+/// How many of a `history` answer's bars are quotes; one that is not fails the check.
+/// `data` is read as the dashboard reads it, through one layer of double encoding (what
+/// AppSync can make of an AWSJSON field whose resolver returned a string).
+fn readable_bars(bars: &[Value]) -> Result<usize, SmokeFailure> {
+    for bar in bars {
+        let name = bar.get("name").and_then(Value::as_str).unwrap_or_default();
+        let data = match bar.get("data") {
+            Some(Value::String(text)) => text.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        quotecast_shared::quote::parse_quote_payload(&data, name, 0).map_err(|e| {
+            SmokeFailure::History(format!("a bar of {name} is not a quote ({e}): {data}"))
+        })?;
+    }
+    Ok(bars.len())
 }
 
 /// Waits until `timeout` after `started` for the first `data` frame carrying a quote of
@@ -314,5 +332,30 @@ async fn wait_for_quote(
             }
             Err(e) => return Err(lost(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The history check reads a bar's data as JSON text, as the JSON text of that text
+    /// (double-encoded) and as an object, and fails on one that is no quote.
+    #[test]
+    fn history_bars_are_read_however_appsync_encodes_them() {
+        let quote = r#"{"symbol":"AMZN","timestamp":1,"open":1,"high":2,"low":0.5,"close":1.5,"volume":10}"#;
+        let twice = serde_json::to_string(quote).unwrap();
+        let object: Value = serde_json::from_str(quote).unwrap();
+        let bars = [
+            json!({"name": "AMZN", "data": quote}),
+            json!({"name": "AMZN", "data": twice}),
+            json!({"name": "AMZN", "data": object}),
+        ];
+        assert_eq!(readable_bars(&bars).unwrap(), 3);
+        let junk = [json!({"name": "AMZN", "data": "\"not a quote\""})];
+        let e = readable_bars(&junk).unwrap_err().to_string();
+        assert!(e.contains("not a quote"), "{e}");
     }
 }

@@ -55,7 +55,7 @@ export function request(ctx) {
     util.error(`after must be a whole number of milliseconds ≥ 0, got ${after}`, 'BadRequestException');
   }
   if (name.length === 0 || name.length > MAX_NAME_LEN) {
-    runtime.earlyReturn([]);
+    runtime.earlyReturn(ctx.info.fieldName === 'historyPage' ? { items: [], next: null } : []);
   }
   if (hasAfter) {
     return {

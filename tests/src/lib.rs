@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod fault_proxy;
 pub mod kafka_event;
+pub mod moto;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -214,4 +215,14 @@ impl Drop for LocalAppSync {
             let _ = stop.send(());
         }
     }
+}
+
+/// The workspace root (this crate is `tests/` in it).
+pub fn project_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(
+            || std::path::PathBuf::from("."),
+            std::path::Path::to_path_buf,
+        )
 }

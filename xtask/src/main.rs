@@ -14,6 +14,7 @@ mod dev;
 mod fuzz;
 mod install;
 mod layout;
+mod npm_tools;
 mod resolvers;
 mod setup;
 mod step;

@@ -7,88 +7,32 @@
 //! package-lock.json, eslint.config.mjs); `cargo xtask setup` copies them to
 //! `target/tools/appsync-lint/` and runs `npm ci` there once per lock file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::npm_tools::NpmTools;
 use crate::step::{exec, project_root, step};
 
-/// The linter's committed definition.
-const SOURCE_DIR: &str = "xtask/appsync-lint";
-/// What is copied from it next to the installed `node_modules`.
-const FILES: [&str; 3] = ["package.json", "package-lock.json", "eslint.config.mjs"];
+/// The linter: `xtask/appsync-lint/` installed in `target/tools/appsync-lint/`.
+const LINTER: NpmTools = NpmTools {
+    what: "APPSYNC_JS linter",
+    source: "xtask/appsync-lint",
+    install: "appsync-lint",
+    files: &["package.json", "package-lock.json", "eslint.config.mjs"],
+    probe: "node_modules/.bin/eslint",
+};
 /// The resolvers, all of which are linted.
 const RESOLVERS_DIR: &str = "schema/resolvers";
 
-fn source_dir() -> PathBuf {
-    project_root().join(SOURCE_DIR)
-}
-
-/// Under `target/` like the other npm tools, so `cargo clean` resets it.
-fn install_dir() -> PathBuf {
-    project_root().join("target/tools/appsync-lint")
-}
-
-/// The lock file `npm ci` last installed successfully, to skip installing it again.
-fn stamp() -> PathBuf {
-    install_dir().join("installed-package-lock.json")
-}
-
 fn eslint() -> PathBuf {
-    install_dir().join("node_modules/.bin/eslint")
+    LINTER.install_dir().join("node_modules/.bin/eslint")
 }
 
-fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn copy_definition() -> Result<()> {
-    std::fs::create_dir_all(install_dir())
-        .with_context(|| format!("creating {}", install_dir().display()))?;
-    for file in FILES {
-        let (from, to) = (source_dir().join(file), install_dir().join(file));
-        std::fs::copy(&from, &to)
-            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
-    }
-    Ok(())
-}
-
-/// `name@version` of each pinned package, for messages.
-fn pinned() -> Result<String> {
-    let manifest: serde_json::Value =
-        serde_json::from_str(&read(&source_dir().join("package.json"))?)
-            .context("parsing xtask/appsync-lint/package.json")?;
-    let deps = manifest["devDependencies"]
-        .as_object()
-        .context("xtask/appsync-lint/package.json has no devDependencies")?;
-    Ok(deps
-        .iter()
-        .map(|(name, version)| format!("{name}@{}", version.as_str().unwrap_or("?")))
-        .collect::<Vec<_>>()
-        .join(" "))
-}
-
-/// Installs the linter (idempotent: nothing to do when the committed lock file is the one
-/// installed).
+/// Installs the linter (idempotent).
 pub fn ensure_linter() -> Result<()> {
-    // The stamp is the manifest and the lock together: a change to either reinstalls.
-    let lock =
-        read(&source_dir().join("package.json"))? + &read(&source_dir().join("package-lock.json"))?;
-    let installed = std::fs::read_to_string(stamp()).ok();
-    if installed.as_deref() == Some(lock.as_str()) && eslint().is_file() {
-        println!("    APPSYNC_JS linter ({}): present", pinned()?);
-        return Ok(());
-    }
-    step(&format!("npm ci {}", pinned()?), || {
-        copy_definition()?;
-        exec(Command::new("npm").current_dir(install_dir()).args([
-            "ci",
-            "--no-audit",
-            "--no-fund",
-        ]))?;
-        std::fs::write(stamp(), &lock).with_context(|| format!("writing {}", stamp().display()))
-    })
+    LINTER.ensure()
 }
 
 /// Every resolver, as paths relative to the project root, sorted. Anything else in the
@@ -121,7 +65,7 @@ fn resolvers() -> Result<Vec<String>> {
 pub fn lint() -> Result<()> {
     ensure_linter()?;
     // The configuration may have changed since the install; the copy is what eslint reads.
-    copy_definition()?;
+    LINTER.copy_definition()?;
     let files = resolvers()?;
     step(
         &format!("eslint, APPSYNC_JS rules ({})", files.join(" ")),
@@ -130,7 +74,7 @@ pub fn lint() -> Result<()> {
                 Command::new(eslint())
                     .current_dir(project_root())
                     .arg("--config")
-                    .arg(install_dir().join("eslint.config.mjs"))
+                    .arg(LINTER.install_dir().join("eslint.config.mjs"))
                     .args(["--max-warnings", "0"])
                     .args(&files),
             )

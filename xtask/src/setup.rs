@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use crate::install::{apt_install, ensure_rustup_component, ensure_rustup_target};
 use crate::step::step;
-use crate::{deploy, resolvers, web_tools};
+use crate::{deploy, npm_tools, resolvers, web_tools};
 
 /// The rustup target the dashboard and the `shared` crate's wasm check build for.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -23,6 +23,7 @@ fn install_all() -> Result<()> {
     ensure_librdkafka_build_deps()?;
     web_tools::ensure_all()?;
     resolvers::ensure_linter()?;
+    npm_tools::RESOLVER_HARNESS.ensure()?;
     deploy::ensure_moto()?;
     Ok(())
 }

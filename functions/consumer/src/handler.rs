@@ -30,7 +30,6 @@ use futures_util::StreamExt;
 use quotecast_shared::Channel;
 use quotecast_shared::graphql::PublishBatch;
 use quotecast_shared::lambda::KafkaBatchResponse;
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::appsync::{AppSyncClient, Auth, FieldErrorKind, PublishError, Published};
@@ -41,41 +40,7 @@ use crate::records::{Dated, Skip, bar_of, decode_event, partitions};
 use crate::retry::{Jitter, RetryPolicy, Retryable};
 use crate::secrets::{self, SecretError};
 use crate::signing::env_credentials;
-
-/// Counts of one invocation, logged once per batch.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchStats {
-    pub records: usize,
-    pub published: usize,
-    /// Tombstones, records that could not be read, and records AppSync refused for their own
-    /// content (see [`crate::appsync::RECORD_REFUSALS`]).
-    pub skipped: usize,
-    /// Records left for redelivery because a request failed for good.
-    pub failed: usize,
-    /// HTTP requests to AppSync, retries included.
-    pub requests: usize,
-    /// Bars written to the history table.
-    pub stored: usize,
-    /// Reference-format records that replaced the bar of the record before them in the
-    /// history: same channel, same millisecond (each one logged with both offsets).
-    pub replaced: usize,
-    /// How old each published bar was when AppSync took it: the time its publish returned
-    /// less the bar's time (ms; 0 for a bar from the future).
-    pub bar_ages_ms: Vec<u64>,
-}
-
-impl std::ops::AddAssign for BatchStats {
-    fn add_assign(&mut self, o: BatchStats) {
-        self.records += o.records;
-        self.published += o.published;
-        self.skipped += o.skipped;
-        self.failed += o.failed;
-        self.requests += o.requests;
-        self.stored += o.stored;
-        self.replaced += o.replaced;
-        self.bar_ages_ms.extend(o.bar_ages_ms);
-    }
-}
+pub use crate::stats::BatchStats;
 
 /// Finds, in one partition's records (offset order), a record-dated bar whose channel and
 /// millisecond are those of the record-dated bar before it: the history is keyed by

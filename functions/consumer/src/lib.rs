@@ -21,6 +21,7 @@ pub mod records;
 pub mod retry;
 pub mod secrets;
 pub mod signing;
+pub mod stats;
 
 pub use config::{Config, ConfigError};
 pub use handler::{BatchStats, Consumer};

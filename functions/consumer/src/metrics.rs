@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::handler::BatchStats;
+use crate::stats::BatchStats;
 
 /// The CloudWatch namespace of the consumer's metrics (the template's alarms read it).
 pub const NAMESPACE: &str = "quotecast";

@@ -1,11 +1,15 @@
-// The resolver harness: runs a resolver file of schema/resolvers/ unmodified, as AppSync runs
-// it on a DynamoDB data source: request(ctx) → the DynamoDB operation, executed with AWS's
-// JavaScript SDK v3 against `endpoint` (moto's server, or our DynamoDB twin) → response(ctx).
+// The resolver harness: runs resolver files of schema/resolvers/ unmodified, as AppSync runs
+// them: request(ctx) → the data source → response(ctx). On a DynamoDB data source the request
+// object is executed with AWS's JavaScript SDK v3 against `endpoint` (moto's server, or our
+// DynamoDB twin); on a NONE data source (a request without `operation`) its `payload` is the
+// result, as AppSync's NONE data source does.
 //
-// Input (stdin, JSON): { endpoint, region, accessKeyId, secretAccessKey, table, resolver,
+// Input (stdin, JSON): { endpoint, region, accessKeyId, secretAccessKey, table,
 //   setup: { createTable: bool, items: [DynamoDB JSON items] } | null,
-//   cases: [{ field, args }] }
-// Output (stdout, JSON): { cases: [{ request, result } | { request, error: { message, type } }] }
+//   cases: [{ resolver: path, type, field, args }] }
+// Output (stdout, JSON): { cases: [{ request, result, filters } |
+//   { request, error: { message, type }, filters }] } (`filters`: what the case passed to
+//   extensions.setSubscriptionFilter)
 //
 // Run: node --import ./register.mjs run.mjs < input.json (tests/tests/resolvers.rs does).
 import { readFileSync } from 'node:fs';
@@ -17,7 +21,7 @@ import {
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { ResolverError, EarlyReturn } from '@aws-appsync/utils';
+import { ResolverError, EarlyReturn, recorded } from '@aws-appsync/utils';
 
 // AppSync sends a resolver's console.log to CloudWatch Logs, never into the answer: stdout
 // carries the answer alone.
@@ -31,7 +35,13 @@ const client = new DynamoDBClient({
   credentials: { accessKeyId: input.accessKeyId, secretAccessKey: input.secretAccessKey },
   maxAttempts: 1,
 });
-const resolver = await import(pathToFileURL(input.resolver).href);
+const resolvers = new Map();
+async function load(path) {
+  if (!resolvers.has(path)) {
+    resolvers.set(path, await import(pathToFileURL(path).href));
+  }
+  return resolvers.get(path);
+}
 
 async function setup(spec) {
   if (spec.createTable) {
@@ -85,8 +95,8 @@ async function query(request) {
   };
 }
 
-async function run(field, args) {
-  const ctx = { args, arguments: args, info: { fieldName: field, parentTypeName: 'Query' }, stash: {} };
+async function run(resolver, type, field, args) {
+  const ctx = { args, arguments: args, info: { fieldName: field, parentTypeName: type }, stash: {} };
   let request = null;
   try {
     request = resolver.request(ctx);
@@ -99,13 +109,16 @@ async function run(field, args) {
     }
     throw e;
   }
-  if (request.operation !== 'Query') {
-    throw new Error(`the harness runs Query requests only, got ${request.operation}`);
-  }
-  try {
-    ctx.result = await query(request);
-  } catch (e) {
-    ctx.error = { message: e.message, type: `DynamoDB:${e.name}` };
+  if (request.operation === undefined) {
+    ctx.result = request.payload;
+  } else if (request.operation === 'Query') {
+    try {
+      ctx.result = await query(request);
+    } catch (e) {
+      ctx.error = { message: e.message, type: `DynamoDB:${e.name}` };
+    }
+  } else {
+    throw new Error(`the harness runs Query requests and NONE data sources, got ${request.operation}`);
   }
   try {
     return { request, result: resolver.response(ctx) };
@@ -122,6 +135,8 @@ if (input.setup) {
 }
 const cases = [];
 for (const c of input.cases) {
-  cases.push(await run(c.field, c.args));
+  recorded.filters.length = 0;
+  const outcome = await run(await load(c.resolver), c.type || 'Query', c.field, c.args);
+  cases.push({ ...outcome, filters: [...recorded.filters] });
 }
 process.stdout.write(JSON.stringify({ cases }));

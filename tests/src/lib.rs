@@ -198,13 +198,21 @@ impl LocalAppSync {
 
     /// A connected real-time client subscribed to everything as `id`.
     pub async fn subscriber(&self, id: &str) -> RealtimeClient {
+        let mut c = self.subscriber_client().await;
+        let all = quotecast_shared::graphql::GraphqlRequest::subscribe(None);
+        c.subscribe(id, &all, &self.auth()).await.unwrap();
+        c
+    }
+}
+
+impl LocalAppSync {
+    /// A real-time connection with the public key, acknowledged, subscribed to nothing yet.
+    pub async fn subscriber_client(&self) -> RealtimeClient {
         let url = format!("ws://{}/graphql/realtime", self.addr);
         let mut c = RealtimeClient::connect(&url, &self.auth(), Transport::Subprotocol)
             .await
             .unwrap();
         c.init().await.unwrap();
-        let all = quotecast_shared::graphql::GraphqlRequest::subscribe(None);
-        c.subscribe(id, &all, &self.auth()).await.unwrap();
         c
     }
 }

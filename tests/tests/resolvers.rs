@@ -1,9 +1,10 @@
-//! The resolver harness: `schema/resolvers/history.js` run unmodified in Node
-//! (`tests/resolvers/run.mjs`, with the small `@aws-appsync/utils` runtime there), its DynamoDB
-//! `Query` executed by AWS's JavaScript SDK v3 against moto's server and against our DynamoDB
-//! twin, and every answer compared with the native twin's (`Query.history` and
-//! `Query.historyPage` of the local server) for the same items and arguments. A difference
-//! fails; so does a `Query` that is not strongly consistent.
+//! The resolver harness: the three files of `schema/resolvers/` run unmodified in Node
+//! (`tests/resolvers/run.mjs`, with the small `@aws-appsync/utils` runtime there) and compared
+//! with their native twins in the local server. `history.js`'s DynamoDB `Query` is executed by
+//! AWS's JavaScript SDK v3 against moto's server and against our DynamoDB twin, for the same
+//! items and arguments; a difference fails, and so does a `Query` that is not strongly
+//! consistent. `publish.js` and `subscribe.js` (NONE data source) run on the same arguments
+//! and filter texts as a real `publish` and `start` on the local server.
 //!
 //! Needs `node` and the SDK (`cargo xtask setup` installs it in
 //! `target/tools/resolver-harness`), and moto (`target/tools/venv/bin/moto_server`).
@@ -72,8 +73,34 @@ fn cases() -> Vec<(&'static str, Value)> {
     cases
 }
 
-/// Runs the harness against `endpoint` (writing `items` first, creating the table if asked).
-fn harness(endpoint: &str, key: (&str, &str), create_table: bool) -> Vec<Value> {
+/// `schema/resolvers/<file>`.
+fn resolver(file: &str) -> std::path::PathBuf {
+    project_root().join("schema/resolvers").join(file)
+}
+
+/// Runs `history.js` on every case against `endpoint` (writing `items` first, creating the
+/// table if asked).
+fn history_harness(endpoint: &str, key: (&str, &str), create_table: bool) -> Vec<Value> {
+    let cases: Vec<Value> = cases()
+        .iter()
+        .map(|(field, args)| json!({"resolver": resolver("history.js"), "field": field, "args": args}))
+        .collect();
+    harness(
+        endpoint,
+        key,
+        Some(json!({"createTable": create_table, "items": items()})),
+        cases,
+    )
+}
+
+/// Runs the harness on `cases` (`{resolver, type, field, args}`) with a DynamoDB data source at
+/// `endpoint`, after `setup`.
+fn harness(
+    endpoint: &str,
+    key: (&str, &str),
+    setup: Option<Value>,
+    cases: Vec<Value>,
+) -> Vec<Value> {
     let root = project_root();
     let modules = root.join("target/tools/resolver-harness");
     assert!(
@@ -89,9 +116,8 @@ fn harness(endpoint: &str, key: (&str, &str), create_table: bool) -> Vec<Value> 
         "accessKeyId": key.0,
         "secretAccessKey": key.1,
         "table": TABLE,
-        "resolver": root.join("schema/resolvers/history.js"),
-        "setup": {"createTable": create_table, "items": items()},
-        "cases": cases().iter().map(|(field, args)| json!({"field": field, "args": args})).collect::<Vec<_>>(),
+        "setup": setup,
+        "cases": cases,
     });
     let mut child = Command::new("node")
         .current_dir(root.join("tests/resolvers"))
@@ -219,9 +245,9 @@ fn moto_as_dynamodb(mut moto: Value, native: &Value, args: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_js_answers_as_its_native_twin_on_moto_and_on_our_dynamodb() {
     let moto = moto::start().await;
-    let on_moto = harness(&moto.url, ("AKIDMOTO", "moto"), true);
+    let on_moto = history_harness(&moto.url, ("AKIDMOTO", "moto"), true);
     let (server, _store) = LocalAppSync::start_with_history("resolver-harness").await;
-    let on_ours = harness(&server.dynamodb_url(), (ACCESS_KEY_ID, SECRET), false);
+    let on_ours = history_harness(&server.dynamodb_url(), (ACCESS_KEY_ID, SECRET), false);
 
     let cases = cases();
     assert_eq!((on_moto.len(), on_ours.len()), (cases.len(), cases.len()));
@@ -251,5 +277,102 @@ async fn history_js_answers_as_its_native_twin_on_moto_and_on_our_dynamodb() {
             ours, native,
             "{shown}: history.js on our DynamoDB vs the native twin"
         );
+    }
+}
+
+/// A refused `start`'s `(errorType, message)`, or `None` when it was acknowledged.
+async fn start_outcome(server: &LocalAppSync, filter: Option<&str>) -> Option<(String, String)> {
+    let mut client = server.subscriber_client().await;
+    match client
+        .subscribe("s", &GraphqlRequest::subscribe(filter), &server.auth())
+        .await
+    {
+        Ok(()) => None,
+        Err(quotecast_appsync_client::ClientError::Unexpected(frame)) => {
+            let frame: Value = serde_json::from_str(&frame).unwrap();
+            let error = &frame["payload"]["errors"][0];
+            Some((
+                error["errorType"].as_str().unwrap_or_default().to_owned(),
+                error["message"].as_str().unwrap_or_default().to_owned(),
+            ))
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// `publish.js` returns what the local server publishes for the same arguments, and
+/// `subscribe.js` accepts and refuses the filter texts the local server accepts and refuses
+/// at `start`, with the same `errorType` and message where the resolver decides (texts that
+/// are not `{…}`); an accepted filter is the text's JSON, as given to AppSync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_js_and_subscribe_js_answer_as_their_native_twins() {
+    let server = LocalAppSync::start().await;
+    let channel = quotecast_shared::Channel::new("AMZN", r#"{"close":1.5,"symbol":"AMZN"}"#);
+    let published = harness(
+        "http://127.0.0.1:9",
+        ("unused", "unused"),
+        None,
+        vec![
+            json!({"resolver": resolver("publish.js"), "type": "Mutation", "field": "publish",
+                    "args": {"name": channel.name, "data": serde_json::from_str::<Value>(&channel.data).unwrap()}}),
+        ],
+    );
+    let (status, body) = server
+        .http()
+        .publish(std::slice::from_ref(&channel))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        bar("history", &published[0]["result"]),
+        bar("history", &body["data"]["m0"])
+    );
+
+    let filters: Vec<Option<&str>> = vec![
+        None,
+        Some(""),
+        Some("   "),
+        Some(r#"{"name":{"eq":"AMZN"}}"#),
+        Some(r#" {"name":{"in":["AMZN","TSLA"]}} "#),
+        Some(r#"{"name":{"beginsWith":"A"},"data.close":{"gt":100}}"#),
+        Some("{not json"),
+        Some("[1]"),
+        Some(r#""x""#),
+        Some("null"),
+    ];
+    let cases: Vec<Value> = filters
+        .iter()
+        .map(|f| {
+            json!({"resolver": resolver("subscribe.js"), "type": "Subscription",
+                        "field": "subscribe", "args": {"filter": f}})
+        })
+        .collect();
+    let runs = harness("http://127.0.0.1:9", ("unused", "unused"), None, cases);
+    for (filter, run) in filters.iter().zip(&runs) {
+        let native = start_outcome(&server, *filter).await;
+        match (&run["error"], native) {
+            (Value::Null, None) => {
+                let given = filter.map(str::trim).filter(|t| !t.is_empty());
+                let recorded = run["filters"].as_array().unwrap();
+                match given {
+                    None => assert!(recorded.is_empty(), "{filter:?}: no filter set"),
+                    Some(text) => assert_eq!(
+                        recorded[0]["subscriptionFilter"],
+                        serde_json::from_str::<Value>(text).unwrap(),
+                        "{filter:?}"
+                    ),
+                }
+            }
+            (error, Some((kind, message))) if !error.is_null() => {
+                assert_eq!(
+                    (error["type"].as_str(), error["message"].as_str()),
+                    (Some(kind.as_str()), Some(message.as_str())),
+                    "{filter:?}"
+                );
+            }
+            (error, native) => {
+                panic!("{filter:?}: subscribe.js gave {error}, the local server {native:?}")
+            }
+        }
     }
 }

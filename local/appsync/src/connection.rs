@@ -431,12 +431,8 @@ impl Connection {
             let msg = format!("Not Authorized to access {} on type {root}", field.name);
             return Err(Refusal::one("Unauthorized", msg));
         }
-        let filter = subscription_filter(def, &field.args).map_err(|e| {
-            Refusal::one(
-                "BadRequestException",
-                format!("invalid subscription filter: {e}"),
-            )
-        })?;
+        let filter = subscription_filter(def, &field.args)
+            .map_err(|refused| Refusal::one(refused.error_type, refused.message))?;
         let Some(selection) = field.selection.clone() else {
             return Err(Refusal::one(
                 "BadRequestException",

@@ -42,21 +42,50 @@ pub fn filter_event(schema: &Schema, type_name: &str, published: &Map<String, Va
     Value::Object(event)
 }
 
+/// Why a subscription's filter was refused, as its `start` is answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterRefusal {
+    pub error_type: &'static str,
+    pub message: String,
+}
+
+impl From<FilterError> for FilterRefusal {
+    /// What AppSync's own filter validation refuses (`toSubscriptionFilter`, its limits):
+    /// AppSync's exact error there is unverified.
+    fn from(e: FilterError) -> Self {
+        FilterRefusal {
+            error_type: "BadRequestException",
+            message: format!("invalid subscription filter: {e}"),
+        }
+    }
+}
+
+/// subscribe.js's own refusal of a filter text that is not `{…}`, word for word
+/// (the resolver harness runs both on the same texts).
+const NOT_AN_OBJECT: &str = r#"filter must be a JSON object, e.g. {"name":{"in":["AMZN","TSLA"]}}"#;
+
 /// The filter of a new subscription on `field` with coerced `args`.
 pub fn subscription_filter(
     field: &FieldDef,
     args: &Map<String, Value>,
-) -> Result<Filter, FilterError> {
+) -> Result<Filter, FilterRefusal> {
     if field.arg(FILTER_ARG).is_some() {
         return match args.get(FILTER_ARG) {
             Some(Value::String(text)) if !text.trim().is_empty() => {
+                let trimmed = text.trim();
+                if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
+                    return Err(FilterRefusal {
+                        error_type: "BadFilter",
+                        message: NOT_AN_OBJECT.to_owned(),
+                    });
+                }
                 // Read last-wins, a repeated key would be another filter than the one written.
                 // (Its size is the filter's own limits' business: `shared::filter`.)
                 if let Err(e @ JsonError::RepeatedKey(_)) = json::check(text.as_bytes(), Shape::ANY)
                 {
-                    return Err(FilterError::NotJson(e.to_string()));
+                    return Err(FilterError::NotJson(e.to_string()).into());
                 }
-                Filter::from_input_text(text)
+                Ok(Filter::from_input_text(text)?)
             }
             _ => Ok(Filter::match_all()),
         };
@@ -66,5 +95,5 @@ pub fn subscription_filter(
         .filter(|(_, v)| !v.is_null())
         .map(|(name, v)| Condition::new(name, Operator::Eq, v.clone()).map(Expr::Cond))
         .collect::<Result<Vec<_>, _>>()?;
-    Filter::from_expr(&Expr::All(conditions))
+    Ok(Filter::from_expr(&Expr::All(conditions))?)
 }

@@ -337,6 +337,10 @@ fn errors_are_classified_like_amplify() {
     let e = |t: &str| ErrorObject::new(t, "m");
     assert!(!e("UnauthorizedException").is_retryable());
     assert!(!e("BadRequestException").is_retryable());
+    assert!(
+        !e("BadFilter").is_retryable(),
+        "subscribe.js's refusal of a filter text"
+    );
     assert!(!ErrorObject::message_only("x").with_code(403).is_retryable());
     assert!(!e("Whatever").with_code(401).is_retryable());
     assert!(e("LimitExceededError").is_retryable());

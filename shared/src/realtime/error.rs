@@ -22,8 +22,10 @@ pub struct ErrorObject {
 }
 
 /// Error types and codes after which retrying with the same credentials cannot help
-/// (Amplify's `NON_RETRYABLE_ERROR_TYPES` / `NON_RETRYABLE_CODES`).
-const NON_RETRYABLE_TYPES: [&str; 2] = ["BadRequestException", "UnauthorizedException"];
+/// (Amplify's `NON_RETRYABLE_ERROR_TYPES` / `NON_RETRYABLE_CODES`), and `BadFilter`, the type
+/// `subscribe.js` refuses a filter text with (the same text is refused again).
+const NON_RETRYABLE_TYPES: [&str; 3] =
+    ["BadRequestException", "UnauthorizedException", "BadFilter"];
 const NON_RETRYABLE_CODES: [i64; 3] = [400, 401, 403];
 
 impl ErrorObject {

@@ -301,8 +301,39 @@ impl ReferenceQuote {
     }
 }
 
+/// The member the consumer adds to a reference payload: the record's time (ms since the
+/// epoch), so a live bar and its stored copy are dated alike whatever clock reads them.
+pub const REFERENCE_TIME: &str = "timestamp";
+
+/// The time a reference payload carries in [`REFERENCE_TIME`], if it is a whole number of
+/// milliseconds from 0 on.
+pub fn reference_time(payload: &Value) -> Option<i64> {
+    let t = payload.get(REFERENCE_TIME)?;
+    t.as_i64()
+        .or_else(|| {
+            t.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+        .filter(|t| *t >= 0)
+}
+
+/// A reference payload dated: its own [`REFERENCE_TIME`] if it has one, else `record_ms` added
+/// to it. Returns the text to publish and the bar's time. Other members are kept (their
+/// order may change); the reference sample's readers ignore members they do not know.
+pub fn dated_reference(text: &str, record_ms: i64) -> Result<(String, i64), QuoteError> {
+    let mut payload: serde_json::Map<String, Value> =
+        serde_json::from_str(text).map_err(|e| QuoteError::Malformed(e.to_string()))?;
+    if let Some(own) = reference_time(&Value::Object(payload.clone())) {
+        return Ok((text.to_owned(), own));
+    }
+    payload.insert(REFERENCE_TIME.to_owned(), Value::from(record_ms));
+    Ok((Value::Object(payload).to_string(), record_ms))
+}
+
 /// Reads `Channel.data` in either format: ours, or the reference sample's (which has no
-/// symbol or time, so `channel_name` and `received_at_ms` fill them in). `data` may also be
+/// symbol, so `channel_name` fills it in, and whose time is its [`REFERENCE_TIME`] when the
+/// consumer dated it, else `received_at_ms`). `data` may also be
 /// the JSON text *of* that text (double-encoded: what AppSync can make of an `AWSJSON` field
 /// whose resolver returned a string, aws-mobile-appsync-sdk-js#533): one such layer is read
 /// through, so a client works whichever AppSync writes.
@@ -322,7 +353,8 @@ pub fn parse_quote_payload(
         parsed => (std::borrow::Cow::Borrowed(data), parsed),
     };
     if parsed.get("value").is_some() {
-        ReferenceQuote::from_json(&data)?.into_quote(channel_name, received_at_ms)
+        let at = reference_time(&parsed).unwrap_or(received_at_ms);
+        ReferenceQuote::from_json(&data)?.into_quote(channel_name, at)
     } else {
         Quote::from_json(&data)
     }

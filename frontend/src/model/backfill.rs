@@ -11,7 +11,8 @@
 //!   answer and the subscription going live.
 //! - a live bar whose `prevTimestamp` is not the bar held before it: the hole in between
 //!   (a dropped frame, a tab that was hidden) is loaded from the bar before it.
-//! - a failed request is sent again after [`RETRY_MS`], unless its failure is one asking
+//! - a failed request is sent again after [`RETRY_MS`], doubling with each failure in a row
+//!   up to [`MAX_RETRY_MS`], unless its failure is one asking
 //!   again cannot change (no data source, not allowed): then the ticker asks no more and
 //!   its card says why.
 //!
@@ -31,6 +32,8 @@ pub const INITIAL: u32 = 120;
 pub const PAGE: u32 = 500;
 /// How long a failed request waits before it is sent again.
 pub const RETRY_MS: i64 = 3_000;
+/// The longest wait between two attempts of a failure that keeps coming back.
+pub const MAX_RETRY_MS: i64 = 300_000;
 
 /// Why one `history` call failed, and whether asking again can change that.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +81,8 @@ pub struct Loader {
     next_page: Option<Request>,
     /// A failed request and when to send it again.
     retry: Option<(Request, i64)>,
+    /// Failures in a row (the next wait doubles with each).
+    failures: u32,
     /// Every hole ending at or before this is final.
     settled_until: i64,
     /// Requests answered, for "loading…" versus "waiting for quotes…".
@@ -179,9 +184,18 @@ impl Loader {
         }
         self.in_flight = None;
         self.answered += 1;
+        self.failures = 0;
         // The most recent bars (`after: None`) end at the end; a `next` that does not move
-        // forward would page forever, so it ends paging too.
-        let next = next.filter(|n| request.after.is_some_and(|after| *n > after));
+        // forward would page forever: paging stops there, and what it covers is only what it
+        // read (the rest of the hole is not settled on a broken promise).
+        if let (Some(after), Some(n)) = (request.after, next)
+            && n <= after
+        {
+            let covered = last.map_or(after, |l| l.max(after));
+            self.settled_until = self.settled_until.max(covered);
+            return;
+        }
+        let next = next.filter(|_| request.after.is_some());
         let past_hole = matches!((request.until, next), (Some(until), Some(n)) if n >= until);
         if let Some(next) = next
             && !past_hole
@@ -200,7 +214,8 @@ impl Loader {
         self.settled_until = self.settled_until.max(covered);
     }
 
-    /// `request` failed: sent again after [`RETRY_MS`] when the failure may clear (network,
+    /// `request` failed: sent again after [`RETRY_MS`], doubled per failure in a row up to
+    /// [`MAX_RETRY_MS`], when the failure may clear (network,
     /// server); never again when it cannot (no data source, not allowed), which ends
     /// "loading…" with the reason.
     pub fn failed(&mut self, request: Request, now_ms: i64, error: &FieldError) {
@@ -214,7 +229,9 @@ impl Loader {
             self.next_page = None;
             return;
         }
-        self.retry = Some((request, now_ms + RETRY_MS));
+        let wait = (RETRY_MS << self.failures.min(10)).min(MAX_RETRY_MS);
+        self.failures += 1;
+        self.retry = Some((request, now_ms + wait));
     }
 }
 
@@ -420,6 +437,28 @@ mod tests {
         assert!(l.loading());
         assert_eq!(l.next(&s, 1_000 + RETRY_MS - 1), None);
         assert_eq!(l.next(&s, 1_000 + RETRY_MS), Some(r));
+        // Failing again and again, it waits twice as long each time, up to five minutes.
+        let mut now = 1_000 + RETRY_MS;
+        let mut waits = Vec::new();
+        for _ in 0..9 {
+            l.failed(r, now, &FieldError::transient("network"));
+            let at = l.retry.map(|(_, at)| at).unwrap();
+            waits.push(at - now);
+            now = at;
+            assert_eq!(l.next(&s, now), Some(r));
+        }
+        assert_eq!(
+            waits,
+            [
+                6_000, 12_000, 24_000, 48_000, 96_000, 192_000, 300_000, 300_000, 300_000
+            ]
+        );
+        // An answer starts the count again.
+        l.answered(r, None, None);
+        l.subscribed();
+        let again = l.next(&s, now).unwrap();
+        l.failed(again, now, &FieldError::transient("network"));
+        assert_eq!(l.retry.map(|(_, at)| at - now), Some(RETRY_MS));
     }
 
     #[test]
@@ -482,6 +521,17 @@ mod tests {
         let mut l = in_flight();
         l.answered(r, None, Some(1_000));
         assert_eq!((l.next_page, l.settled_until), (None, 1_000));
+        // A `next` that does not move on settles what was read, never the hole's end.
+        let hole = Request {
+            until: Some(9_000),
+            ..r
+        };
+        let mut l = Loader {
+            in_flight: Some(hole),
+            ..Loader::default()
+        };
+        l.answered(hole, Some(2_000), Some(500));
+        assert_eq!((l.next_page, l.settled_until), (None, 2_000));
         let mut l = in_flight();
         l.answered(r, None, Some(2_000));
         assert_eq!(

@@ -91,7 +91,14 @@ pub fn read_answer(body: &Value, count: usize, received_at_ms: i64) -> Answer {
                     Some(Value::Null) if field_error(&errors, &alias).is_none() => {
                         Ok(Page::default())
                     }
-                    Some(page @ Value::Object(_)) => Ok(Page {
+                    // Only an explicit `next: null` ends paging: a page without a readable
+                    // `next` is an answer that cannot be trusted, asked for again.
+                    Some(page @ Value::Object(_)) => match page.get("next") {
+                        Some(Value::Null) => Ok(None),
+                        Some(next) => ms(next).map(Some).ok_or(()),
+                        None => Err(()),
+                    }
+                    .map(|next| Page {
                         bars: page
                             .get("items")
                             .and_then(Value::as_array)
@@ -102,7 +109,10 @@ pub fn read_answer(body: &Value, count: usize, received_at_ms: i64) -> Answer {
                                     .collect()
                             })
                             .unwrap_or_default(),
-                        next: page.get("next").and_then(ms),
+                        next,
+                    })
+                    .map_err(|()| {
+                        FieldError::transient("a history page without a readable `next`")
                     }),
                     _ => Err(field_error(&errors, &alias)
                         .or_else(|| errors.first().map(|e| describe(e)))
@@ -311,10 +321,25 @@ mod tests {
         assert_eq!(state.len(), 120);
         assert_eq!(state.last().map(|q| q.timestamp), Some(1_700_000_119_000));
         // Without a stored time (an older server), the arrival time as before.
-        let body = json!({"data": {"h0": {"items": [{"name": "AMZN", "data": reference}]}}});
+        let body =
+            json!({"data": {"h0": {"items": [{"name": "AMZN", "data": reference}], "next": null}}});
         let Answer::Fields(fields) = read_answer(&body, 1, 99) else {
             panic!("fields expected")
         };
         assert_eq!(fields[0].as_ref().unwrap().bars[0].timestamp, 99);
+        // A page without a readable `next` is not taken for the end.
+        for next in [None, Some(json!("soon"))] {
+            let mut page = json!({"items": []});
+            if let Some(n) = next {
+                page["next"] = n;
+            }
+            let Answer::Fields(fields) = read_answer(&json!({"data": {"h0": page}}), 1, 0) else {
+                panic!("fields expected")
+            };
+            assert!(
+                fields[0].as_ref().is_err_and(|e| !e.permanent),
+                "{fields:?}"
+            );
+        }
     }
 }

@@ -27,7 +27,6 @@ use std::time::Instant;
 
 use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
 use futures_util::StreamExt;
-use quotecast_shared::Channel;
 use quotecast_shared::graphql::PublishBatch;
 use quotecast_shared::lambda::KafkaBatchResponse;
 use serde_json::Value;
@@ -36,38 +35,12 @@ use crate::appsync::{AppSyncClient, Auth, FieldErrorKind, PublishError, Publishe
 use crate::config::{AuthConfig, Config};
 use crate::history::{HistoryBar, HistoryError, HistoryWriter, MAX_ITEM_BYTES, dedup_last_wins};
 use crate::metrics::{self, Totals};
-use crate::records::{Dated, Skip, bar_of, decode_event, partitions};
+use crate::records::{Skip, bar_of, decode_event, partitions};
 use crate::retry::{Jitter, RetryPolicy, Retryable};
+use crate::same_ms::SameMillisecond;
 use crate::secrets::{self, SecretError};
 use crate::signing::env_credentials;
 pub use crate::stats::BatchStats;
-
-/// Finds, in one partition's records (offset order), a record-dated bar whose channel and
-/// millisecond are those of the record-dated bar before it: the history is keyed by
-/// `(channel, ms)`, so the later replaces the earlier there. Record times grow with offsets
-/// in a partition, so comparing with the last one per channel finds every such pair of one
-/// invocation (RELIABILITY.md: a pair split across two invocations is not seen).
-#[derive(Debug, Default)]
-struct SameMillisecond {
-    /// Per channel: the last record-dated bar's time, offset and a hash of its data.
-    last: std::collections::HashMap<String, (i64, i64, u64)>,
-}
-
-impl SameMillisecond {
-    /// The earlier record's offset when this one will replace its bar with other data (a
-    /// duplicate of the same data, a producer's retry, replaces nothing).
-    fn check(&mut self, channel: &Channel, time: i64, dated: Dated, offset: i64) -> Option<i64> {
-        use std::hash::{Hash, Hasher};
-        if dated != Dated::ByRecord {
-            return None;
-        }
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        channel.data.hash(&mut hasher);
-        let now = (time, offset, hasher.finish());
-        let before = self.last.insert(channel.name.clone(), now)?;
-        (before.0 == time && before.2 != now.2).then_some(before.1)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -205,9 +178,11 @@ impl Consumer {
         let parts = partitions(event);
         // The futures are made first: a closure inside the stream defeats `Send` inference
         // for callers that need this future to be `Send`.
+        // One per invocation: a channel's records may sit in several partitions.
+        let collisions = SameMillisecond::default();
         let work: Vec<_> = parts
             .iter()
-            .map(|(key, records)| self.partition(key, records, deadline))
+            .map(|(key, records)| self.partition(key, records, deadline, &collisions))
             .collect();
         let results: Vec<(BatchStats, Option<(String, i64)>)> = futures_util::stream::iter(work)
             .buffer_unordered(self.concurrency)
@@ -235,6 +210,7 @@ impl Consumer {
         key: &str,
         records: &[&KafkaRecord],
         deadline: Instant,
+        collisions: &SameMillisecond,
     ) -> (BatchStats, Option<(String, i64)>) {
         let mut stats = BatchStats {
             records: records.len(),
@@ -243,7 +219,6 @@ impl Consumer {
         let mut batch = PublishBatch::new();
         let mut offsets: Vec<i64> = Vec::new();
         let mut times: Vec<i64> = Vec::new();
-        let mut collisions = SameMillisecond::default();
         for (i, record) in records.iter().enumerate() {
             let (channel, (time, dated)) = match bar_of(record) {
                 Ok(c) => c,
@@ -269,16 +244,19 @@ impl Consumer {
                 offsets.clear();
                 times.clear();
             }
-            if let Some(earlier) = collisions.check(&channel, time, dated, record.offset) {
+            if let Some((other_partition, other_offset)) =
+                collisions.check(key, &channel, time, dated, record.offset)
+            {
                 stats.replaced += 1;
                 tracing::warn!(
                     partition = key,
                     offset = record.offset,
-                    replaced_offset = earlier,
+                    other_partition,
+                    other_offset,
                     channel = channel.name,
                     timestamp = time,
                     "two reference-format records of one channel in the same millisecond: \
-                     the history keeps the later (live subscribers get both)"
+                     the history keeps one of them (live subscribers get both)"
                 );
             }
             offsets.push(record.offset);

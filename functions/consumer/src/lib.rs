@@ -19,6 +19,7 @@ pub mod history;
 pub mod metrics;
 pub mod records;
 pub mod retry;
+pub mod same_ms;
 pub mod secrets;
 pub mod signing;
 pub mod stats;

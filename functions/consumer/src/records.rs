@@ -1,14 +1,15 @@
 //! From Kafka records to channel messages.
 //!
 //! A record's value is one quote: ours (`Quote` JSON), or the reference sample's
-//! `{"topic", "value"}` payload, which is forwarded as it is after checking it. The channel
+//! `{"topic", "value"}` payload, which is checked and forwarded with the record's time added
+//! as `timestamp` (unless it has one), the bar's only time. The channel
 //! name is the record key (the symbol); without a key, our quote's own symbol; without
 //! either, the topic name (the reference's topic-per-stock layout).
 
 use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use quotecast_shared::quote::{ReferenceQuote, validate_symbol};
+use quotecast_shared::quote::{ReferenceQuote, dated_reference, validate_symbol};
 use quotecast_shared::{Channel, Quote, QuoteError};
 use serde_json::Value;
 
@@ -143,10 +144,11 @@ pub fn bar_of(record: &KafkaRecord) -> Result<(Channel, (i64, Dated)), Skip> {
         Err(QuoteError::Malformed(_)) => {
             let name = key.or_else(|| record.topic.clone()).unwrap_or_default();
             let reference = ReferenceQuote::from_json(&text).map_err(Skip::BadQuote)?;
-            let at = reference
-                .into_quote(&name, record.timestamp.0.timestamp_millis())
-                .map_err(Skip::BadQuote)?
-                .timestamp;
+            // Dated with the record's time (unless it carries its own), so the live bar and
+            // its stored copy read alike in every browser.
+            let (text, at) = dated_reference(&text, record.timestamp.0.timestamp_millis())
+                .map_err(Skip::BadQuote)?;
+            reference.into_quote(&name, at).map_err(Skip::BadQuote)?;
             Ok((Channel::new(name, text), (at, Dated::ByRecord)))
         }
         Err(e) => Err(Skip::BadQuote(e)),
@@ -225,14 +227,21 @@ mod tests {
     }
 
     #[test]
-    fn reference_payloads_are_checked_and_forwarded_as_they_are() {
+    fn reference_payloads_are_checked_and_forwarded_dated_by_their_record() {
         let payload = r#"{"topic":"amazon","value":"{\"Open\":1,\"High\":2,\"Low\":0.5,\"Close\":1.5,\"Adj Close\":1.5,\"Volume\":10}"}"#;
         let ch = channel_of(&record(None, Some(payload))).unwrap();
-        assert_eq!(
-            (ch.name.as_str(), ch.data.as_str()),
-            ("quotes", payload),
-            "topic name without a key"
-        );
+        assert_eq!(ch.name, "quotes", "topic name without a key");
+        let sent: Value = serde_json::from_str(&ch.data).unwrap();
+        let mut expected: Value = serde_json::from_str(payload).unwrap();
+        expected["timestamp"] = json!(1_700_000_000_000i64);
+        assert_eq!(sent, expected, "the payload, with the record's time added");
+        // Read back by any client, it is the record's bar at the record's time.
+        let read = quotecast_shared::quote::parse_quote_payload(&ch.data, "quotes", 5).unwrap();
+        assert_eq!((read.timestamp, read.close), (1_700_000_000_000, 1.5));
+        // A payload with its own time keeps it, as it is.
+        let own = payload.replacen('{', r#"{"timestamp":1600000000000,"#, 1);
+        let (ch, (at, _)) = bar_of(&record(None, Some(&own))).unwrap();
+        assert_eq!((ch.data.as_str(), at), (own.as_str(), 1_600_000_000_000));
         assert_eq!(
             channel_of(&record(Some("AMZN"), Some(payload)))
                 .unwrap()

@@ -26,6 +26,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Debug, Clone)]
 pub struct BodyBudget {
     kib: Arc<Semaphore>,
+    /// The whole budget, in KiB: a body declared larger can never fit.
+    total_kib: usize,
 }
 
 impl BodyBudget {
@@ -35,6 +37,7 @@ impl BodyBudget {
         let kib = bytes.div_ceil(1024).min(Semaphore::MAX_PERMITS);
         BodyBudget {
             kib: Arc::new(Semaphore::new(kib)),
+            total_kib: kib,
         }
     }
 
@@ -96,11 +99,13 @@ pub async fn read_limited(
     // hyper never delivers more than a declared length, so that is all a body can hold.
     let reserved = match budget {
         None => None,
-        Some(budget) => Some(
-            budget
-                .reserve(declared.unwrap_or(limit))
-                .ok_or(BodyError::OverBudget)?,
-        ),
+        Some(budget) => {
+            let wanted = declared.unwrap_or(limit);
+            if wanted.div_ceil(1024) > budget.total_kib {
+                return Err(BodyError::TooLarge);
+            }
+            Some(budget.reserve(wanted).ok_or(BodyError::OverBudget)?)
+        }
     };
     let read = async {
         let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
@@ -113,6 +118,7 @@ pub async fn read_limited(
             if bytes.len() + chunk.len() > limit {
                 return Err(BodyError::TooLarge);
             }
+            make_room(&mut bytes, chunk.len(), limit);
             bytes.extend_from_slice(&chunk);
         }
         Ok(Bytes::from(bytes))
@@ -126,5 +132,84 @@ pub async fn read_limited(
             tracing::debug!("request body not received in time");
             Err(BodyError::TimedOut)
         }
+    }
+}
+
+/// Makes room for `extra` more bytes, growing by doubling but never past `limit`, so a body
+/// without a declared length holds at most `limit` bytes of buffer (what it reserved), where
+/// doubling alone could end at twice the body.
+fn make_room(bytes: &mut Vec<u8>, extra: usize, limit: usize) {
+    let needed = bytes.len() + extra;
+    if needed > bytes.capacity() {
+        let target = (bytes.capacity() * 2).max(needed).min(limit.max(needed));
+        bytes.reserve_exact(target - bytes.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunked(chunks: Vec<Vec<u8>>) -> Body {
+        let stream = futures_util::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, std::io::Error>(Bytes::from(c))),
+        );
+        Body::from_stream(stream)
+    }
+
+    /// A body without a declared length reserves its limit and never grows a buffer past it
+    /// (doubling alone would end at up to twice the body).
+    #[tokio::test]
+    async fn an_undeclared_body_holds_at_most_its_limit() {
+        let limit = 1_000_000;
+        let chunks: Vec<Vec<u8>> = (0..61).map(|_| vec![b'x'; 16 * 1024]).collect();
+        let budget = BodyBudget::new(4 * limit);
+        let body = read_limited(
+            &HeaderMap::new(),
+            chunked(chunks),
+            limit,
+            Duration::from_secs(5),
+            Some(&budget),
+        )
+        .await
+        .unwrap();
+        assert_eq!(body.len(), 61 * 16 * 1024);
+        let mut grown = Vec::new();
+        for _ in 0..61 {
+            make_room(&mut grown, 16 * 1024, limit);
+            grown.extend_from_slice(&[b'x'; 16 * 1024]);
+        }
+        let held = grown.capacity();
+        assert!(
+            held <= limit,
+            "{held} bytes of buffer for a {limit}-byte limit"
+        );
+        let whole = (4 * limit).div_ceil(1024) * 1024;
+        assert_eq!(
+            budget.available(),
+            whole - limit.div_ceil(1024) * 1024,
+            "the limit reserved"
+        );
+        drop(body);
+        assert_eq!(budget.available(), whole, "given back with the body");
+    }
+
+    /// A body declared larger than the whole budget could never be read: refused as too
+    /// large, not throttled for ever.
+    #[tokio::test]
+    async fn a_body_larger_than_the_budget_is_too_large() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, "5000".parse().unwrap());
+        let budget = BodyBudget::new(4096);
+        let read = read_limited(
+            &headers,
+            Body::empty(),
+            10_000,
+            Duration::from_secs(1),
+            Some(&budget),
+        );
+        assert_eq!(read.await.unwrap_err(), BodyError::TooLarge);
     }
 }

@@ -72,6 +72,12 @@ impl Operation {
 /// of both routes together ([`DynamoDb::sharing_port`]; 8.4 GiB without it).
 pub const MAX_UNVERIFIED_BODIES: usize = 320;
 
+/// [`MAX_UNVERIFIED_BODIES`] on a port shared with `/graphql`: half, so bodies awaiting their
+/// signature (anyone with the printed key id can send them) take at most half of the port's
+/// 5 GiB budget (160 × 16 MiB), and `/graphql` keeps the other half (512 × 5 MiB) whatever
+/// they do.
+pub const SHARED_PORT_UNVERIFIED_BODIES: usize = MAX_UNVERIFIED_BODIES / 2;
+
 /// What the endpoint serves: one table, to callers signing with one of `iam`'s keys.
 #[derive(Debug)]
 pub struct DynamoDb {
@@ -118,7 +124,7 @@ impl DynamoDb {
             store,
             iam,
             body_read_timeout,
-            unverified_bodies: Semaphore::new(MAX_UNVERIFIED_BODIES),
+            unverified_bodies: Semaphore::new(SHARED_PORT_UNVERIFIED_BODIES),
             body_budget: Some(budget),
         })
     }

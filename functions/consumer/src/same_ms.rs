@@ -18,11 +18,14 @@ use quotecast_shared::Channel;
 
 use crate::records::Dated;
 
+/// A record seen: its partition, its offset, and its data's hash.
+type Seen = (String, i64, u64);
+
 /// The record-dated bars of one invocation, by `(channel, ms)`.
 #[derive(Debug, Default)]
 pub struct SameMillisecond {
-    /// The records seen at each `(channel, ms)` with distinct data: partition, offset, hash.
-    seen: Mutex<HashMap<(String, i64), Vec<(String, i64, u64)>>>,
+    /// The records seen at each `(channel, ms)` with distinct data.
+    seen: Mutex<HashMap<(String, i64), Vec<Seen>>>,
 }
 
 impl SameMillisecond {

@@ -5,8 +5,9 @@
 // - util.error(message, errorType): ends the handler; the field resolves to null with that
 //   error. Here it throws a ResolverError the harness reports as { error: { message, type } }.
 // - util.appendError(message, errorType): records an error and goes on.
-// - util.dynamodb.toMapValues(object): each value as a DynamoDB attribute value (S, N as the
-//   number's text, BOOL, NULL, L, M).
+// - util.dynamodb.toMapValues(object): each value as a DynamoDB attribute value (S, N, BOOL,
+//   NULL, L, M); as AWS's reference shows it, `N` holds the number itself ({ N: 12345 }), which
+//   AppSync writes as DynamoDB's number text when it sends the request (run.mjs does).
 // - util.transform.toSubscriptionFilter(filter): AppSync turns the filter object into its
 //   filter form; here it is recorded as given (the harness runs no subscription).
 // - runtime.earlyReturn(value): ends the request handler without calling the data source or
@@ -40,7 +41,7 @@ function attribute(value) {
     return { S: value };
   }
   if (typeof value === 'number') {
-    return { N: String(value) };
+    return { N: value };
   }
   if (typeof value === 'boolean') {
     return { BOOL: value };

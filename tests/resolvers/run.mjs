@@ -71,6 +71,24 @@ async function setup(spec) {
   }
 }
 
+// Attribute values as DynamoDB's wire takes them: a number's `N` as its text.
+function wireValues(values) {
+  const wire = (v) => {
+    if (v === null || typeof v !== 'object') {
+      return v;
+    }
+    if (Array.isArray(v)) {
+      return v.map(wire);
+    }
+    const out = {};
+    for (const [k, x] of Object.entries(v)) {
+      out[k] = k === 'N' && typeof x === 'number' ? String(x) : wire(x);
+    }
+    return out;
+  };
+  return values === undefined ? undefined : wire(values);
+}
+
 // What AppSync's DynamoDB data source does with a resolver's `Query` request object.
 async function query(request) {
   const q = request.query;
@@ -78,7 +96,7 @@ async function query(request) {
     TableName: input.table,
     KeyConditionExpression: q.expression,
     ExpressionAttributeNames: q.expressionNames,
-    ExpressionAttributeValues: q.expressionValues,
+    ExpressionAttributeValues: wireValues(q.expressionValues),
     ScanIndexForward: request.scanIndexForward,
     ConsistentRead: request.consistentRead,
     Limit: request.limit,

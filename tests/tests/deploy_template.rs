@@ -956,6 +956,7 @@ fn every_failure_an_operator_must_act_on_has_an_alarm() {
         },
         1,
         0,
+        "stack-ConsumerFunction",
     ))
     .unwrap();
     let directive = &emf["_aws"]["CloudWatchMetrics"][0];
@@ -984,10 +985,20 @@ fn every_failure_an_operator_must_act_on_has_an_alarm() {
                 emitted.contains(metric),
                 "{name}: the consumer writes no {metric}"
             );
-            assert_eq!(directive["Dimensions"], serde_json::json!([["Service"]]));
+            // The consumer's dimensions, per stack: its function's name, as the alarm names it.
+            assert_eq!(
+                directive["Dimensions"],
+                serde_json::json!([["Service", "FunctionName"]])
+            );
             assert_eq!(
                 (dims[0]["Name"].as_str(), dims[0]["Value"].as_str()),
                 (Some("Service"), Some(SERVICE))
+            );
+            assert_eq!(dims[1]["Name"], "FunctionName", "{name}");
+            assert_eq!(
+                intrinsic(&dims[1]["Value"]),
+                Some(("!Ref".into(), "ConsumerFunction".into())),
+                "{name}"
             );
         } else {
             let target = intrinsic(&dims[0]["Value"]).map(|(_, target)| target);

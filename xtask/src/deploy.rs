@@ -259,7 +259,15 @@ pub fn deploy(args: &[String]) -> Result<()> {
             exec(
                 tool("sam")
                     .current_dir(project_root().join("deploy"))
-                    .args(["deploy", "--stack-name", &stack, "--parameter-overrides"])
+                    // A second deploy within the hour computes the same expiry: no change is
+                    // not a failure.
+                    .args([
+                        "deploy",
+                        "--stack-name",
+                        &stack,
+                        "--no-fail-on-empty-changeset",
+                    ])
+                    .arg("--parameter-overrides")
                     .arg(format!("ApiKeyExpires={expires}"))
                     .args(overrides),
             )

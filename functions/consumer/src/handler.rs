@@ -58,8 +58,9 @@ pub struct Consumer {
     client: AppSyncClient,
     /// Counts since start, read locally at `GET /metrics`.
     totals: Arc<Totals>,
-    /// One CloudWatch EMF line per invocation on stdout (the Lambda binary only).
-    emf: bool,
+    /// One CloudWatch EMF line per invocation on stdout, named for this function (the
+    /// Lambda binary only).
+    emf: Option<String>,
     history: Option<HistoryWriter>,
     chunk_size: usize,
     max_request_bytes: usize,
@@ -89,7 +90,7 @@ impl Consumer {
         };
         Ok(Consumer {
             totals: Arc::new(Totals::default()),
-            emf: false,
+            emf: None,
             history,
             client: AppSyncClient::new(&config.appsync_url, auth, config.request_timeout)?,
             chunk_size: config.chunk_size,
@@ -130,9 +131,9 @@ impl Consumer {
     }
 
     /// Writes one CloudWatch embedded-metric-format line per invocation to stdout, which
-    /// Lambda's log capture turns into metrics (`metrics.rs`).
-    pub fn emitting_emf(mut self) -> Consumer {
-        self.emf = true;
+    /// Lambda's log capture turns into metrics of `function` (`metrics.rs`).
+    pub fn emitting_emf(mut self, function: impl Into<String>) -> Consumer {
+        self.emf = Some(function.into());
         self
     }
 
@@ -154,8 +155,11 @@ impl Consumer {
         let (response, stats) = self.handle(&event).await;
         let duration_ms = started.elapsed().as_millis() as u64;
         self.totals.record(&stats, duration_ms);
-        if self.emf {
-            println!("{}", metrics::emf_line(&stats, duration_ms, now_ms()));
+        if let Some(function) = &self.emf {
+            println!(
+                "{}",
+                metrics::emf_line(&stats, duration_ms, now_ms(), function)
+            );
         }
         tracing::info!(
             records = stats.records,

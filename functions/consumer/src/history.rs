@@ -156,7 +156,7 @@ impl HistoryWriter {
             .chunks(MAX_BATCH_ITEMS)
             .map(|chunk| self.batch_write(chunk, expires_at))
             .collect();
-        // All at once (at most 40: `PUBLISH_CHUNK_SIZE` ≤ 1,000): one round of requests, so
+        // All at once (at most 10: `PUBLISH_CHUNK_SIZE` ≤ 250): one round of requests, so
         // a write ends within one `REQUEST_TIMEOUT_MS` and the invocation's deadline holds.
         let in_flight = calls.len().max(1);
         let mut results = futures_util::stream::iter(calls).buffer_unordered(in_flight);

@@ -18,7 +18,10 @@ async fn main() -> Result<(), Error> {
     let consumer = Consumer::from_config(&config)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?
-        .emitting_emf();
+        .emitting_emf(
+            std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|_| "quotecast-consumer".to_owned()),
+        );
     let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         consumer

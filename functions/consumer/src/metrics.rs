@@ -16,7 +16,8 @@ use crate::stats::BatchStats;
 
 /// The CloudWatch namespace of the consumer's metrics (the template's alarms read it).
 pub const NAMESPACE: &str = "quotecast";
-/// The dimension every metric carries, `Service = consumer`.
+/// The dimensions every metric carries: `Service = consumer` and `FunctionName`, the
+/// Lambda function's name, so two stacks in one account and region keep apart.
 pub const SERVICE: &str = "consumer";
 /// EMF takes at most 100 values for one metric in one line.
 const MAX_EMF_VALUES: usize = 100;
@@ -27,8 +28,8 @@ pub const AGE_BUCKETS_MS: [u64; 12] = [
 /// Ages kept for the once-a-minute summary's p99; past this, later ones replace earlier ones.
 const WINDOW_AGES: usize = 16_384;
 
-/// The EMF line of one invocation (`timestamp_ms`: when it ended).
-pub fn emf_line(stats: &BatchStats, duration_ms: u64, timestamp_ms: i64) -> String {
+/// The EMF line of one invocation of `function` (`timestamp_ms`: when it ended).
+pub fn emf_line(stats: &BatchStats, duration_ms: u64, timestamp_ms: i64, function: &str) -> String {
     let counts = [
         ("RecordsIn", stats.records),
         ("Published", stats.published),
@@ -47,11 +48,12 @@ pub fn emf_line(stats: &BatchStats, duration_ms: u64, timestamp_ms: i64) -> Stri
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [["Service"]],
+                "Dimensions": [["Service", "FunctionName"]],
                 "Metrics": metrics,
             }],
         },
         "Service": SERVICE,
+        "FunctionName": function,
         "BatchDuration": duration_ms,
     });
     for (name, count) in counts {
@@ -248,15 +250,23 @@ mod tests {
 
     #[test]
     fn one_emf_line_names_every_metric_it_carries() {
-        let line: Value =
-            serde_json::from_str(&emf_line(&stats(vec![30, 10, 20]), 42, 1_700_000_000_000))
-                .unwrap();
+        let line: Value = serde_json::from_str(&emf_line(
+            &stats(vec![30, 10, 20]),
+            42,
+            1_700_000_000_000,
+            "stack-Consumer",
+        ))
+        .unwrap();
         let aws = &line["_aws"];
         assert_eq!(aws["Timestamp"], 1_700_000_000_000i64);
         let directive = &aws["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], NAMESPACE);
-        assert_eq!(directive["Dimensions"], json!([["Service"]]));
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["Service", "FunctionName"]])
+        );
         assert_eq!(line["Service"], SERVICE);
+        assert_eq!(line["FunctionName"], "stack-Consumer");
         // Every metric named has a value at the top level, as EMF requires.
         for metric in directive["Metrics"].as_array().unwrap() {
             let name = metric["Name"].as_str().unwrap();
@@ -269,7 +279,7 @@ mod tests {
         assert_eq!(line["BatchDuration"], 42);
         assert_eq!(line["BarAge"], json!([10, 20, 30]));
         // No bar published: no BarAge metric at all (an empty array is not a value).
-        let quiet: Value = serde_json::from_str(&emf_line(&stats(vec![]), 1, 0)).unwrap();
+        let quiet: Value = serde_json::from_str(&emf_line(&stats(vec![]), 1, 0, "f")).unwrap();
         assert!(quiet.get("BarAge").is_none());
         let names: Vec<&str> = quiet["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
@@ -283,7 +293,7 @@ mod tests {
     #[test]
     fn many_ages_are_spread_over_at_most_100_values_keeping_the_extremes() {
         let ages: Vec<u64> = (0..10_000).rev().collect();
-        let line: Value = serde_json::from_str(&emf_line(&stats(ages), 1, 0)).unwrap();
+        let line: Value = serde_json::from_str(&emf_line(&stats(ages), 1, 0, "f")).unwrap();
         let values = line["BarAge"].as_array().unwrap();
         assert_eq!(values.len(), 100);
         assert_eq!(

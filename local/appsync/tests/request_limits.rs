@@ -364,3 +364,42 @@ async fn a_query_deeper_than_the_apis_limit_is_refused() {
     assert!(text.contains("QueryDepthLimitReached"), "{text}");
     server.stop().await;
 }
+
+/// The dashboard's largest document (10 aliased `historyPage` fields, 3 levels deep, as
+/// `frontend/src/model/history.rs` writes it) passes the API's default limits with room.
+#[tokio::test]
+async fn the_dashboards_largest_history_document_passes_the_apis_limits() {
+    let server = start(config()).await;
+    let fields = 10;
+    let params: Vec<String> = (0..fields)
+        .map(|i| format!("$n{i}: String!, $l{i}: Int, $a{i}: Float"))
+        .collect();
+    let selections: Vec<String> = (0..fields)
+        .map(|i| {
+            format!(
+                "h{i}: historyPage(name: $n{i}, limit: $l{i}, after: $a{i}) \
+                 {{ items {{ name data timestamp }} next }}"
+            )
+        })
+        .collect();
+    let mut request = GraphqlRequest::new(format!(
+        "query History({}) {{ {} }}",
+        params.join(", "),
+        selections.join(" ")
+    ));
+    for i in 0..fields {
+        request = request
+            .with_variable(&format!("n{i}"), "AMZN")
+            .with_variable(&format!("l{i}"), 500);
+    }
+    let (_, body) = server.reader().post(&request).await.unwrap();
+    let errors = body["errors"].as_array().unwrap();
+    // Each field reached its resolver (this server keeps no history): no limit refused it.
+    assert_eq!(errors.len(), fields, "{body}");
+    for e in errors {
+        assert_eq!(e["errorType"], "DataSourceUnavailable", "{body}");
+    }
+    assert!(fields * 4 <= quotecast_shared::graphql::RESOLVER_COUNT_LIMIT);
+    assert!(3 * 2 <= quotecast_shared::graphql::QUERY_DEPTH_LIMIT);
+    server.stop().await;
+}

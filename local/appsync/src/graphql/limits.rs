@@ -17,9 +17,9 @@
 //!
 //! What the walk then does per selection is proportional to what was counted for it, so a
 //! request that passes costs at most a constant times these limits. The numbers are
-//! generous for real clients: the consumer's largest request (1,000 aliased `publish`
-//! fields, `PUBLISH_CHUNK_SIZE` at its maximum) is about 27,000 tokens, depth 2, 3,000
-//! selections and its own size in bytes. Refusals are HTTP 200 with `data: null`, or an
+//! generous for real clients: 1,000 aliased `publish` fields (four times the consumer's
+//! largest chunk, which the API's `ResolverCountLimit` caps at 250) are about 27,000 tokens,
+//! depth 2, 3,000 selections and their own size in bytes. Refusals are HTTP 200 with `data: null`, or an
 //! `error` for that `start` on the real-time socket, like validation errors.
 
 use std::collections::HashMap;
@@ -50,7 +50,7 @@ pub const MAX_DEPTH: usize = 32;
 
 /// Selections after expansion: every field, fragment spread and inline fragment, counted
 /// each time a spread brings it in (graphql-java's "query complexity" with a weight of one,
-/// spreads included). The consumer's 1,000 aliased publishes with `{ name data }` are 3,000.
+/// spreads included). 1,000 aliased publishes with `{ name data }` are 3,000.
 pub const MAX_SELECTIONS: usize = 10_000;
 
 /// Bytes of field names, aliases, argument names and argument values (variables counted at

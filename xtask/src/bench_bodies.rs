@@ -2,7 +2,9 @@
 //! memory. The release `quotecast appsync` gets, one at a time and with the public key,
 //! 5 MiB of one-entry objects, 5 MiB of small numbers (both refused before they are built)
 //! and the largest body the shape bounds still accept (`len / 2,048` objects and `len / 128`
-//! values); after each, the peak RSS (`VmHWM`) against the server's before the first.
+//! values); after each, the peak RSS (`VmHWM`) against the server's before the first. Then the
+//! time to refuse 5,000 aliased `history(limit: 1000)` fields (the API's `ResolverCountLimit`),
+//! 50 requests one after another, from the first byte sent to the last read.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -68,6 +70,25 @@ pub fn run() -> Result<()> {
             (peak.saturating_sub(before) * 1024) as f64 / bytes.len() as f64,
         );
     }
+    let fields: String = (0..5_000)
+        .map(|i| format!(r#"h{i}: history(name: \"AMZN\", limit: 1000) {{ name }} "#))
+        .collect();
+    let flood = format!(r#"{{"query": "{{ {fields}}}"}}"#).into_bytes();
+    let mut times = Vec::new();
+    let mut answer = String::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        answer = post(&address, &flood)?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "    5,000 aliased history fields ({} KB): answered {answer}; refused in p50 {:.1?}, p90 {:.1?}, max {:.1?} (50 requests)",
+        flood.len() / 1024,
+        times[25],
+        times[45],
+        times[49],
+    );
     Ok(())
 }
 

@@ -21,7 +21,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
 use super::auth::{AuthFailure, directive, error_type};
-use super::graphql::{GraphqlError, OperationType, check_api_limits, prepare};
+use super::graphql::{
+    GraphqlError, OperationType, check_api_limits, check_api_limits_in_text, prepare,
+};
 use super::hub::{Registration, Subscriber};
 use super::outbox::{Close, Outbox};
 use super::resolvers::subscription_filter;
@@ -396,6 +398,8 @@ impl Connection {
                 format!("start payload data is not a GraphQL request: {e}"),
             )
         })?;
+        check_api_limits_in_text(&request.query, app.config.resolver_count_limit)
+            .map_err(|refused| Refusal::WithId(vec![graphql_error(&refused)]))?;
         let op = prepare(
             &app.schema,
             &request.query,

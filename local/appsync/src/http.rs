@@ -23,7 +23,8 @@ use serde_json::{Map, Value, json};
 
 use super::auth::{AuthFailure, Principal, directive, error_type};
 use super::graphql::{
-    GraphqlError, Operation, OperationType, RootField, Selection, check_api_limits, prepare,
+    GraphqlError, Operation, OperationType, RootField, Selection, check_api_limits,
+    check_api_limits_in_text, prepare,
 };
 use super::history::{self, HistoryError, HistoryRequest};
 use super::resolvers::{filter_event, mutation_result};
@@ -141,6 +142,12 @@ pub async fn graphql(State(app): State<Arc<AppSync>>, request: Request) -> Respo
             "Unable to parse GraphQL query.",
         );
     };
+    // A flood of resolver fields is refused on its text, before it is parsed.
+    if let Err(refused) = check_api_limits_in_text(&request.query, app.config.resolver_count_limit)
+    {
+        let body = errors_body(Value::Null, &[refused]);
+        return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
+    }
     let body = match prepare(
         &app.schema,
         &request.query,

@@ -121,7 +121,7 @@ fn parse_cancelled(what: String) -> GraphqlError {
 
 /// The index after a `"` string starting before `i` (escapes skipped; a line end or the end of
 /// the text ends an unterminated one, which the parser then refuses).
-fn string_end(b: &[u8], mut i: usize) -> usize {
+pub(super) fn string_end(b: &[u8], mut i: usize) -> usize {
     while i < b.len() {
         match b[i] {
             b'\\' => i += 2,
@@ -134,7 +134,7 @@ fn string_end(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The index after a `"""` block string whose text starts at `i` (`\"""` does not end it).
-fn block_string_end(b: &[u8], mut i: usize) -> usize {
+pub(super) fn block_string_end(b: &[u8], mut i: usize) -> usize {
     while i < b.len() {
         if b[i..].starts_with(b"\\\"\"\"") {
             i += 4;
@@ -149,7 +149,7 @@ fn block_string_end(b: &[u8], mut i: usize) -> usize {
 
 /// The index after a number whose first character is before `i`: digits, then an optional
 /// fraction and exponent.
-fn number_end(b: &[u8], mut i: usize) -> usize {
+pub(super) fn number_end(b: &[u8], mut i: usize) -> usize {
     let digits = |mut i: usize| {
         while i < b.len() && b[i].is_ascii_digit() {
             i += 1;

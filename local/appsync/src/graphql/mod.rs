@@ -16,7 +16,7 @@ mod prepare;
 mod schema;
 mod selection;
 
-pub use api_limits::check_api_limits;
+pub use api_limits::{check_api_limits, check_api_limits_in_text};
 pub use documents::{Documents, MAX_CACHED, MAX_CACHED_BYTES, MAX_CACHED_TEXT};
 pub use error::GraphqlError;
 pub use limits::{MAX_DEPTH, MAX_EXPANDED_BYTES, MAX_NESTING, MAX_SELECTIONS, MAX_TOKENS};

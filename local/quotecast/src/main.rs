@@ -639,3 +639,29 @@ async fn main() -> Result<()> {
         Command::Smoke(args) => smoke(args).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use quotecast_consumer::metrics::Summary;
+
+    use super::*;
+
+    #[test]
+    fn the_minute_summary_says_rates_and_the_p99_age() {
+        let busy = Summary {
+            records: 600,
+            published: 590,
+            p99_age_ms: Some(42),
+        };
+        assert_eq!(
+            summary_line(&busy, Duration::from_secs(60)),
+            "last 60 s: 10.0 records/s in, 9.8 published/s, p99 age of a bar at publish 42 ms"
+        );
+        let quiet = Summary {
+            records: 0,
+            published: 0,
+            p99_age_ms: None,
+        };
+        assert!(summary_line(&quiet, Duration::from_secs(60)).ends_with("no bar published"));
+    }
+}

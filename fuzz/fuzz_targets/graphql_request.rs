@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use quotecast_appsync::graphql::{Schema, prepare};
+use quotecast_appsync::graphql::{ApiLimits, Schema, prepare};
 use quotecast_shared::graphql::GraphqlRequest;
 
 static SCHEMA: OnceLock<Schema> = OnceLock::new();
@@ -23,5 +23,6 @@ fuzz_target!(|data: &[u8]| {
         &request.query,
         &request.variables,
         request.operation_name.as_deref(),
+        ApiLimits::DEPLOYED,
     );
 });

@@ -10,6 +10,7 @@ pub mod channel;
 pub mod dashboard_config;
 pub mod filter;
 pub mod graphql;
+pub mod kafka_security;
 pub mod lambda;
 pub mod quote;
 pub mod realtime;

@@ -15,7 +15,7 @@ use quotecast_e2e::LocalAppSync;
 use quotecast_esm::{EsmConfig, EventSourceMapping};
 use quotecast_msk::EmbeddedBroker;
 use quotecast_producer::handler::now_ms;
-use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
+use quotecast_producer::kafka::{KafkaSecurity, KafkaSettings, QuotePublisher};
 use quotecast_shared::Quote;
 use quotecast_shared::realtime::ServerMessage;
 
@@ -76,7 +76,7 @@ async fn run(window: Duration, history: bool) {
 
     let publisher = QuotePublisher::new(&KafkaSettings {
         bootstrap_servers: broker.bootstrap_servers().to_owned(),
-        security: Security::Plaintext,
+        security: KafkaSecurity::Plaintext,
         topic: "quotes".to_owned(),
         message_timeout: Duration::from_secs(10),
     })

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod fault_proxy;
 pub mod kafka_event;
 pub mod moto;
+pub mod tansu;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use quotecast::stack::StackConfig;
 use quotecast_appsync::{AppSync, Config};
 use quotecast_appsync_client::{GraphqlHttp, RealtimeClient, Transport};
 use quotecast_dynamodb::HistoryStore;
-use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
+use quotecast_producer::kafka::{KafkaSecurity, KafkaSettings, QuotePublisher};
 use quotecast_shared::realtime::AuthObject;
 use tokio::sync::oneshot;
 
@@ -46,6 +47,7 @@ pub fn stack_config(symbols: &[&str], tick: Duration) -> StackConfig {
         port: 0,
         api_key: API_KEY.to_owned(),
         bootstrap_servers: None,
+        kafka_security: quotecast_shared::kafka_security::KafkaSecurity::Plaintext,
         topic: "quotes".to_owned(),
         partitions: 2,
         symbols: symbols.iter().map(|s| (*s).to_owned()).collect(),
@@ -113,7 +115,7 @@ pub fn history_consumer(
 pub fn plaintext_publisher(bootstrap: &str) -> QuotePublisher {
     QuotePublisher::new(&KafkaSettings {
         bootstrap_servers: bootstrap.to_owned(),
-        security: Security::Plaintext,
+        security: KafkaSecurity::Plaintext,
         topic: "quotes".to_owned(),
         message_timeout: Duration::from_secs(10),
     })

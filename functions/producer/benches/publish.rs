@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
+use quotecast_producer::kafka::{KafkaSecurity, KafkaSettings, QuotePublisher};
 use quotecast_producer::source::sim::Simulator;
 use rdkafka::mocking::MockCluster;
 
@@ -14,7 +14,7 @@ async fn main() {
     cluster.create_topic("quotes", 4, 1).unwrap();
     let publisher = QuotePublisher::new(&KafkaSettings {
         bootstrap_servers: cluster.bootstrap_servers(),
-        security: Security::Plaintext,
+        security: KafkaSecurity::Plaintext,
         topic: "quotes".to_owned(),
         message_timeout: Duration::from_secs(30),
     })

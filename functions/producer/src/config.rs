@@ -30,9 +30,12 @@ pub enum Brokers {
 pub enum KafkaAuth {
     Plaintext,
     /// SASL_SSL + SCRAM-SHA-512 with `{"username","password"}` from the Secrets Manager
-    /// secret `MSK_SECRET_ARN` (MSK requires its name to start with `AmazonMSK_`).
+    /// secret `MSK_SECRET_ARN` (MSK requires its name to start with `AmazonMSK_`). The
+    /// brokers' certificate is verified against the system's CAs (MSK's are Amazon's), or
+    /// against `KAFKA_CA_FILE` (a PEM file) for a cluster with its own CA.
     Scram {
         secret_id: String,
+        ca_file: Option<String>,
     },
 }
 
@@ -157,7 +160,10 @@ impl Config {
         };
         let auth = match (get("KAFKA_SECURITY").as_deref(), get("MSK_SECRET_ARN")) {
             (Some("PLAINTEXT"), _) | (None, None) => KafkaAuth::Plaintext,
-            (Some("SASL_SCRAM") | None, Some(secret_id)) => KafkaAuth::Scram { secret_id },
+            (Some("SASL_SCRAM") | None, Some(secret_id)) => KafkaAuth::Scram {
+                secret_id,
+                ca_file: get("KAFKA_CA_FILE"),
+            },
             (Some("SASL_SCRAM"), None) => return Err(ConfigError::Missing("MSK_SECRET_ARN")),
             (Some(other), _) => {
                 return Err(invalid(
@@ -227,7 +233,8 @@ mod tests {
         assert_eq!(
             msk.auth,
             KafkaAuth::Scram {
-                secret_id: "AmazonMSK_q".into()
+                secret_id: "AmazonMSK_q".into(),
+                ca_file: None,
             }
         );
         assert_eq!(msk.symbols, ["AMZN", "TSLA"]);

@@ -8,7 +8,7 @@ use tokio::sync::Mutex;
 
 use crate::aws::{self, AwsError};
 use crate::config::{Brokers, Config, EmitWindow, KafkaAuth, SourceConfig};
-use crate::kafka::{KafkaSettings, PublishError, QuotePublisher, Security};
+use crate::kafka::{KafkaSecurity, KafkaSettings, PublishError, QuotePublisher, ScramMechanism};
 use crate::source::replay::Replay;
 use crate::source::sim::Simulator;
 use crate::source::yahoo::Yahoo;
@@ -41,6 +41,10 @@ pub enum ProducerError {
     Aws(#[from] AwsError),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(
+        "the configuration needs AWS (a cluster ARN or an MSK secret), and no AWS SDK configuration was given"
+    )]
+    NoAws,
 }
 
 /// What one invocation did.
@@ -103,6 +107,22 @@ impl Producer<AnySource> {
     /// Builds everything a container keeps: the source, and the Kafka producer — with the
     /// brokers and SCRAM credentials looked up from AWS when configured so.
     pub async fn from_config(config: &Config) -> Result<Producer, ProducerError> {
+        let needs_aws = matches!(config.brokers, Brokers::ClusterArn(_))
+            || matches!(config.auth, KafkaAuth::Scram { .. });
+        let sdk = if needs_aws {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        } else {
+            None
+        };
+        Producer::with_aws(config, sdk.as_ref()).await
+    }
+
+    /// [`Producer::from_config`] with the AWS SDK's configuration given (its endpoint, say,
+    /// when a stand-in answers for Secrets Manager); `None` when `config` needs no AWS call.
+    pub async fn with_aws(
+        config: &Config,
+        sdk: Option<&aws_config::SdkConfig>,
+    ) -> Result<Producer, ProducerError> {
         let source = match &config.source {
             SourceConfig::Sim { seed, interval_ms } => AnySource::Sim(Simulator::new(
                 *seed,
@@ -119,29 +139,27 @@ impl Producer<AnySource> {
                 AnySource::Replay(Replay::from_file(path, &config.symbols[0], *looping)?)
             }
         };
-        let needs_aws = matches!(config.brokers, Brokers::ClusterArn(_))
-            || matches!(config.auth, KafkaAuth::Scram { .. });
-        let sdk = if needs_aws {
-            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
-        } else {
-            None
-        };
-        let bootstrap_servers = match (&config.brokers, &sdk) {
+        let bootstrap_servers = match (&config.brokers, sdk) {
             (Brokers::Bootstrap(b), _) => b.clone(),
             (Brokers::ClusterArn(arn), Some(sdk)) => {
                 aws::scram_bootstrap(&aws_sdk_kafka::Client::new(sdk), arn).await?
             }
-            (Brokers::ClusterArn(_), None) => unreachable!("the SDK is loaded for an ARN"),
+            (Brokers::ClusterArn(_), None) => return Err(ProducerError::NoAws),
         };
-        let security = match (&config.auth, &sdk) {
-            (KafkaAuth::Plaintext, _) => Security::Plaintext,
-            (KafkaAuth::Scram { secret_id }, Some(sdk)) => {
+        let security = match (&config.auth, sdk) {
+            (KafkaAuth::Plaintext, _) => KafkaSecurity::Plaintext,
+            (KafkaAuth::Scram { secret_id, ca_file }, Some(sdk)) => {
                 let (username, password) =
                     aws::scram_credentials(&aws_sdk_secretsmanager::Client::new(sdk), secret_id)
                         .await?;
-                Security::SaslScram { username, password }
+                KafkaSecurity::SaslScram {
+                    mechanism: ScramMechanism::Sha512,
+                    username,
+                    password,
+                    ca_file: ca_file.clone(),
+                }
             }
-            (KafkaAuth::Scram { .. }, None) => unreachable!("the SDK is loaded for SCRAM"),
+            (KafkaAuth::Scram { .. }, None) => return Err(ProducerError::NoAws),
         };
         let publisher = QuotePublisher::new(&KafkaSettings {
             bootstrap_servers,

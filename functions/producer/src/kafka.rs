@@ -7,37 +7,17 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use quotecast_shared::Quote;
+pub use quotecast_shared::kafka_security::{KafkaSecurity, ScramMechanism};
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer, PurgeConfig};
 
-/// How the client reaches the brokers.
-#[derive(Clone, PartialEq)]
-pub enum Security {
-    Plaintext,
-    /// SASL_SSL with SCRAM-SHA-512, as Amazon MSK's SASL/SCRAM listener wants.
-    SaslScram {
-        username: String,
-        password: String,
-    },
-}
-
-impl std::fmt::Debug for Security {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Security::Plaintext => f.write_str("Plaintext"),
-            Security::SaslScram { username, .. } => write!(
-                f,
-                "SaslScram {{ username: {username:?}, password: <redacted> }}"
-            ),
-        }
-    }
-}
+use crate::auth_watch::AuthWatch;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct KafkaSettings {
     pub bootstrap_servers: String,
-    pub security: Security,
+    pub security: KafkaSecurity,
     pub topic: String,
     /// How long librdkafka may try to deliver one message before reporting it failed.
     pub message_timeout: Duration,
@@ -49,6 +29,18 @@ pub enum PublishError {
     Client(KafkaError),
     #[error(transparent)]
     Delivery(Box<DeliveryFailure>),
+    /// The brokers refused the client's TLS or SASL login. librdkafka would retry and let each
+    /// message time out minutes later; this ends the publish at the first refusal, with
+    /// librdkafka's reason, and nothing queued is sent afterwards.
+    #[error(
+        "Kafka authentication failed at {bootstrap_servers}: {reason}; \
+         {total} quotes were not published"
+    )]
+    Authentication {
+        bootstrap_servers: String,
+        reason: String,
+        total: usize,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,8 +58,10 @@ pub struct DeliveryFailure {
 
 /// One producer per container: connections and idempotence state are kept across invocations.
 pub struct QuotePublisher {
-    producer: FutureProducer,
+    producer: FutureProducer<AuthWatch>,
+    auth: AuthWatch,
     topic: String,
+    bootstrap_servers: String,
 }
 
 impl QuotePublisher {
@@ -83,22 +77,46 @@ impl QuotePublisher {
                 "message.timeout.ms",
                 settings.message_timeout.as_millis().to_string(),
             );
-        if let Security::SaslScram { username, password } = &settings.security {
-            config
-                .set("security.protocol", "SASL_SSL")
-                .set("sasl.mechanism", "SCRAM-SHA-512")
-                .set("sasl.username", username)
-                .set("sasl.password", password)
-                .set("ssl.ca.location", "probe");
+        for (key, value) in settings.security.client_settings() {
+            config.set(key, value);
         }
+        let auth = AuthWatch::default();
         Ok(QuotePublisher {
-            producer: config.create().map_err(PublishError::Client)?,
+            producer: config
+                .create_with_context(auth.clone())
+                .map_err(PublishError::Client)?,
+            auth,
             topic: settings.topic.clone(),
+            bootstrap_servers: settings.bootstrap_servers.clone(),
         })
     }
 
-    /// Publishes `quotes` in order and waits until the broker has acknowledged every one.
+    /// Publishes `quotes` in order and waits until the broker has acknowledged every one, or
+    /// until the brokers refuse the client's login.
     pub async fn publish(&self, quotes: &[Quote]) -> Result<usize, PublishError> {
+        let refused = self.auth.refused();
+        tokio::select! {
+            biased;
+            reason = refused => {
+                // Nothing of this call may reach the topic later, when a login works.
+                self.producer
+                    .purge(PurgeConfig::default().queue().inflight());
+                Err(PublishError::Authentication {
+                    bootstrap_servers: self.bootstrap_servers.clone(),
+                    reason,
+                    total: quotes.len(),
+                })
+            }
+            published = self.deliver(quotes) => {
+                if published.is_ok() {
+                    self.auth.logged_in();
+                }
+                published
+            }
+        }
+    }
+
+    async fn deliver(&self, quotes: &[Quote]) -> Result<usize, PublishError> {
         let mut pending: VecDeque<(String, DeliveryFuture)> = VecDeque::with_capacity(quotes.len());
         let mut failures: Vec<(String, String, KafkaError)> = Vec::new();
         for quote in quotes {
@@ -167,5 +185,43 @@ fn record_outcome<E>(
             failures.push((key, message.partition().to_string(), error));
         }
         Err(_) => failures.push((key, "unknown".to_owned(), KafkaError::Canceled)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(security: KafkaSecurity) -> KafkaSettings {
+        KafkaSettings {
+            bootstrap_servers: "127.0.0.1:1".to_owned(),
+            security,
+            topic: "quotes".to_owned(),
+            message_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// librdkafka refuses `security.protocol=SASL_SSL` at client creation when it was built
+    /// without OpenSSL, and SCRAM without its SASL support: a build missing the `ssl` feature
+    /// fails here, not on AWS.
+    #[test]
+    fn our_librdkafka_has_tls_and_scram_built_in() {
+        let native = ClientConfig::new().create_native_config().unwrap();
+        let features = native.get("builtin.features").unwrap();
+        let features: Vec<&str> = features.split(',').collect();
+        for wanted in ["ssl", "sasl_scram"] {
+            assert!(features.contains(&wanted), "{wanted} not in {features:?}");
+        }
+        let msk = KafkaSecurity::msk_scram("quotecast".into(), "pw".into());
+        assert!(QuotePublisher::new(&settings(msk)).is_ok());
+        // The check has teeth: a property librdkafka does not support fails creation.
+        let mut unsupported = ClientConfig::new();
+        unsupported.set("security.protocol", "SASL_SSL");
+        unsupported.set("sasl.mechanism", "SCRAM-SHA-1024");
+        assert!(
+            unsupported
+                .create::<rdkafka::producer::BaseProducer>()
+                .is_err()
+        );
     }
 }

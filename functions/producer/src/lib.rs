@@ -6,6 +6,7 @@
 //! function: the Lambda entry (`main.rs`) runs it per scheduled event, the local stack on a
 //! timer.
 
+pub mod auth_watch;
 pub mod aws;
 pub mod config;
 pub mod handler;

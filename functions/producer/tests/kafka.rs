@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use quotecast_producer::Producer;
-use quotecast_producer::kafka::{KafkaSettings, PublishError, QuotePublisher, Security};
+use quotecast_producer::kafka::{KafkaSecurity, KafkaSettings, PublishError, QuotePublisher};
 use quotecast_producer::source::sim::Simulator;
 use quotecast_shared::Quote;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -18,7 +18,7 @@ const PARTITIONS: i32 = 4;
 fn settings(bootstrap: &str) -> KafkaSettings {
     KafkaSettings {
         bootstrap_servers: bootstrap.to_owned(),
-        security: Security::Plaintext,
+        security: KafkaSecurity::Plaintext,
         topic: "quotes".to_owned(),
         message_timeout: Duration::from_secs(10),
     }

@@ -12,6 +12,8 @@ use quotecast_aws_local::body::BodyBudget;
 use quotecast_aws_local::data_source::HistorySource;
 use quotecast_aws_local::iam::IamKeys;
 
+use crate::graphql::ApiLimits;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The schema served, as SDL text; `None` serves quotecast's own (`schema/schema.graphql`).
@@ -66,12 +68,10 @@ pub struct Config {
     /// share it (the local stack's DynamoDB twin); `None`: this server's own bound,
     /// `max_http_connections` × `max_request_bytes`, is the only one.
     pub body_budget: Option<BodyBudget>,
-    /// The most resolvers one request may run, as the API's `ResolverCountLimit` (the
-    /// template's default is the same constant); 0: AppSync's own maximum, 10,000.
-    pub resolver_count_limit: usize,
-    /// The deepest selection one request may have, in field levels, as the API's
-    /// `QueryDepthLimit`; 0: no limit, as on AppSync.
-    pub query_depth_limit: usize,
+    /// The most resolvers one request may run (the API's `ResolverCountLimit`; 0: AppSync's
+    /// own maximum, 10,000) and the deepest selection, in field levels (`QueryDepthLimit`;
+    /// 0: no limit). The template's defaults are the same constants.
+    pub api_limits: ApiLimits,
 }
 
 impl Default for Config {
@@ -97,8 +97,7 @@ impl Default for Config {
             websocket_write_buffer_bytes: 8 * 1024,
             history: None,
             body_budget: None,
-            resolver_count_limit: quotecast_shared::graphql::RESOLVER_COUNT_LIMIT,
-            query_depth_limit: quotecast_shared::graphql::QUERY_DEPTH_LIMIT,
+            api_limits: ApiLimits::DEPLOYED,
         }
     }
 }

@@ -21,9 +21,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
 use super::auth::{AuthFailure, directive, error_type};
-use super::graphql::{
-    GraphqlError, OperationType, check_api_limits, check_api_limits_in_text, prepare,
-};
+use super::graphql::{GraphqlError, OperationType, prepare};
 use super::hub::{Registration, Subscriber};
 use super::outbox::{Close, Outbox};
 use super::resolvers::subscription_filter;
@@ -398,21 +396,14 @@ impl Connection {
                 format!("start payload data is not a GraphQL request: {e}"),
             )
         })?;
-        check_api_limits_in_text(&request.query, app.config.resolver_count_limit)
-            .map_err(|refused| Refusal::WithId(vec![graphql_error(&refused)]))?;
         let op = prepare(
             &app.schema,
             &request.query,
             &request.variables,
             request.operation_name.as_deref(),
+            app.config.api_limits,
         )
         .map_err(|errors| Refusal::WithId(errors.iter().map(graphql_error).collect()))?;
-        check_api_limits(
-            &op,
-            app.config.resolver_count_limit,
-            app.config.query_depth_limit,
-        )
-        .map_err(|refused| Refusal::WithId(vec![graphql_error(&refused)]))?;
         if op.kind != OperationType::Subscription {
             return Err(Refusal::WithoutId(ErrorObject::new(
                 "UnsupportedOperation",

@@ -22,10 +22,7 @@ use quotecast_shared::graphql::GraphqlRequest;
 use serde_json::{Map, Value, json};
 
 use super::auth::{AuthFailure, Principal, directive, error_type};
-use super::graphql::{
-    GraphqlError, Operation, OperationType, RootField, Selection, check_api_limits,
-    check_api_limits_in_text, prepare,
-};
+use super::graphql::{GraphqlError, Operation, OperationType, RootField, Selection, prepare};
 use super::history::{self, HistoryError, HistoryRequest};
 use super::resolvers::{filter_event, mutation_result};
 use super::state::AppSync;
@@ -142,17 +139,12 @@ pub async fn graphql(State(app): State<Arc<AppSync>>, request: Request) -> Respo
             "Unable to parse GraphQL query.",
         );
     };
-    // A flood of resolver fields is refused on its text, before it is parsed.
-    if let Err(refused) = check_api_limits_in_text(&request.query, app.config.resolver_count_limit)
-    {
-        let body = errors_body(Value::Null, &[refused]);
-        return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
-    }
     let body = match prepare(
         &app.schema,
         &request.query,
         &request.variables,
         request.operation_name.as_deref(),
+        app.config.api_limits,
     ) {
         Err(errors) => errors_body(Value::Null, &errors),
         Ok(op) if op.kind == OperationType::Subscription => errors_body(
@@ -164,14 +156,7 @@ pub async fn graphql(State(app): State<Arc<AppSync>>, request: Request) -> Respo
                 )
             }],
         ),
-        Ok(op) => match check_api_limits(
-            &op,
-            app.config.resolver_count_limit,
-            app.config.query_depth_limit,
-        ) {
-            Err(refused) => errors_body(Value::Null, &[refused]),
-            Ok(()) => execute(&app, &op, &principal),
-        },
+        Ok(op) => execute(&app, &op, &principal),
     };
     (StatusCode::OK, [("content-type", "application/json")], body).into_response()
 }

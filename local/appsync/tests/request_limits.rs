@@ -266,7 +266,7 @@ async fn a_thousand_aliased_publishes_still_run_and_are_delivered() {
     // An API deployed with `ResolverCountLimit` 1,000 (AppSync allows up to 10,000): the
     // other bounds still let such a request run.
     let mut config = config();
-    config.resolver_count_limit = 1000;
+    config.api_limits.resolver_count_limit = 1000;
     let server = start(config).await;
     let mut c = server.client().await;
     c.subscribe("all", &GraphqlRequest::subscribe(None), &server.auth())
@@ -339,7 +339,7 @@ async fn more_resolvers_than_the_apis_limit_are_refused_before_any_runs() {
 #[tokio::test]
 async fn a_query_deeper_than_the_apis_limit_is_refused() {
     let mut config = config();
-    config.query_depth_limit = 2;
+    config.api_limits.query_depth_limit = 2;
     let server = start(config).await;
     let deep = GraphqlRequest::new(r#"{ historyPage(name: "A") { items { name } } }"#);
     let (_, body) = server.reader().post(&deep).await.unwrap();
@@ -354,7 +354,7 @@ async fn a_query_deeper_than_the_apis_limit_is_refused() {
     server.stop().await;
 
     let mut config = common::config();
-    config.query_depth_limit = 1;
+    config.api_limits.query_depth_limit = 1;
     let server = start(config).await;
     let mut c = server.client().await;
     let refused = c

@@ -38,12 +38,14 @@
 //! Useful on its own: point it at any broker and any handler taking the `aws:kafka` JSON.
 
 mod event;
+mod login;
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use quotecast_shared::kafka_security::KafkaSecurity;
 use quotecast_shared::lambda::KafkaBatchResponse;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -52,6 +54,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
 
 pub use event::kafka_event;
+use login::LoginRefusals;
 
 /// Lambda's invocation payload limit.
 pub const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
@@ -67,6 +70,9 @@ pub trait BatchHandler: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct EsmConfig {
     pub bootstrap_servers: String,
+    /// How to reach the brokers: plaintext, or SASL_SSL with SCRAM as the MSK trigger's
+    /// `SourceAccessConfigurations: SASL_SCRAM_512_AUTH` does.
+    pub security: KafkaSecurity,
     pub topic: String,
     pub group_id: String,
     /// `BatchSize` (1–10,000; AWS default 100).
@@ -91,6 +97,7 @@ impl EsmConfig {
     pub fn new(bootstrap_servers: &str, topic: &str) -> Self {
         EsmConfig {
             bootstrap_servers: bootstrap_servers.to_owned(),
+            security: KafkaSecurity::Plaintext,
             topic: topic.to_owned(),
             group_id: "quotecast-esm".to_owned(),
             batch_size: 100,
@@ -117,6 +124,11 @@ pub enum EsmError {
     CommitTimedOut(Duration),
     #[error("topic {0} does not exist or has no partitions")]
     NoTopic(String),
+    #[error("Kafka authentication failed at {bootstrap_servers}: {reason}")]
+    Authentication {
+        bootstrap_servers: String,
+        reason: String,
+    },
 }
 
 /// Counters, for logs and tests.
@@ -141,7 +153,7 @@ enum Delivery {
 pub struct EventSourceMapping {
     config: EsmConfig,
     /// Shared with the blocking task of the final, synchronous commit.
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<LoginRefusals>>,
     stats: Arc<Mutex<EsmStats>>,
     /// The next offset of every partition handled so far: what the final commit writes.
     handled: Mutex<BTreeMap<(String, i32), i64>>,
@@ -155,7 +167,12 @@ pub struct EventSourceMapping {
 impl EventSourceMapping {
     /// Connects and assigns every partition of the topic at its committed offset.
     pub async fn connect(config: EsmConfig) -> Result<EventSourceMapping, EsmError> {
-        let consumer: StreamConsumer = ClientConfig::new()
+        let mut client = ClientConfig::new();
+        for (key, value) in config.security.client_settings() {
+            client.set(key, value);
+        }
+        let refusals = LoginRefusals::default();
+        let consumer: StreamConsumer<LoginRefusals> = client
             .set("bootstrap.servers", &config.bootstrap_servers)
             .set("group.id", &config.group_id)
             .set("enable.auto.commit", "false")
@@ -172,8 +189,16 @@ impl EventSourceMapping {
                     "latest"
                 },
             )
-            .create()?;
-        let metadata = consumer.fetch_metadata(Some(&config.topic), Duration::from_secs(10))?;
+            .create_with_context(refusals.clone())?;
+        let metadata = consumer
+            .fetch_metadata(Some(&config.topic), Duration::from_secs(10))
+            .map_err(|e| match refusals.last() {
+                Some(reason) => EsmError::Authentication {
+                    bootstrap_servers: config.bootstrap_servers.clone(),
+                    reason,
+                },
+                None => EsmError::Kafka(e),
+            })?;
         let partitions: Vec<i32> = metadata
             .topics()
             .iter()

@@ -5,11 +5,14 @@
 //! What it implements: produce, fetch, consumer groups and offset commits on topics made
 //! here with a chosen number of partitions. What it deliberately leaves out: MSK's auth
 //! (SASL/SCRAM, IAM) and TLS, replication, and the control plane (`GetBootstrapBrokers`);
-//! to exercise those, point `quotecast dev --bootstrap-servers` at a real cluster.
+//! to exercise those, point `quotecast dev --bootstrap-servers` at a real cluster, or at a
+//! SCRAM broker behind [`tls_front::TlsFront`] (`cargo xtask kafka-auth`).
 //!
 //! Its handle may not leave the thread that made it, so it lives on a thread of its own
 //! until [`EmbeddedBroker`] is dropped. Limits (librdkafka's): plaintext only, a random
 //! port, no CreateTopics (topics are made here), bounded retention per partition.
+
+pub mod tls_front;
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;

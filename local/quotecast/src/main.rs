@@ -11,7 +11,9 @@ use quotecast::loadtest::LoadTest;
 use quotecast::server::LocalServer;
 use quotecast::writer::WriterOptions;
 use quotecast_appsync::Config;
+use quotecast_appsync::graphql::ApiLimits;
 use quotecast_dynamodb::{DEFAULT_TABLE_NAME, HistoryStore};
+use quotecast_shared::kafka_security::{KafkaSecurity, ScramMechanism};
 
 #[derive(Parser)]
 #[command(
@@ -117,6 +119,26 @@ struct DevArgs {
     /// Use this Kafka broker instead of the embedded one (the topic must exist).
     #[arg(long)]
     bootstrap_servers: Option<String>,
+    /// How to reach --bootstrap-servers: plaintext, or SASL_SSL with SCRAM (MSK's
+    /// SASL/SCRAM listener takes sasl-scram-512). The password comes from the environment
+    /// variable QUOTECAST_KAFKA_PASSWORD or from --kafka-password-file, never from a flag.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "plaintext",
+        requires = "bootstrap_servers"
+    )]
+    kafka_security: KafkaSecurityArg,
+    /// The SCRAM user (with --kafka-security sasl-scram-*).
+    #[arg(long)]
+    kafka_username: Option<String>,
+    /// A file whose first line is the SCRAM password (else QUOTECAST_KAFKA_PASSWORD).
+    #[arg(long)]
+    kafka_password_file: Option<PathBuf>,
+    /// A PEM file of the CA that signed the brokers' certificates (default: the system's
+    /// trust store, which is what MSK needs).
+    #[arg(long)]
+    kafka_ca: Option<PathBuf>,
     /// Kafka topic.
     #[arg(long, default_value = "quotes")]
     topic: String,
@@ -150,6 +172,67 @@ struct DevArgs {
     history_retention_hours: u32,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KafkaSecurityArg {
+    Plaintext,
+    SaslScram512,
+    SaslScram256,
+}
+
+/// The password's environment variable (read, never printed).
+const KAFKA_PASSWORD_VAR: &str = "QUOTECAST_KAFKA_PASSWORD";
+
+/// `--kafka-*` as the producer and the mapping take them.
+fn kafka_security(args: &DevArgs) -> Result<KafkaSecurity> {
+    let mechanism = match args.kafka_security {
+        KafkaSecurityArg::Plaintext => {
+            if args.kafka_username.is_some()
+                || args.kafka_password_file.is_some()
+                || args.kafka_ca.is_some()
+            {
+                bail!(
+                    "--kafka-username, --kafka-password-file and --kafka-ca need \
+                     --kafka-security sasl-scram-512 (or sasl-scram-256)"
+                );
+            }
+            return Ok(KafkaSecurity::Plaintext);
+        }
+        KafkaSecurityArg::SaslScram512 => ScramMechanism::Sha512,
+        KafkaSecurityArg::SaslScram256 => ScramMechanism::Sha256,
+    };
+    let Some(username) = args.kafka_username.clone() else {
+        bail!(
+            "--kafka-security {} needs --kafka-username",
+            mechanism.name()
+        );
+    };
+    let password = match &args.kafka_password_file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("--kafka-password-file {}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        None => std::env::var(KAFKA_PASSWORD_VAR).with_context(|| {
+            format!("SCRAM needs a password: set {KAFKA_PASSWORD_VAR} or --kafka-password-file")
+        })?,
+    };
+    if password.is_empty() {
+        bail!("the Kafka password is empty");
+    }
+    let ca_file = match &args.kafka_ca {
+        Some(path) if !path.is_file() => bail!("--kafka-ca {}: no such file", path.display()),
+        Some(path) => Some(path.display().to_string()),
+        None => None,
+    };
+    Ok(KafkaSecurity::SaslScram {
+        mechanism,
+        username,
+        password,
+        ca_file,
+    })
+}
+
 async fn dev(args: DevArgs) -> Result<()> {
     let symbols: Vec<String> = if args.symbols.is_empty() {
         quotecast_producer::config::DEFAULT_SYMBOLS
@@ -165,6 +248,7 @@ async fn dev(args: DevArgs) -> Result<()> {
     if !(1..=10_000).contains(&args.batch_size) {
         bail!("--batch-size must be between 1 and 10000");
     }
+    let security = kafka_security(&args)?;
     warn_if_exposed(
         args.listen,
         "the dashboard and the GraphQL API (its API key is public, in /config.json, and lets anyone subscribe and query)",
@@ -174,6 +258,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         port: args.port,
         api_key: args.api_key.clone(),
         bootstrap_servers: args.bootstrap_servers.clone(),
+        kafka_security: security.clone(),
         topic: args.topic.clone(),
         partitions: args.partitions.max(1),
         default_symbols: symbols.iter().take(4).cloned().collect(),
@@ -221,10 +306,22 @@ async fn dev(args: DevArgs) -> Result<()> {
         stack.history.table_name(),
         stack.history.path().display()
     );
-    println!(
-        "  Kafka:         {} (topic {}; attach kcat or any client)",
-        stack.bootstrap_servers, stack.topic
-    );
+    match &security {
+        KafkaSecurity::Plaintext => println!(
+            "  Kafka:         {} (topic {}; attach kcat or any client)",
+            stack.bootstrap_servers, stack.topic
+        ),
+        KafkaSecurity::SaslScram {
+            mechanism,
+            username,
+            ..
+        } => println!(
+            "  Kafka:         {} (topic {}; SASL_SSL, {} as {username})",
+            stack.bootstrap_servers,
+            stack.topic,
+            mechanism.name()
+        ),
+    }
     println!(
         "  batching:      {} records or {} ms",
         args.batch_size, args.batching_window_ms
@@ -475,8 +572,10 @@ impl AppsyncArgs {
             max_connections: self.max_connections,
             api_keys: self.api_keys.clone(),
             // Both at most 10,000 (checked by clap).
-            resolver_count_limit: self.resolver_count_limit as usize,
-            query_depth_limit: self.query_depth_limit as usize,
+            api_limits: ApiLimits {
+                resolver_count_limit: self.resolver_count_limit as usize,
+                query_depth_limit: self.query_depth_limit as usize,
+            },
             ..Config::default()
         };
         if config.api_keys.is_empty() {

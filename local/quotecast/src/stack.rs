@@ -19,7 +19,7 @@ use axum::routing::{get, get_service};
 use quotecast_consumer::metrics::Totals;
 use quotecast_producer::Producer;
 use quotecast_producer::handler::now_ms;
-use quotecast_producer::kafka::{KafkaSettings, QuotePublisher, Security};
+use quotecast_producer::kafka::{KafkaSecurity, KafkaSettings, QuotePublisher};
 use quotecast_producer::source::sim::Simulator;
 use quotecast_shared::lambda::KafkaBatchResponse;
 use serde_json::{Value, json};
@@ -45,6 +45,9 @@ pub struct StackConfig {
     pub api_key: String,
     /// Use this broker instead of the embedded one (the topic must exist).
     pub bootstrap_servers: Option<String>,
+    /// How the producer and the mapping reach `bootstrap_servers` (the embedded broker is
+    /// plaintext only).
+    pub kafka_security: KafkaSecurity,
     pub topic: String,
     /// Partitions of the topic on the embedded broker.
     pub partitions: i32,
@@ -151,12 +154,12 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
     // `history`. Opened first: a second stack on the same data directory stops here, before
     // it touches the first one's credentials.
     let history = HistoryStore::open(&config.data_dir.join(HISTORY_DIR), DEFAULT_TABLE_NAME)?;
-    let (broker, bootstrap_servers) = match &config.bootstrap_servers {
-        Some(b) => (None, b.clone()),
+    let (broker, bootstrap_servers, kafka_security) = match &config.bootstrap_servers {
+        Some(b) => (None, b.clone(), config.kafka_security.clone()),
         None => {
             let broker = EmbeddedBroker::start(&config.topic, config.partitions)?;
             let bootstrap = broker.bootstrap_servers().to_owned();
-            (Some(broker), bootstrap)
+            (Some(broker), bootstrap, KafkaSecurity::Plaintext)
         }
     };
     let (stop, stop_rx) = watch::channel(false);
@@ -216,7 +219,7 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
     // Producer handler on a timer.
     let publisher = QuotePublisher::new(&KafkaSettings {
         bootstrap_servers: bootstrap_servers.clone(),
-        security: Security::Plaintext,
+        security: kafka_security.clone(),
         topic: config.topic.clone(),
         message_timeout: Duration::from_secs(30),
     })?;
@@ -274,6 +277,7 @@ pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
     let consumer = quotecast_consumer::Consumer::new(&consumer_config, credentials.auth())?
         .with_totals(consumer_totals.clone());
     let mut esm_config = EsmConfig::new(&bootstrap_servers, &config.topic);
+    esm_config.security = kafka_security;
     esm_config.batch_size = config.batch_size;
     esm_config.batching_window = config.batching_window;
     let esm = EventSourceMapping::connect(esm_config).await?;

@@ -6,9 +6,25 @@
 use std::collections::HashSet;
 
 use super::error::GraphqlError;
-use super::limits::{block_string_end, number_end, string_end};
+use super::lexer::Token;
 use super::prepare::Operation;
 use super::selection::Selection;
+
+/// An API's `ResolverCountLimit` and `QueryDepthLimit`, as AppSync reads them: 0 is the
+/// maximum (10,000 resolvers) and no depth limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiLimits {
+    pub resolver_count_limit: usize,
+    pub query_depth_limit: usize,
+}
+
+impl ApiLimits {
+    /// What quotecast deploys (`quotecast_shared::graphql`).
+    pub const DEPLOYED: Self = Self {
+        resolver_count_limit: quotecast_shared::graphql::RESOLVER_COUNT_LIMIT,
+        query_depth_limit: quotecast_shared::graphql::QUERY_DEPTH_LIMIT,
+    };
+}
 
 /// AppSync's `ResolverCountLimit` of 0: its maximum.
 const APPSYNC_MAX_RESOLVERS: usize = 10_000;
@@ -22,11 +38,11 @@ const APPSYNC_MAX_RESOLVERS: usize = 10_000;
 /// its exact messages and its depth error, are (unverified): here the whole request is
 /// refused (`data: null`) before anything runs, the safe side, so a refused request costs
 /// no store read.
-pub fn check_api_limits(
-    op: &Operation,
-    resolver_count_limit: usize,
-    query_depth_limit: usize,
-) -> Result<(), GraphqlError> {
+pub(super) fn check_api_limits(op: &Operation, limits: ApiLimits) -> Result<(), GraphqlError> {
+    let ApiLimits {
+        resolver_count_limit,
+        query_depth_limit,
+    } = limits;
     let resolvers = op
         .fields
         .iter()
@@ -36,10 +52,7 @@ pub fn check_api_limits(
                 .any(|(ty, name)| *ty == op.root_type && *name == f.name)
         })
         .count();
-    let allowed = match resolver_count_limit {
-        0 => APPSYNC_MAX_RESOLVERS,
-        n => n,
-    };
+    let allowed = allowed_resolvers(resolver_count_limit);
     if resolvers > allowed {
         return Err(resolver_limit_error(resolvers, allowed));
     }
@@ -63,117 +76,112 @@ pub fn check_api_limits(
     Ok(())
 }
 
-/// The resolver count read from the request text before it is parsed, so a flood of aliased
-/// resolver fields costs one pass over its bytes, not a parse and a validation (a 264 KB
-/// request of 5,000 `history` fields took 46–98 ms to refuse after validating it). Only a
-/// document of one definition is judged here: its root fields are the top level of its one
-/// selection set, each counted once per response key (fields of one key merge into one),
-/// those named like a resolved field (`RESOLVED_FIELDS`). Anything else (fragments, several
-/// operations) is left to [`check_api_limits`] after validation.
-pub fn check_api_limits_in_text(
-    query: &str,
-    resolver_count_limit: usize,
-) -> Result<(), GraphqlError> {
-    let allowed = match resolver_count_limit {
+/// Counts, token by token, the resolver fields of a request's text while `limits.rs` lexes it
+/// before parsing, so a flood of aliased resolver fields costs one pass over its bytes, not a
+/// parse and a validation (a 264 KB request of 5,000 `history` fields took 46–98 ms to refuse
+/// after validating it). Only a document of one definition is judged here: its root fields
+/// are the top level of its one selection set, each counted once per response key (fields of
+/// one key merge into one), those named like a resolved field (`RESOLVED_FIELDS`). Anything
+/// else (fragments, several operations) is left to [`check_api_limits`] after validation.
+pub(super) struct ResolverFieldsInText<'a> {
+    braces: usize,
+    parens: usize,
+    definitions: usize,
+    keys: HashSet<&'a str>,
+    alias: Option<&'a str>,
+    /// The token before decides what a name is: `@` (a directive), `...` (a spread or an
+    /// inline fragment's `on`), `on`.
+    after_marker: bool,
+    /// False once the document is seen to be one this count does not judge.
+    judging: bool,
+}
+
+impl<'a> ResolverFieldsInText<'a> {
+    pub(super) fn new() -> Self {
+        Self {
+            braces: 0,
+            parens: 0,
+            definitions: 0,
+            keys: HashSet::new(),
+            alias: None,
+            after_marker: false,
+            judging: true,
+        }
+    }
+
+    /// Takes the text's next token; `colon_next` says whether a `:` follows it (asked only
+    /// of a name where a root field may stand).
+    pub(super) fn see(&mut self, token: Token<'a>, colon_next: impl FnOnce() -> bool) {
+        if !self.judging {
+            return;
+        }
+        match token {
+            Token::Spread | Token::Punct(b'@') => {
+                self.after_marker = true;
+                return;
+            }
+            Token::Open(b'{') => {
+                if self.braces == 0 {
+                    self.definitions += 1;
+                    if self.definitions > 1 {
+                        self.stop();
+                        return;
+                    }
+                }
+                self.braces += 1;
+            }
+            Token::Close(b'}') => self.braces = self.braces.saturating_sub(1),
+            Token::Open(b'(') => self.parens += 1,
+            Token::Close(b')') => self.parens = self.parens.saturating_sub(1),
+            Token::Name(name) => {
+                if self.braces == 0 && name == "fragment" {
+                    self.stop();
+                    return;
+                }
+                if self.braces == 1 && self.parens == 0 {
+                    if self.after_marker || name == "on" {
+                        self.after_marker = name == "on";
+                        return;
+                    }
+                    if colon_next() {
+                        self.alias = Some(name);
+                        return;
+                    }
+                    let key = self.alias.take().unwrap_or(name);
+                    if quotecast_shared::graphql::RESOLVED_FIELDS
+                        .iter()
+                        .any(|(_, field)| *field == name)
+                    {
+                        self.keys.insert(key);
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.after_marker = false;
+    }
+
+    fn stop(&mut self) {
+        self.judging = false;
+        self.keys = HashSet::new();
+    }
+
+    /// After the last token: the resolver limit's error, if the text runs more resolvers
+    /// than `resolver_count_limit` allows.
+    pub(super) fn check(&self, resolver_count_limit: usize) -> Result<(), GraphqlError> {
+        let allowed = allowed_resolvers(resolver_count_limit);
+        if self.judging && self.keys.len() > allowed {
+            return Err(resolver_limit_error(self.keys.len(), allowed));
+        }
+        Ok(())
+    }
+}
+
+fn allowed_resolvers(resolver_count_limit: usize) -> usize {
+    match resolver_count_limit {
         0 => APPSYNC_MAX_RESOLVERS,
         n => n,
-    };
-    let b = query.as_bytes();
-    let resolved = |name: &str| {
-        quotecast_shared::graphql::RESOLVED_FIELDS
-            .iter()
-            .any(|(_, field)| *field == name)
-    };
-    let (mut i, mut braces, mut parens, mut definitions) = (0, 0usize, 0usize, 0usize);
-    let mut keys: HashSet<&str> = HashSet::new();
-    let mut alias: Option<&str> = None;
-    // The token before, where it decides what a name is: `@` (a directive), `...` (a spread
-    // or an inline fragment's `on`), `on`.
-    let mut after_marker = false;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
-                i += 1;
-                continue;
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'"' if b[i..].starts_with(b"\"\"\"") => i = block_string_end(b, i + 3),
-            b'"' => i = string_end(b, i + 1),
-            b'.' if b[i..].starts_with(b"...") => {
-                i += 3;
-                after_marker = true;
-                continue;
-            }
-            b'@' => {
-                i += 1;
-                after_marker = true;
-                continue;
-            }
-            b'{' => {
-                if braces == 0 {
-                    definitions += 1;
-                    if definitions > 1 {
-                        return Ok(());
-                    }
-                }
-                braces += 1;
-                i += 1;
-            }
-            b'}' => {
-                braces = braces.saturating_sub(1);
-                i += 1;
-            }
-            b'(' => {
-                parens += 1;
-                i += 1;
-            }
-            b')' => {
-                parens = parens.saturating_sub(1);
-                i += 1;
-            }
-            c if c == b'_' || c.is_ascii_alphabetic() => {
-                let start = i;
-                while i < b.len() && (b[i] == b'_' || b[i].is_ascii_alphanumeric()) {
-                    i += 1;
-                }
-                let name = &query[start..i];
-                if braces == 0 && name == "fragment" {
-                    return Ok(());
-                }
-                if braces == 1 && parens == 0 {
-                    if after_marker || name == "on" {
-                        after_marker = name == "on";
-                        continue;
-                    }
-                    let mut j = i;
-                    while j < b.len() && matches!(b[j], b' ' | b'\t' | b'\n' | b'\r' | b',') {
-                        j += 1;
-                    }
-                    if j < b.len() && b[j] == b':' {
-                        alias = Some(name);
-                        continue;
-                    }
-                    let key = alias.take().unwrap_or(name);
-                    if resolved(name) {
-                        keys.insert(key);
-                    }
-                }
-            }
-            c if c == b'-' || c.is_ascii_digit() => i = number_end(b, i + 1),
-            _ => i += 1,
-        }
-        after_marker = false;
     }
-    if keys.len() > allowed {
-        return Err(resolver_limit_error(keys.len(), allowed));
-    }
-    Ok(())
 }
 
 fn resolver_limit_error(resolvers: usize, allowed: usize) -> GraphqlError {
@@ -199,10 +207,10 @@ fn selection_depth(selection: &Selection) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::graphql::limits::check_text;
 
     fn refused(query: &str, limit: usize) -> Option<String> {
-        check_api_limits_in_text(query, limit)
+        check_text(query, limit)
             .err()
             .and_then(|e| e.to_json()["message"].as_str().map(str::to_owned))
     }

@@ -6,9 +6,9 @@
 //! argument variable used under many aliases is copied once per alias. So before the
 //! validating walk, two cheap passes bound everything it will do:
 //!
-//! * [`check_text`] lexes the request text (no allocation) and refuses more than
-//!   [`MAX_TOKENS`] tokens or brackets nested deeper than [`MAX_NESTING`], before the parser
-//!   builds anything (graphql-java's parser limits, in its words);
+//! * [`check_text`] lexes the request text once and refuses more than [`MAX_TOKENS`] tokens,
+//!   brackets nested deeper than [`MAX_NESTING`] (graphql-java's parser limits, in its words)
+//!   or more resolver fields than the API allows, before the parser builds anything;
 //! * [`check_cost`] counts the chosen operation as the walk will see it, spreads expanded,
 //!   and stops at the first limit crossed: [`MAX_SELECTIONS`] selections, [`MAX_DEPTH`]
 //!   nested selection sets, [`MAX_EXPANDED_BYTES`] of names and argument values. Every step
@@ -31,7 +31,9 @@ use async_graphql_parser::types::{
 use async_graphql_value::{ConstValue, Name, Value as AstValue};
 use serde_json::{Map, Value};
 
+use super::api_limits::ResolverFieldsInText;
 use super::error::GraphqlError;
+use super::lexer::{Token, Tokens};
 
 /// Lexical tokens in one request (names, punctuators, numbers, strings; commas, white space
 /// and comments are not tokens). graphql-java's default is 15,000; the consumer's 1,000
@@ -59,117 +61,42 @@ pub const MAX_SELECTIONS: usize = 10_000;
 /// bounds what aliases and fragments can multiply: argument copies, error messages.
 pub const MAX_EXPANDED_BYTES: usize = 16 * 1024 * 1024;
 
-/// Checks the request text against [`MAX_TOKENS`] and [`MAX_NESTING`] in one pass.
-pub fn check_text(query: &str) -> Result<(), GraphqlError> {
-    let b = query.as_bytes();
-    let mut i = 0;
-    let mut tokens = 0usize;
+/// Checks the request text against [`MAX_TOKENS`] and [`MAX_NESTING`], and its resolver
+/// fields against the API's `ResolverCountLimit` where the text alone can say
+/// ([`ResolverFieldsInText`]), in one pass.
+pub fn check_text(query: &str, resolver_count_limit: usize) -> Result<(), GraphqlError> {
+    let mut tokens = Tokens::new(query);
+    let mut resolvers = ResolverFieldsInText::new();
+    let mut count = 0usize;
     let mut depth = 0usize;
-    while i < b.len() {
-        match b[i] {
-            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
-                i += 1;
-                continue;
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'"' if b[i..].starts_with(b"\"\"\"") => i = block_string_end(b, i + 3),
-            b'"' => i = string_end(b, i + 1),
-            b'.' if b[i..].starts_with(b"...") => i += 3,
-            b'{' | b'[' | b'(' => {
+    while let Some(token) = tokens.next() {
+        count += 1;
+        if count > MAX_TOKENS {
+            return Err(parse_cancelled(format!(
+                "More than {MAX_TOKENS} 'grammar' tokens have been presented."
+            )));
+        }
+        match token {
+            Token::Open(_) => {
                 depth += 1;
                 if depth > MAX_NESTING {
                     return Err(parse_cancelled(format!(
                         "More than {MAX_NESTING} deep 'grammar' rules have been entered."
                     )));
                 }
-                i += 1;
             }
-            b'}' | b']' | b')' => {
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            c if c == b'_' || c.is_ascii_alphabetic() => {
-                i += 1;
-                while i < b.len() && (b[i] == b'_' || b[i].is_ascii_alphanumeric()) {
-                    i += 1;
-                }
-            }
-            c if c == b'-' || c.is_ascii_digit() => i = number_end(b, i + 1),
-            // Punctuators, and anything the parser will refuse: one token each.
-            _ => i += 1,
+            Token::Close(_) => depth = depth.saturating_sub(1),
+            _ => {}
         }
-        tokens += 1;
-        if tokens > MAX_TOKENS {
-            return Err(parse_cancelled(format!(
-                "More than {MAX_TOKENS} 'grammar' tokens have been presented."
-            )));
-        }
+        resolvers.see(token, || tokens.peek_byte() == Some(b':'));
     }
-    Ok(())
+    resolvers.check(resolver_count_limit)
 }
 
 fn parse_cancelled(what: String) -> GraphqlError {
     GraphqlError::plain(format!(
         "Invalid Syntax : {what} To prevent Denial Of Service attacks, parsing has been cancelled."
     ))
-}
-
-/// The index after a `"` string starting before `i` (escapes skipped; a line end or the end of
-/// the text ends an unterminated one, which the parser then refuses).
-pub(super) fn string_end(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return i + 1,
-            b'\n' | b'\r' => return i,
-            _ => i += 1,
-        }
-    }
-    b.len()
-}
-
-/// The index after a `"""` block string whose text starts at `i` (`\"""` does not end it).
-pub(super) fn block_string_end(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() {
-        if b[i..].starts_with(b"\\\"\"\"") {
-            i += 4;
-        } else if b[i..].starts_with(b"\"\"\"") {
-            return i + 3;
-        } else {
-            i += 1;
-        }
-    }
-    b.len()
-}
-
-/// The index after a number whose first character is before `i`: digits, then an optional
-/// fraction and exponent.
-pub(super) fn number_end(b: &[u8], mut i: usize) -> usize {
-    let digits = |mut i: usize| {
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        i
-    };
-    i = digits(i);
-    if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
-        i = digits(i + 1);
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        let mut j = i + 1;
-        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
-            j += 1;
-        }
-        if j < b.len() && b[j].is_ascii_digit() {
-            i = digits(j);
-        }
-    }
-    i
 }
 
 /// Counts `op` as validation will walk it, spreads expanded, against [`MAX_SELECTIONS`],
@@ -361,7 +288,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::graphql::{Schema, prepare};
+    use crate::graphql::{ApiLimits, Schema, prepare};
 
     /// `levels` fragments each spreading the next twice; the last selects `leaf`.
     fn bomb(levels: usize, extra: &str, leaf: &str) -> String {
@@ -379,7 +306,7 @@ mod tests {
     fn refusal(query: &str, variables: &Map<String, Value>) -> String {
         let schema = Schema::quotecast().unwrap();
         let started = Instant::now();
-        let errors = prepare(&schema, query, variables, None).unwrap_err();
+        let errors = prepare(&schema, query, variables, None, ApiLimits::DEPLOYED).unwrap_err();
         assert!(
             started.elapsed() < Duration::from_secs(1),
             "{:?}",
@@ -420,7 +347,7 @@ mod tests {
             format!("mutation($d: AWSJSON!) {{{fields} }}")
         };
         let schema = Schema::quotecast().unwrap();
-        assert!(prepare(&schema, &uses(3), &variables, None).is_ok());
+        assert!(prepare(&schema, &uses(3), &variables, None, ApiLimits::DEPLOYED).is_ok());
         assert!(refusal(&uses(4), &variables).starts_with("maximum query size exceeded"));
     }
 
@@ -440,13 +367,17 @@ mod tests {
             &request.query,
             &request.variables,
             request.operation_name.as_deref(),
+            ApiLimits {
+                resolver_count_limit: 1000,
+                query_depth_limit: 2,
+            },
         )
         .unwrap();
         assert_eq!(op.fields.len(), 1000);
     }
 
     fn tokens_ok(text: &str) -> bool {
-        check_text(text).is_ok()
+        check_text(text, 0).is_ok()
     }
 
     #[test]
@@ -480,7 +411,7 @@ mod tests {
             "(".repeat(MAX_NESTING + 1),
             ")".repeat(MAX_NESTING + 1)
         );
-        let err = check_text(&over).unwrap_err();
+        let err = check_text(&over, 0).unwrap_err();
         assert!(
             err.message.contains("deep 'grammar' rules"),
             "{}",

@@ -11,12 +11,13 @@ mod api_limits;
 mod coerce;
 mod documents;
 mod error;
+mod lexer;
 mod limits;
 mod prepare;
 mod schema;
 mod selection;
 
-pub use api_limits::{check_api_limits, check_api_limits_in_text};
+pub use api_limits::ApiLimits;
 pub use documents::{Documents, MAX_CACHED, MAX_CACHED_BYTES, MAX_CACHED_TEXT};
 pub use error::GraphqlError;
 pub use limits::{MAX_DEPTH, MAX_EXPANDED_BYTES, MAX_NESTING, MAX_SELECTIONS, MAX_TOKENS};

@@ -23,6 +23,7 @@ use async_graphql_parser::{Pos, Positioned};
 use async_graphql_value::{ConstValue, Name, Value as AstValue};
 use serde_json::{Map, Value};
 
+use super::api_limits::{ApiLimits, check_api_limits};
 use super::coerce::{Source, coerce};
 use super::error::GraphqlError;
 use super::limits::{check_cost, check_text};
@@ -50,14 +51,17 @@ pub struct RootField {
     pub pos: Pos,
 }
 
-/// Parses and validates `query` against `schema`, coercing `variables`.
+/// Parses and validates `query` against `schema`, coercing `variables`, and refuses it if it
+/// asks for more than the API's `limits` allow.
 pub fn prepare(
     schema: &Schema,
     query: &str,
     variables: &Map<String, Value>,
     operation_name: Option<&str>,
+    limits: ApiLimits,
 ) -> Result<Operation, Vec<GraphqlError>> {
-    check_text(query).map_err(|e| vec![e])?;
+    // A flood of resolver fields is refused on its text, before it is parsed.
+    check_text(query, limits.resolver_count_limit).map_err(|e| vec![e])?;
     let doc = schema.documents.parse(query).map_err(|e| {
         let mut err = GraphqlError::plain(format!("Invalid Syntax : {e}"));
         err.locations = e.positions().collect();
@@ -104,7 +108,7 @@ pub fn prepare(
     if !walk.var_errors.is_empty() {
         return Err(walk.var_errors);
     }
-    Ok(Operation {
+    let op = Operation {
         kind: op.node.ty,
         name: name.map(str::to_owned),
         root_type: root_type.clone(),
@@ -119,7 +123,9 @@ pub fn prepare(
                 pos: c.pos,
             })
             .collect(),
-    })
+    };
+    check_api_limits(&op, limits).map_err(|e| vec![e])?;
+    Ok(op)
 }
 
 fn choose_operation<'d>(
@@ -597,7 +603,7 @@ mod never_panic {
     use serde_json::{Map, Value, json};
 
     use super::prepare;
-    use crate::graphql::Schema;
+    use crate::graphql::{ApiLimits, Schema};
 
     fn queries() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -612,7 +618,7 @@ mod never_panic {
         fn any_request_text_is_answered(query in queries(), name in proptest::option::of("[A-Z]{1,3}")) {
             let schema = Schema::quotecast().unwrap();
             let vars: Map<String, Value> = json!({"a": "x", "n": 1, "d": {"k": [1]}}).as_object().cloned().unwrap();
-            let _ = prepare(&schema, &query, &vars, name.as_deref());
+            let _ = prepare(&schema, &query, &vars, name.as_deref(), ApiLimits::DEPLOYED);
         }
     }
 }

@@ -123,6 +123,11 @@ impl ScramCluster {
         self.front.addr().to_string()
     }
 
+    /// The broker's own directory: its storage, its logs, the CA file.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The CA that signed the listener's certificate.
     pub fn ca_file(&self) -> &Path {
         &self.ca_file

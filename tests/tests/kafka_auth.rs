@@ -14,6 +14,7 @@ use quotecast::stack::{StackConfig, start};
 use quotecast_appsync_client::{RealtimeClient, Transport};
 use quotecast_e2e::tansu::{self, ScramCluster};
 use quotecast_e2e::{API_KEY, moto, stack_config};
+use quotecast_esm::{EsmConfig, EsmError, EventSourceMapping};
 use quotecast_producer::handler::now_ms;
 use quotecast_producer::kafka::{
     KafkaSecurity, KafkaSettings, PublishError, QuotePublisher, ScramMechanism,
@@ -189,6 +190,16 @@ async fn scram_over_tls_from_producer_to_subscriber() {
         "a CA that did not sign the broker's certificate",
     )
     .await;
+
+    // The mapping names a refused login too (Lambda's trigger reports "SASL authentication
+    // failed"), instead of a metadata time-out.
+    let mut wrong = EsmConfig::new(&cluster.bootstrap(), &cluster.topic);
+    wrong.security = cluster.security(ScramMechanism::Sha512, "not-the-password");
+    match EventSourceMapping::connect(wrong).await {
+        Err(EsmError::Authentication { reason, .. }) => eprintln!("mapping refused: {reason}"),
+        Err(other) => panic!("the mapping's refusal: {other}"),
+        Ok(_) => panic!("the mapping logged in with a wrong password"),
+    }
 
     // 3. The whole stack on the secured cluster: producer → SCRAM broker → the mapping
     //    (SASL_SCRAM_512_AUTH) → consumer → AppSync → a subscriber.

@@ -13,6 +13,7 @@ mod deploy;
 mod dev;
 mod fuzz;
 mod install;
+mod kafka_auth;
 mod layout;
 mod npm_tools;
 mod resolvers;
@@ -44,6 +45,8 @@ Commands:
              and how long its API key has left (a warning under 30 days)
   bench      run the benchmarks of BENCHMARKS.md (`bench appsync | consumer | producer | e2e | history | dashboard | soak | bodies`)
   fuzz       run the libFuzzer targets of fuzz/ (`fuzz --seconds N [TARGET...]`)
+  kafka-auth install Tansu (a SCRAM broker) and prove SASL_SSL + SCRAM-SHA-512 end to end;
+             `kafka-auth --serve` runs that broker for `quotecast dev --kafka-security ...`
   help       print this message
 ";
 
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Some("smoke") => deploy::smoke(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("kafka-auth") => kafka_auth::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

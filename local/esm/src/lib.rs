@@ -150,6 +150,27 @@ enum Delivery {
     Stopped,
 }
 
+/// Why the brokers could not be reached, if they refused the login. librdkafka hands a
+/// consumer's errors to the consumer's queue, so a refusal is known only once the queue is
+/// read: it is read here for up to a second.
+async fn login_refusal(
+    consumer: &StreamConsumer<LoginRefusals>,
+    refusals: &LoginRefusals,
+) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        if let Some(reason) = refusals.last() {
+            return Some(reason);
+        }
+        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await
+            && login::is_login_refusal(&e)
+        {
+            return Some(e.to_string());
+        }
+    }
+    refusals.last()
+}
+
 pub struct EventSourceMapping {
     config: EsmConfig,
     /// Shared with the blocking task of the final, synchronous commit.
@@ -190,15 +211,18 @@ impl EventSourceMapping {
                 },
             )
             .create_with_context(refusals.clone())?;
-        let metadata = consumer
-            .fetch_metadata(Some(&config.topic), Duration::from_secs(10))
-            .map_err(|e| match refusals.last() {
-                Some(reason) => EsmError::Authentication {
-                    bootstrap_servers: config.bootstrap_servers.clone(),
-                    reason,
-                },
-                None => EsmError::Kafka(e),
-            })?;
+        let metadata = match consumer.fetch_metadata(Some(&config.topic), Duration::from_secs(10)) {
+            Ok(metadata) => metadata,
+            Err(e) => {
+                return Err(match login_refusal(&consumer, &refusals).await {
+                    Some(reason) => EsmError::Authentication {
+                        bootstrap_servers: config.bootstrap_servers.clone(),
+                        reason,
+                    },
+                    None => EsmError::Kafka(e),
+                });
+            }
+        };
         let partitions: Vec<i32> = metadata
             .topics()
             .iter()

@@ -21,12 +21,16 @@ impl LoginRefusals {
     }
 }
 
+/// Whether librdkafka's error is the brokers refusing TLS or the login.
+pub fn is_login_refusal(error: &KafkaError) -> bool {
+    error
+        .rdkafka_error_code()
+        .is_some_and(|code| LOGIN_REFUSAL_CODES.contains(&(code as i32)))
+}
+
 impl ClientContext for LoginRefusals {
     fn error(&self, error: KafkaError, reason: &str) {
-        let refused = error
-            .rdkafka_error_code()
-            .is_some_and(|code| LOGIN_REFUSAL_CODES.contains(&(code as i32)));
-        if refused {
+        if is_login_refusal(&error) {
             tracing::error!(error = %error, reason, "Kafka refused the mapping's login");
             if let Ok(mut last) = self.last.lock() {
                 *last = Some(reason.to_owned());

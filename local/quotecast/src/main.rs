@@ -175,7 +175,9 @@ struct DevArgs {
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum KafkaSecurityArg {
     Plaintext,
+    #[value(name = "sasl-scram-512")]
     SaslScram512,
+    #[value(name = "sasl-scram-256")]
     SaslScram256,
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::error::GraphqlError;
 use super::lexer::Token;
-use super::prepare::Operation;
+use super::operation::Operation;
 use super::selection::Selection;
 
 /// An API's `ResolverCountLimit` and `QueryDepthLimit`, as AppSync reads them: 0 is the

@@ -13,6 +13,7 @@ mod documents;
 mod error;
 mod lexer;
 mod limits;
+mod operation;
 mod prepare;
 mod schema;
 mod selection;
@@ -21,7 +22,8 @@ pub use api_limits::ApiLimits;
 pub use documents::{Documents, MAX_CACHED, MAX_CACHED_BYTES, MAX_CACHED_TEXT};
 pub use error::GraphqlError;
 pub use limits::{MAX_DEPTH, MAX_EXPANDED_BYTES, MAX_NESTING, MAX_SELECTIONS, MAX_TOKENS};
-pub use prepare::{Operation, RootField, prepare};
+pub use operation::{Operation, RootField};
+pub use prepare::prepare;
 pub use schema::{FieldDef, Schema, SchemaError, named as named_type};
 pub use selection::{SelectedField, Selection, push_json_string};
 

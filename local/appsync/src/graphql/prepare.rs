@@ -27,29 +27,9 @@ use super::api_limits::{ApiLimits, check_api_limits};
 use super::coerce::{Source, coerce};
 use super::error::GraphqlError;
 use super::limits::{check_cost, check_text};
+use super::operation::{Operation, RootField};
 use super::schema::{FieldDef, Schema, named};
 use super::selection::{SelectedField, Selection};
-
-/// A validated operation, ready to execute.
-#[derive(Debug, Clone)]
-pub struct Operation {
-    pub kind: OperationType,
-    pub name: Option<String>,
-    pub root_type: String,
-    /// Root fields in document order (the order mutations run in).
-    pub fields: Vec<RootField>,
-}
-
-/// One root field: `key: name(args) { selection }`.
-#[derive(Debug, Clone)]
-pub struct RootField {
-    pub key: String,
-    pub name: String,
-    pub args: Map<String, Value>,
-    /// `None` for a scalar field (`__typename`).
-    pub selection: Option<Selection>,
-    pub pos: Pos,
-}
 
 /// Parses and validates `query` against `schema`, coercing `variables`, and refuses it if it
 /// asks for more than the API's `limits` allow.

@@ -5,7 +5,9 @@
 //! `message.timeout.ms` as a plain timeout. With a wrong password the producer would wait
 //! the whole timeout per invocation and then blame the network. This context remembers the
 //! last refusal so [`crate::kafka::QuotePublisher::publish`] can stop at once and say
-//! "authentication", with librdkafka's own reason.
+//! "authentication", with librdkafka's own reason. Each publish forgets what came before it,
+//! so a refusal that is over (a failed re-authentication, then a good login on a new
+//! connection) does not fail every publish after it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use tokio::sync::watch;
 
-/// The most recent refusal, until a publish succeeds.
+/// The most recent refusal, until forgotten (at the start of each publish).
 #[derive(Clone)]
 pub struct AuthWatch {
     refusal: Arc<watch::Sender<Option<String>>>,
@@ -48,8 +50,8 @@ impl AuthWatch {
         }
     }
 
-    /// A publish went through: the login works (again).
-    pub fn logged_in(&self) {
+    /// Forgets the refusal heard so far: from now on only a new one counts.
+    pub fn forget(&self) {
         self.refusal.send_if_modified(|r| r.take().is_some());
     }
 }
@@ -79,7 +81,7 @@ mod tests {
     use rdkafka::error::RDKafkaErrorCode;
 
     #[tokio::test]
-    async fn a_refusal_is_heard_until_a_login_works() {
+    async fn a_refusal_is_heard_until_forgotten() {
         let watch = AuthWatch::default();
         let pending = watch.refused();
         tokio::pin!(pending);
@@ -98,7 +100,9 @@ mod tests {
         );
         // Already refused: a later publish learns it at once.
         assert!(watch.refused().await.contains("handshake failed"));
-        watch.logged_in();
+        // A refusal before a publish does not fail it: a stale one blocked every later
+        // publish (seen with Tansu, which fails one re-authentication a minute).
+        watch.forget();
         assert!(
             tokio::time::timeout(std::time::Duration::from_millis(20), watch.refused())
                 .await

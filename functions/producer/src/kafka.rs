@@ -94,6 +94,11 @@ impl QuotePublisher {
     /// Publishes `quotes` in order and waits until the broker has acknowledged every one, or
     /// until the brokers refuse the client's login.
     pub async fn publish(&self, quotes: &[Quote]) -> Result<usize, PublishError> {
+        // A refusal heard before this call may be over: librdkafka reconnects and logs in
+        // again (a broker failing one re-authentication, say). Only one heard during the call
+        // ends it; a login that is still wrong is refused again within librdkafka's
+        // reconnect backoff (100 ms, doubling to at most 10 s).
+        self.auth.forget();
         let refused = self.auth.refused();
         tokio::select! {
             biased;
@@ -107,12 +112,7 @@ impl QuotePublisher {
                     total: quotes.len(),
                 })
             }
-            published = self.deliver(quotes) => {
-                if published.is_ok() {
-                    self.auth.logged_in();
-                }
-                published
-            }
+            published = self.deliver(quotes) => published,
         }
     }
 

@@ -66,7 +66,7 @@ impl KafkaSecurity {
                     "ssl.ca.location",
                     ca_file.clone().unwrap_or_else(|| "probe".to_owned()),
                 ),
-                // librdkafka's default since 1.9, said so that no build can turn it off:
+                // librdkafka's default since 2.0, said so that no build can turn it off:
                 // the broker's name must be in its certificate.
                 ("ssl.endpoint.identification.algorithm", "https".to_owned()),
             ],
@@ -81,6 +81,11 @@ impl KafkaSecurity {
 /// reconnects; every client of ours that must say "authentication" instead of timing out
 /// checks this list.
 pub const LOGIN_REFUSAL_CODES: [i32; 5] = [-181, -169, 33, 34, 58];
+
+/// Whether librdkafka's error code (`rd_kafka_resp_err_t` as a number) is a login refusal.
+pub fn is_login_refusal_code(code: i32) -> bool {
+    LOGIN_REFUSAL_CODES.contains(&code)
+}
 
 /// The password never reaches a log line.
 impl fmt::Debug for KafkaSecurity {

@@ -56,6 +56,10 @@ fn read_back(cluster: &ScramCluster, expected: usize) -> Vec<Quote> {
             out.push(Quote::from_json(std::str::from_utf8(m.payload().unwrap()).unwrap()).unwrap());
         }
     }
+    // Anything beyond what was expected would be a duplicate.
+    if let Some(m) = consumer.poll(Duration::from_millis(500)) {
+        panic!("an extra record: {:?}", m.map(|m| m.offset()));
+    }
     out
 }
 

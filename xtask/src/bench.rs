@@ -21,10 +21,10 @@ use anyhow::{Context, Result, bail};
 use crate::appsync_process::{AppsyncProcess, bench_binary, rss_kib};
 use crate::step::{cargo, exec, project_root, release_binary, step};
 
-const API_KEY: &str = "da2-benchmark";
+pub const API_KEY: &str = "da2-benchmark";
 /// The load generator publishes as a writer, with IAM: the API key only reads.
-const BENCH_ACCESS_KEY_ID: &str = "AKQCBENCHMARK0000000";
-const BENCH_SECRET: &str = "benchmark/secret/key/not/a/real/one/0000";
+pub const BENCH_ACCESS_KEY_ID: &str = "AKQCBENCHMARK0000000";
+pub const BENCH_SECRET: &str = "benchmark/secret/key/not/a/real/one/0000";
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
@@ -41,6 +41,11 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("dashboard") => step("bench dashboard", dashboard),
         // Ten minutes: run on demand, not with the others.
         Some("soak") => step("bench soak", soak),
+        Some("appsync") if args.iter().any(|a| a == "--ladder") => {
+            step("bench appsync --ladder", || {
+                crate::bench_ladder::run(&args[1..])
+            })
+        }
         Some("appsync") => step("bench appsync", appsync),
         Some("consumer") => step("bench consumer", consumer),
         Some("producer") => step("bench producer", producer),
@@ -104,9 +109,9 @@ fn cargo_bench(package: &str, bench: &str) -> Command {
 
 /// Which part of the load run a memory sample was taken in, as the load generator's stderr
 /// says.
-const SETUP: u8 = 0;
-const PUBLISHING: u8 = 1;
-const DRAINING: u8 = 2;
+pub const SETUP: u8 = 0;
+pub const PUBLISHING: u8 = 1;
+pub const DRAINING: u8 = 2;
 
 /// Samples a process's RSS every 500 ms, tagged with the phase the load run is in, until
 /// `done` is set.
@@ -199,6 +204,36 @@ fn run_loadtest(
     rate: &str,
     phase: &std::sync::atomic::AtomicU8,
 ) -> Result<String> {
+    let args: Vec<String> = [
+        "--connections",
+        "1000",
+        "--subscriptions",
+        "5",
+        "--symbols",
+        "50",
+        "--rate",
+        rate,
+        "--batch",
+        "10",
+        "--duration-secs",
+        "20",
+        "--warmup-secs",
+        "2",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    run_loadtest_with(binary, url, &args, phase)
+}
+
+/// Runs `quotecast loadtest` against `url` as the benchmark's writer and reader, with `args`
+/// (the load's shape), and returns its report; see [`run_loadtest`].
+pub fn run_loadtest_with(
+    binary: &std::path::Path,
+    url: &str,
+    args: &[String],
+    phase: &std::sync::atomic::AtomicU8,
+) -> Result<String> {
     use std::io::Read;
     use std::sync::atomic::Ordering;
     let mut child = Command::new(binary)
@@ -212,21 +247,8 @@ fn run_loadtest(
             BENCH_ACCESS_KEY_ID,
             "--secret-access-key",
             BENCH_SECRET,
-            "--connections",
-            "1000",
-            "--subscriptions",
-            "5",
-            "--symbols",
-            "50",
-            "--rate",
-            rate,
-            "--batch",
-            "10",
-            "--duration-secs",
-            "20",
-            "--warmup-secs",
-            "2",
         ])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

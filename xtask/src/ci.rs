@@ -74,6 +74,7 @@ pub fn checks() -> Result<()> {
                 .env("CHROMEDRIVER", CHROMEDRIVER),
         )
     })?;
+    crate::kafka_auth::say_in_ci();
     // Property tests draw from a fixed seed here, so CI takes the same path every run;
     // a plain `cargo test` keeps proptest's random seed and so keeps searching.
     step(

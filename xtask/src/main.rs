@@ -7,6 +7,7 @@ mod api_key;
 mod appsync_process;
 mod bench;
 mod bench_bodies;
+mod bench_ladder;
 mod ci;
 mod dashboard;
 mod deploy;

@@ -4,55 +4,58 @@
 //! then reconnects with backoff; a message waiting for that broker fails at
 //! `message.timeout.ms` as a plain timeout. With a wrong password the producer would wait
 //! the whole timeout per invocation and then blame the network. This context remembers the
-//! last refusal so [`crate::kafka::QuotePublisher::publish`] can stop at once and say
-//! "authentication", with librdkafka's own reason. Each publish forgets what came before it,
-//! so a refusal that is over (a failed re-authentication, then a good login on a new
-//! connection) does not fail every publish after it.
+//! refusals so [`crate::kafka::QuotePublisher::publish`] can stop at once and say
+//! "authentication", with librdkafka's own reason. Each publish counts only refusals heard
+//! after it started, so a refusal that is over (a failed re-authentication, then a good login
+//! on a new connection) does not fail every publish after it.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use quotecast_shared::kafka_security::LOGIN_REFUSAL_CODES;
+use quotecast_shared::kafka_security::is_login_refusal_code;
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use tokio::sync::watch;
 
-/// The most recent refusal, until forgotten (at the start of each publish).
+/// The refusals heard so far: how many, and the last one's reason.
 #[derive(Clone)]
 pub struct AuthWatch {
-    refusal: Arc<watch::Sender<Option<String>>>,
+    refusals: Arc<watch::Sender<(u64, String)>>,
 }
 
 impl Default for AuthWatch {
     fn default() -> Self {
         AuthWatch {
-            refusal: Arc::new(watch::channel(None).0),
+            refusals: Arc::new(watch::channel((0, String::new())).0),
         }
     }
 }
 
 impl AuthWatch {
-    /// Resolves with the reason once the brokers have refused the login (at once if they
-    /// already have); never resolves while they have not.
-    pub fn refused(&self) -> impl Future<Output = String> + Send + 'static {
-        let mut refusal = self.refusal.subscribe();
+    /// Refusals heard so far: a publish notes it at its start and waits only for later ones,
+    /// so a refusal that is over (a failed re-authentication, then a good login on a new
+    /// connection) fails no publish after it, and concurrent publishes do not hide one
+    /// another's.
+    pub fn heard(&self) -> u64 {
+        self.refusals.borrow().0
+    }
+
+    /// Resolves with the reason of the first refusal after the `heard`-th; never resolves
+    /// while there is none.
+    pub fn refused_after(&self, heard: u64) -> impl Future<Output = String> + Send + 'static {
+        let mut refusals = self.refusals.subscribe();
         async move {
-            let reason = refusal
-                .wait_for(Option::is_some)
+            let reason = refusals
+                .wait_for(|(count, _)| *count > heard)
                 .await
                 .ok()
-                .and_then(|reason| reason.clone());
+                .map(|refusal| refusal.1.clone());
             match reason {
                 Some(reason) => reason,
                 // The sender lives as long as the producer; without it nothing can refuse.
                 None => std::future::pending().await,
             }
         }
-    }
-
-    /// Forgets the refusal heard so far: from now on only a new one counts.
-    pub fn forget(&self) {
-        self.refusal.send_if_modified(|r| r.take().is_some());
     }
 }
 
@@ -61,14 +64,17 @@ impl AuthWatch {
 pub fn is_login_refusal(error: &KafkaError) -> bool {
     error
         .rdkafka_error_code()
-        .is_some_and(|code| LOGIN_REFUSAL_CODES.contains(&(code as i32)))
+        .is_some_and(|code| is_login_refusal_code(code as i32))
 }
 
 impl ClientContext for AuthWatch {
     fn error(&self, error: KafkaError, reason: &str) {
         if is_login_refusal(&error) {
             tracing::error!(error = %error, reason, "Kafka refused the login");
-            self.refusal.send_replace(Some(reason.to_owned()));
+            self.refusals.send_modify(|(count, last)| {
+                *count += 1;
+                reason.clone_into(last);
+            });
         } else {
             tracing::warn!(error = %error, reason, "librdkafka");
         }
@@ -80,34 +86,33 @@ mod tests {
     use super::*;
     use rdkafka::error::RDKafkaErrorCode;
 
+    fn refuse(watch: &AuthWatch, reason: &str) {
+        watch.error(KafkaError::Global(RDKafkaErrorCode::Authentication), reason);
+    }
+
+    async fn hears(future: impl Future<Output = String>) -> Option<String> {
+        tokio::time::timeout(std::time::Duration::from_millis(20), future)
+            .await
+            .ok()
+    }
+
     #[tokio::test]
-    async fn a_refusal_is_heard_until_forgotten() {
+    async fn a_publish_hears_only_refusals_after_it_started() {
         let watch = AuthWatch::default();
-        let pending = watch.refused();
-        tokio::pin!(pending);
-        assert!(
-            tokio::time::timeout(std::time::Duration::from_millis(20), &mut pending)
-                .await
-                .is_err()
-        );
-        watch.error(
-            KafkaError::Global(RDKafkaErrorCode::Authentication),
-            "SASL SCRAM-SHA-512 mechanism handshake failed",
-        );
+        let first = watch.heard();
+        let waiting = watch.refused_after(first);
+        tokio::pin!(waiting);
+        assert_eq!(hears(&mut waiting).await, None);
+        refuse(&watch, "SASL SCRAM-SHA-512 mechanism handshake failed");
         assert_eq!(
-            pending.await,
+            waiting.await,
             "SASL SCRAM-SHA-512 mechanism handshake failed"
         );
-        // Already refused: a later publish learns it at once.
-        assert!(watch.refused().await.contains("handshake failed"));
+        // A publish started before the refusal but waiting after it hears it at once.
+        assert!(hears(watch.refused_after(first)).await.is_some());
         // A refusal before a publish does not fail it: a stale one blocked every later
         // publish (seen with Tansu, which fails one re-authentication a minute).
-        watch.forget();
-        assert!(
-            tokio::time::timeout(std::time::Duration::from_millis(20), watch.refused())
-                .await
-                .is_err()
-        );
+        assert_eq!(hears(watch.refused_after(watch.heard())).await, None);
         // Each of librdkafka's login refusals counts, and a broker going away does not.
         for code in [
             RDKafkaErrorCode::SSL,
@@ -117,14 +122,11 @@ mod tests {
         ] {
             assert!(is_login_refusal(&KafkaError::Global(code)), "{code:?}");
         }
+        let before = watch.heard();
         watch.error(
             KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
             "Connection refused",
         );
-        assert!(
-            tokio::time::timeout(std::time::Duration::from_millis(20), watch.refused())
-                .await
-                .is_err()
-        );
+        assert_eq!(watch.heard(), before);
     }
 }

@@ -30,11 +30,11 @@ pub enum PublishError {
     #[error(transparent)]
     Delivery(Box<DeliveryFailure>),
     /// The brokers refused the client's TLS or SASL login. librdkafka would retry and let each
-    /// message time out minutes later; this ends the publish at the first refusal, with
-    /// librdkafka's reason, and nothing queued is sent afterwards.
+    /// message time out much later; this ends the publish at the first refusal heard during
+    /// it, with librdkafka's reason, and purges what it still held in its queue.
     #[error(
         "Kafka authentication failed at {bootstrap_servers}: {reason}; \
-         {total} quotes were not published"
+         the publish of {total} quotes was abandoned (any the brokers had acknowledged stay)"
     )]
     Authentication {
         bootstrap_servers: String,
@@ -98,21 +98,21 @@ impl QuotePublisher {
         // again (a broker failing one re-authentication, say). Only one heard during the call
         // ends it; a login that is still wrong is refused again within librdkafka's
         // reconnect backoff (100 ms, doubling to at most 10 s).
-        self.auth.forget();
-        let refused = self.auth.refused();
+        let refused = self.auth.refused_after(self.auth.heard());
         tokio::select! {
+            // A publish that has finished is reported as it finished.
             biased;
+            published = self.deliver(quotes) => published,
             reason = refused => {
-                // Nothing of this call may reach the topic later, when a login works.
-                self.producer
-                    .purge(PurgeConfig::default().queue().inflight());
+                // What is still queued here would go out on a later login, after the
+                // handler reported it failed: the retry would send it twice.
+                self.producer.purge(PurgeConfig::default().queue());
                 Err(PublishError::Authentication {
                     bootstrap_servers: self.bootstrap_servers.clone(),
                     reason,
                     total: quotes.len(),
                 })
             }
-            published = self.deliver(quotes) => published,
         }
     }
 

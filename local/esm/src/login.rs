@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use quotecast_shared::kafka_security::LOGIN_REFUSAL_CODES;
+use quotecast_shared::kafka_security::is_login_refusal_code;
 use rdkafka::ClientContext;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
@@ -25,7 +25,7 @@ impl LoginRefusals {
 pub fn is_login_refusal(error: &KafkaError) -> bool {
     error
         .rdkafka_error_code()
-        .is_some_and(|code| LOGIN_REFUSAL_CODES.contains(&(code as i32)))
+        .is_some_and(|code| is_login_refusal_code(code as i32))
 }
 
 impl ClientContext for LoginRefusals {

@@ -20,8 +20,13 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// How long a client may take over its TLS handshake before the front drops it.
+/// How long a client may take over its TLS handshake, and the broker to accept the relayed
+/// connection, before the front drops it.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Connections relayed at once; more wait in the listener's backlog. A test broker's
+/// clients open a few each.
+const MAX_CONNECTIONS: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsFrontError {
@@ -31,6 +36,8 @@ pub enum TlsFrontError {
     Tls(#[from] tokio_rustls::rustls::Error),
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
+    #[error("listen on one address, not {0}: the certificate names the address clients dial")]
+    Unspecified(std::net::IpAddr),
 }
 
 /// A TLS listener bound and holding its certificates; it relays once told where to.
@@ -46,6 +53,9 @@ impl TlsFront {
     /// Binds `listen` (port 0: any free one) and makes a CA and, signed by it, a server
     /// certificate for `localhost` and the listener's IP address.
     pub async fn bind(listen: SocketAddr) -> Result<TlsFront, TlsFrontError> {
+        if listen.ip().is_unspecified() {
+            return Err(TlsFrontError::Unspecified(listen.ip()));
+        }
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
 
@@ -97,7 +107,14 @@ impl TlsFront {
         };
         let acceptor = self.acceptor.clone();
         self.relay = Some(tokio::spawn(async move {
+            // The connections live in this set, so they end with the accept loop.
+            let mut connections = tokio::task::JoinSet::new();
             loop {
+                while connections.try_join_next().is_some() {}
+                if connections.len() >= MAX_CONNECTIONS {
+                    connections.join_next().await;
+                    continue;
+                }
                 let (client, peer) = match listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(e) => {
@@ -106,7 +123,7 @@ impl TlsFront {
                         continue;
                     }
                 };
-                tokio::spawn(relay(acceptor.clone(), client, peer, upstream));
+                connections.spawn(relay(acceptor.clone(), client, peer, upstream));
             }
         }));
     }
@@ -133,10 +150,15 @@ async fn relay(acceptor: TlsAcceptor, client: TcpStream, peer: SocketAddr, upstr
             return;
         }
     };
-    let mut broker = match TcpStream::connect(upstream).await {
-        Ok(broker) => broker,
-        Err(e) => {
+    let mut broker = match tokio::time::timeout(HANDSHAKE_LIMIT, TcpStream::connect(upstream)).await
+    {
+        Ok(Ok(broker)) => broker,
+        Ok(Err(e)) => {
             tracing::warn!(%upstream, error = %e, "TLS front: the broker is not reachable");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(%upstream, "TLS front: the broker did not accept in time");
             return;
         }
     };

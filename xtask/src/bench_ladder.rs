@@ -1,0 +1,270 @@
+//! `cargo xtask bench appsync --ladder`: where the fan-out's knee is. A fixed-rate run says
+//! whether one load passes; this climbs publish rates on one server until the tail from the
+//! schedule passes 50 ms or deliveries stop tracking the offered rate, and prints, per rung,
+//! what was offered and delivered, the latency, the server's CPU per delivery and its RSS.
+//!
+//! The measurement rules are the fixed-rate bench's (`quotecast loadtest`): latency from each
+//! request's scheduled send time (no coordinated omission), deliveries counted only inside
+//! the window (the drain is not credited), server and generator on the same cores. CPU is
+//! the server's `utime + stime` (`/proc/<pid>/stat`) between the first and last sample taken
+//! while publishing, divided by the deliveries of that span.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::appsync_process::{AppsyncProcess, bench_binary, rss_kib};
+use crate::bench::{API_KEY, BENCH_ACCESS_KEY_ID, BENCH_SECRET, PUBLISHING, SETUP};
+use crate::step::project_root;
+
+/// The tail a rung must keep, from the schedule.
+const P99_LIMIT_MS: f64 = 50.0;
+/// Deliveries inside the window must reach this share of the offered rate.
+const TRACKING: f64 = 0.97;
+/// Distinct symbols the subscriptions spread over: each publish matches
+/// `connections × subscriptions / SYMBOLS` of them.
+const SYMBOLS: usize = 50;
+
+/// What to climb.
+struct Ladder {
+    connections: usize,
+    subscriptions: usize,
+    /// Offered deliveries/s of the first rung, and the step between rungs.
+    start: u64,
+    step: u64,
+    /// The last rung tried, even if every one passes.
+    max: u64,
+    /// Publishes per HTTP request.
+    batch: usize,
+    seconds: u64,
+}
+
+impl Ladder {
+    fn parse(args: &[String]) -> Result<Ladder> {
+        let mut ladder = Ladder {
+            connections: 1000,
+            subscriptions: 5,
+            start: 200_000,
+            step: 200_000,
+            max: 2_400_000,
+            batch: 100,
+            seconds: 10,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut number = |name: &str| -> Result<u64> {
+                args.next()
+                    .and_then(|v| v.replace('_', "").parse().ok())
+                    .with_context(|| format!("{name} takes a whole number"))
+            };
+            match arg.as_str() {
+                "--ladder" => {}
+                "--connections" => ladder.connections = number("--connections")? as usize,
+                "--subscriptions" => ladder.subscriptions = number("--subscriptions")? as usize,
+                "--start" => ladder.start = number("--start")?,
+                "--step" => ladder.step = number("--step")?,
+                "--max" => ladder.max = number("--max")?,
+                "--batch" => ladder.batch = number("--batch")? as usize,
+                "--seconds" => ladder.seconds = number("--seconds")?,
+                other => bail!(
+                    "unknown option `{other}`; usage: cargo xtask bench appsync --ladder \
+                     [--connections N] [--subscriptions N] [--start DELIVERIES/S] \
+                     [--step DELIVERIES/S] [--max DELIVERIES/S] [--batch N] [--seconds N]"
+                ),
+            }
+        }
+        if ladder.connections * ladder.subscriptions < SYMBOLS || ladder.step == 0 {
+            bail!("the ladder needs at least {SYMBOLS} subscriptions and a step above 0");
+        }
+        Ok(ladder)
+    }
+
+    /// Subscriptions one publish reaches.
+    fn fan_out(&self) -> u64 {
+        (self.connections * self.subscriptions / SYMBOLS) as u64
+    }
+}
+
+/// One rung's outcome.
+struct Rung {
+    offered: u64,
+    report: serde_json::Value,
+    cpu_us_per_delivery: Option<f64>,
+    rss_peak_mib: Option<u64>,
+}
+
+impl Rung {
+    fn number(&self, key: &str) -> f64 {
+        self.report[key].as_f64().unwrap_or(0.0)
+    }
+
+    fn passes(&self) -> bool {
+        self.number("latency_p99_ms") <= P99_LIMIT_MS
+            && self.number("deliveries_per_sec") >= TRACKING * self.offered as f64
+            && self.number("delivered_pct") >= 100.0
+    }
+
+    fn row(&self) -> String {
+        format!(
+            "| {} | {:.0} | {:.3} % | {:.1} / {:.1} / {:.1} ms | {:.1} ms | {} | {} | {} |",
+            self.offered,
+            self.number("deliveries_per_sec"),
+            self.number("delivered_pct"),
+            self.number("latency_p50_ms"),
+            self.number("latency_p99_ms"),
+            self.number("latency_max_ms"),
+            self.number("behind_schedule_max_ms"),
+            self.cpu_us_per_delivery
+                .map_or("—".to_owned(), |c| format!("{c:.2} µs")),
+            self.rss_peak_mib
+                .map_or("—".to_owned(), |r| format!("{r} MiB")),
+            if self.passes() { "pass" } else { "over" },
+        )
+    }
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let ladder = Ladder::parse(args)?;
+    let binary = bench_binary()?;
+    let (server, url) = AppsyncProcess::start(
+        &binary,
+        &[
+            "--api-key",
+            API_KEY,
+            "--iam-credentials",
+            &format!("{BENCH_ACCESS_KEY_ID}:{BENCH_SECRET}"),
+        ],
+    )?;
+    let fan_out = ladder.fan_out();
+    println!(
+        "    ladder at {} × {} ({fan_out} subscriptions per publish), batch {}, {} s per rung; server at {url}",
+        ladder.connections, ladder.subscriptions, ladder.batch, ladder.seconds
+    );
+    let header = "| offered deliveries/s | delivered/s inside the window | delivered | latency from the schedule p50 / p99 / max | publisher behind, max | server CPU per delivery | server RSS peak | |\n|---|---|---|---|---|---|---|---|";
+    println!("{header}");
+    let mut rows = vec![header.to_owned()];
+    let mut knee: Option<u64> = None;
+    let mut offered = ladder.start;
+    while offered <= ladder.max {
+        let rung = climb(&ladder, &binary, &url, server.pid(), offered)?;
+        println!("{}", rung.row());
+        rows.push(rung.row());
+        if !rung.passes() {
+            break;
+        }
+        knee = Some(offered);
+        offered += ladder.step;
+    }
+    let summary = match knee {
+        Some(knee) => format!(
+            "knee: {knee} deliveries/s ({} publishes/s) at {} × {}: the last rung with p99 ≤ {P99_LIMIT_MS} ms from the schedule and ≥ {:.0} % of the offered rate delivered inside the window",
+            knee / fan_out,
+            ladder.connections,
+            ladder.subscriptions,
+            TRACKING * 100.0
+        ),
+        None => format!("knee: below the first rung ({})", ladder.start),
+    };
+    println!("{summary}");
+    let dir = project_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join(format!(
+        "appsync-ladder-{}x{}.txt",
+        ladder.connections, ladder.subscriptions
+    ));
+    std::fs::write(&file, format!("{}\n{summary}\n", rows.join("\n")))?;
+    println!("    written to {}", file.display());
+    Ok(())
+}
+
+/// Runs one rung at `offered` deliveries/s against the server `pid` serves at `url`.
+fn climb(
+    ladder: &Ladder,
+    binary: &std::path::Path,
+    url: &str,
+    pid: u32,
+    offered: u64,
+) -> Result<Rung> {
+    let rate = (offered / ladder.fan_out()).max(1);
+    let phase = AtomicU8::new(SETUP);
+    let done = AtomicBool::new(false);
+    let args: Vec<String> = [
+        "--connections",
+        &ladder.connections.to_string(),
+        "--subscriptions",
+        &ladder.subscriptions.to_string(),
+        "--symbols",
+        &SYMBOLS.to_string(),
+        "--rate",
+        &rate.to_string(),
+        "--batch",
+        &ladder.batch.to_string(),
+        "--duration-secs",
+        &ladder.seconds.to_string(),
+        "--json",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let (output, samples) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| sample(pid, &phase, &done));
+        let output = crate::bench::run_loadtest_with(binary, url, &args, &phase);
+        done.store(true, Ordering::Relaxed);
+        (output, sampler.join().unwrap_or_default())
+    });
+    let report: serde_json::Value =
+        serde_json::from_str(output?.trim()).context("the load test's --json report")?;
+    let publishing: Vec<&Sample> = samples.iter().filter(|s| s.phase == PUBLISHING).collect();
+    let cpu_us_per_delivery = match (publishing.first(), publishing.last()) {
+        (Some(first), Some(last)) if last.at > first.at => {
+            let span = (last.at - first.at).as_secs_f64();
+            let deliveries = report["deliveries_per_sec"].as_f64().unwrap_or(0.0) * span;
+            (deliveries > 0.0).then(|| (last.cpu_us - first.cpu_us) as f64 / deliveries)
+        }
+        _ => None,
+    };
+    let rss_peak_mib = publishing.iter().map(|s| s.rss_kib / 1024).max();
+    Ok(Rung {
+        offered,
+        report,
+        cpu_us_per_delivery,
+        rss_peak_mib,
+    })
+}
+
+struct Sample {
+    phase: u8,
+    at: Duration,
+    rss_kib: u64,
+    cpu_us: u64,
+}
+
+/// The server's RSS and CPU time every 250 ms, tagged with the load run's phase.
+fn sample(pid: u32, phase: &AtomicU8, done: &AtomicBool) -> Vec<Sample> {
+    let started = std::time::Instant::now();
+    let mut samples = Vec::new();
+    while !done.load(Ordering::Relaxed) {
+        if let (Some(rss_kib), Some(cpu_us)) = (rss_kib(pid), cpu_us(pid)) {
+            samples.push(Sample {
+                phase: phase.load(Ordering::Relaxed),
+                at: started.elapsed(),
+                rss_kib,
+                cpu_us,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    samples
+}
+
+/// A process's user + system CPU time so far, in µs (`/proc/<pid>/stat`, in clock ticks of
+/// 10 ms: `USER_HZ` is 100 on Linux).
+fn cpu_us(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: the fields start after its closing parenthesis.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after `) state`.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10_000)
+}

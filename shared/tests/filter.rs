@@ -487,6 +487,28 @@ fn pinned_values_index_channel_names() {
 }
 
 #[test]
+fn only_pins_is_true_only_when_the_index_decides_alone() {
+    for pins in [
+        json!({"name": {"eq": "AMZN"}}),
+        json!({"name": {"in": ["AMZN", "TSLA"]}}),
+        json!({"or": [{"name": "AMZN"}, {"name": {"in": ["MSFT"]}}]}),
+    ] {
+        assert!(filter(pins.clone()).only_pins("name"), "{pins}");
+    }
+    for more in [
+        json!({"name": "AMZN", "close": {"gt": 1}}),
+        json!({"or": [{"name": "AMZN"}, {"name": "MSFT", "close": {"gt": 1}}]}),
+        json!({"name": {"ne": "AMZN"}}),
+        json!({"name": {"eq": 1}}),
+        json!({"name": {"in": ["AMZN", 2]}}),
+        json!({"symbol": "AMZN"}),
+    ] {
+        assert!(!filter(more.clone()).only_pins("name"), "{more}");
+    }
+    assert!(!Filter::match_all().only_pins("name"));
+}
+
+#[test]
 fn every_operator_has_a_canonical_name_that_parses_back() {
     for op in Operator::ALL {
         assert_eq!(Operator::parse(op.name()), Some(op));

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use quotecast_shared::filter::Filter;
-use quotecast_shared::realtime::message::encode_data_frame;
+use quotecast_shared::realtime::message::{data_frame_prefix, data_frame_with_prefix};
 use serde_json::{Map, Value};
 
 use super::graphql::Selection;
@@ -52,11 +52,45 @@ pub struct Registration {
 /// The interned id of a selection set: equal selections share one.
 type SelectionId = u64;
 
-/// A registered subscription with its interned selection.
+/// The interned id of a (selection, response key) pair: subscriptions that share one get
+/// the same `payload` text from a publish.
+type PayloadId = u64;
+
+/// A registered subscription with its interned selection and what its frames start with.
 struct Entry {
     sub: Subscriber,
     selection: SelectionId,
+    payload: PayloadId,
+    /// `{"type":"data","id":"<id>","payload":`, made once at subscribe time.
+    frame_prefix: Box<str>,
+    /// The filter only pins the names it is indexed under: finding the entry under the
+    /// published name is the whole test (the common subscription, `{"name":{"eq":…}}`).
+    pins_only: bool,
 }
+
+/// A hasher for the interned ids, which are small sequential numbers: a publish looks one up
+/// per matching subscription, and SipHash's cost there is per delivery.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        // Fibonacci hashing: spreads sequential ids over the table's high bits.
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 #[derive(Default)]
 struct FieldIndex {
@@ -64,31 +98,39 @@ struct FieldIndex {
     unpinned: HashMap<u64, Arc<Entry>>,
 }
 
-/// Selection sets of live subscriptions, each with an id and a count of its users, so the
-/// table stays as small as the distinct selections in use.
-#[derive(Default)]
-struct Interner {
-    ids: HashMap<Selection, (SelectionId, usize)>,
-    next: SelectionId,
+/// Values of live subscriptions (selection sets; (selection, response key) pairs), each with
+/// an id and a count of its users, so the table stays as small as the distinct values in use.
+struct Interner<K> {
+    ids: HashMap<K, (u64, usize)>,
+    next: u64,
 }
 
-impl Interner {
-    fn intern(&mut self, selection: &Selection) -> SelectionId {
-        if let Some((id, users)) = self.ids.get_mut(selection) {
+impl<K> Default for Interner<K> {
+    fn default() -> Self {
+        Interner {
+            ids: HashMap::new(),
+            next: 0,
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Interner<K> {
+    fn intern(&mut self, value: &K) -> u64 {
+        if let Some((id, users)) = self.ids.get_mut(value) {
             *users += 1;
             return *id;
         }
         let id = self.next;
         self.next += 1;
-        self.ids.insert(selection.clone(), (id, 1));
+        self.ids.insert(value.clone(), (id, 1));
         id
     }
 
-    fn release(&mut self, selection: &Selection) {
-        if let Some((_, users)) = self.ids.get_mut(selection) {
+    fn release(&mut self, value: &K) {
+        if let Some((_, users)) = self.ids.get_mut(value) {
             *users -= 1;
             if *users == 0 {
-                self.ids.remove(selection);
+                self.ids.remove(value);
             }
         }
     }
@@ -97,7 +139,8 @@ impl Interner {
 #[derive(Default)]
 struct State {
     fields: HashMap<String, FieldIndex>,
-    selections: Interner,
+    selections: Interner<Selection>,
+    payloads: Interner<(SelectionId, String)>,
 }
 
 /// Counts of one publish's fan-out.
@@ -158,9 +201,18 @@ impl Hub {
                 .map(|v| v.as_str().map(str::to_owned))
                 .collect()
         });
+        let frame_prefix = data_frame_prefix(&sub.id).into_boxed_str();
+        let pins_only = pins.is_some() && sub.filter.only_pins(INDEX_FIELD);
         let mut state = self.write();
         let selection = state.selections.intern(&sub.selection);
-        let entry = Arc::new(Entry { sub, selection });
+        let payload = state.payloads.intern(&(selection, sub.key.clone()));
+        let entry = Arc::new(Entry {
+            sub,
+            selection,
+            payload,
+            frame_prefix,
+            pins_only,
+        });
         let index = state.fields.entry(field.to_owned()).or_default();
         match &pins {
             Some(names) => {
@@ -187,7 +239,11 @@ impl Hub {
 
     pub fn remove(&self, reg: &Registration) {
         let mut state = self.write();
-        let State { fields, selections } = &mut *state;
+        let State {
+            fields,
+            selections,
+            payloads,
+        } = &mut *state;
         let Some(index) = fields.get_mut(&reg.field) else {
             return;
         };
@@ -207,6 +263,7 @@ impl Hub {
         }
         if let Some(entry) = removed {
             selections.release(&entry.sub.selection);
+            payloads.release(&(entry.selection, entry.sub.key.clone()));
             self.live.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -226,27 +283,28 @@ impl Hub {
             .into_iter()
             .flat_map(|m| m.values())
             .chain(index.unpinned.values());
-        // Written selections by id, then payloads by (selection, response key): hash
-        // look-ups, so the work per matching subscription is constant however many distinct
-        // aliases or selections there are.
-        let mut bodies: HashMap<SelectionId, String> = HashMap::new();
-        let mut payloads: HashMap<(SelectionId, &str), String> = HashMap::new();
+        // Written selections by id, then payloads by interned (selection, response key): hash
+        // look-ups of small ids, so the work per matching subscription is constant however
+        // many distinct aliases or selections there are.
+        let mut bodies: IdMap<String> = IdMap::default();
+        let mut payloads: IdMap<String> = IdMap::default();
         let mut fan_out = FanOut::default();
         for entry in candidates {
             let sub = &entry.sub;
-            if !sub.filter.matches(event) {
+            if !entry.pins_only && !sub.filter.matches(event) {
                 continue;
             }
-            let payload = payloads
-                .entry((entry.selection, sub.key.as_str()))
-                .or_insert_with(|| {
-                    let body = bodies.entry(entry.selection).or_insert_with(|| {
-                        self.selection_writes.fetch_add(1, Ordering::Relaxed);
-                        sub.selection.to_json_string(published)
-                    });
-                    data_payload(&sub.key, body)
+            let payload = payloads.entry(entry.payload).or_insert_with(|| {
+                let body = bodies.entry(entry.selection).or_insert_with(|| {
+                    self.selection_writes.fetch_add(1, Ordering::Relaxed);
+                    sub.selection.to_json_string(published)
                 });
-            match sub.outbox.push(encode_data_frame(&sub.id, payload)) {
+                data_payload(&sub.key, body)
+            });
+            match sub
+                .outbox
+                .push(data_frame_with_prefix(&entry.frame_prefix, payload))
+            {
                 Ok(()) => fan_out.delivered += 1,
                 Err(PushError::Closed | PushError::Overflow) => fan_out.dropped += 1,
             }

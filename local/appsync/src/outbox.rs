@@ -100,10 +100,16 @@ impl Outbox {
             self.closed.notify_one();
             return Err(PushError::Overflow);
         }
+        // The writer drains the whole queue per wake-up, so only the frame that makes the
+        // queue non-empty needs to wake it; the rest ride along (a wake costs an atomic
+        // round and, if the writer sleeps, a task schedule, per delivery otherwise).
+        let wake = state.frames.is_empty();
         state.queued += frame.len();
         state.frames.push_back(frame);
         drop(state);
-        self.notify.notify_one();
+        if wake {
+            self.notify.notify_one();
+        }
         Ok(())
     }
 
@@ -244,5 +250,36 @@ mod tests {
         tokio::task::yield_now().await;
         outbox.push("x").unwrap();
         assert_eq!(waiter.await.unwrap(), 1);
+    }
+
+    /// Only the push that makes the queue non-empty wakes the writer; every frame still
+    /// reaches it, including one pushed while it writes the previous batch.
+    #[tokio::test]
+    async fn one_wake_per_empty_queue_loses_no_frame() {
+        let outbox = std::sync::Arc::new(Outbox::new(1000));
+        let writer = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut batch = Vec::new();
+                while seen.len() < 6 {
+                    outbox.next_batch(&mut batch).await;
+                    seen.extend(batch.drain(..).map(|f| f.to_string()));
+                    outbox.written();
+                    tokio::task::yield_now().await;
+                }
+                seen
+            })
+        };
+        for round in 0..3 {
+            outbox.push(format!("a{round}")).unwrap();
+            outbox.push(format!("b{round}")).unwrap();
+            tokio::task::yield_now().await;
+        }
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(5), writer)
+            .await
+            .expect("the writer was not woken for a frame")
+            .unwrap();
+        assert_eq!(seen, ["a0", "b0", "a1", "b1", "a2", "b2"]);
     }
 }

@@ -37,6 +37,18 @@ fn routes() -> Vec<(&'static str, Option<&'static str>, fn(&str, u64) -> bool)> 
             Some(r#"{"name":{"ne":"AMZN"},"data.seq":{"between":[1,4]}}"#),
             |n, s| n != "AMZN" && s > 1 && s < 4,
         ),
+        // Indexed under a name, yet the name is not the whole test: the server may skip
+        // testing only filters that say nothing else.
+        (
+            "pinned-and",
+            Some(r#"{"name":{"eq":"AMZN"},"data.seq":{"lt":3}}"#),
+            |n, s| n == "AMZN" && s < 3,
+        ),
+        (
+            "pinned-or",
+            Some(r#"{"or":[{"name":"AMZN"},{"name":"TSLA","data.seq":{"gt":3}}]}"#),
+            |n, s| n == "AMZN" || (n == "TSLA" && s > 3),
+        ),
         ("all", None, |_, _| true),
         ("none", Some(r#"{"name":{"eq":"NOPE"}}"#), |_, _| false),
     ]

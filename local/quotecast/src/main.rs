@@ -5,6 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+
+/// See the dependency's note in Cargo.toml: one frame is allocated and freed per delivery.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use quotecast::credentials::default_data_dir;
 use quotecast::loadtest::LoadTest;

@@ -152,6 +152,22 @@ impl Filter {
         model::filter_group_json(&self.groups)
     }
 
+    /// Whether the filter says nothing but which string values `field` may take: every group
+    /// is one `eq` (a string) or `in` (strings) condition on `field`. A server that indexes
+    /// subscribers by those values ([`Filter::pinned_values`]) and looks them up by the
+    /// event's `field` then knows the filter passes without testing it.
+    pub fn only_pins(&self, field: &str) -> bool {
+        !self.groups.is_empty()
+            && self.groups.iter().all(|group| match group.as_slice() {
+                [pin] if pin.field == field => match (&pin.op, &pin.value) {
+                    (Operator::Eq, Value::String(_)) => true,
+                    (Operator::In, Value::Array(items)) => items.iter().all(Value::is_string),
+                    _ => false,
+                },
+                _ => false,
+            })
+    }
+
     /// The values `field` must equal for any event to pass, when every group pins `field`
     /// with `eq` or `in`; `None` when some group lets other values through. Servers use it to
     /// index subscribers by channel name instead of testing every filter on every message.

@@ -150,7 +150,9 @@ fn under_load(samples: &[(u8, u64)]) -> String {
     }
 }
 
-fn appsync() -> Result<()> {
+/// The release `quotecast appsync` (or `QUOTECAST_BIN`) with the benchmark's API key and IAM
+/// writer: the binary, the running server and its GraphQL URL.
+pub fn start_bench_server() -> Result<(std::path::PathBuf, AppsyncProcess, String)> {
     let binary = bench_binary()?;
     let (server, url) = AppsyncProcess::start(
         &binary,
@@ -161,6 +163,11 @@ fn appsync() -> Result<()> {
             &format!("{BENCH_ACCESS_KEY_ID}:{BENCH_SECRET}"),
         ],
     )?;
+    Ok((binary, server, url))
+}
+
+fn appsync() -> Result<()> {
+    let (binary, server, url) = start_bench_server()?;
     println!("    server at {url}");
 
     let mut reports = String::new();

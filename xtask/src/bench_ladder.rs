@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::appsync_process::{AppsyncProcess, bench_binary, rss_kib};
-use crate::bench::{API_KEY, BENCH_ACCESS_KEY_ID, BENCH_SECRET, PUBLISHING, SETUP};
+use crate::appsync_process::rss_kib;
+use crate::bench::{PUBLISHING, SETUP};
 use crate::step::project_root;
 
 /// The tail a rung must keep, from the schedule.
@@ -128,16 +128,7 @@ impl Rung {
 
 pub fn run(args: &[String]) -> Result<()> {
     let ladder = Ladder::parse(args)?;
-    let binary = bench_binary()?;
-    let (server, url) = AppsyncProcess::start(
-        &binary,
-        &[
-            "--api-key",
-            API_KEY,
-            "--iam-credentials",
-            &format!("{BENCH_ACCESS_KEY_ID}:{BENCH_SECRET}"),
-        ],
-    )?;
+    let (binary, server, url) = crate::bench::start_bench_server()?;
     // Comparing two servers means one load generator for both: `QUOTECAST_LOADTEST_BIN`
     // names it (else the server's own binary generates the load).
     let generator = std::env::var_os("QUOTECAST_LOADTEST_BIN")

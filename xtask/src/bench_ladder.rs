@@ -7,7 +7,8 @@
 //! request's scheduled send time (no coordinated omission), deliveries counted only inside
 //! the window (the drain is not credited), server and generator on the same cores. CPU is
 //! the server's `utime + stime` (`/proc/<pid>/stat`) between the first and last sample taken
-//! while publishing, divided by the deliveries of that span. `QUOTECAST_BIN` picks the server
+//! while publishing, divided by the in-window delivery rate times that span: an estimate (the
+//! span includes the warm-up, and can run past the window when the publisher falls behind). `QUOTECAST_BIN` picks the server
 //! build and `QUOTECAST_LOADTEST_BIN` the load generator's (default: the same), so two
 //! servers can be compared under one generator.
 
@@ -24,6 +25,8 @@ use crate::step::project_root;
 const P99_LIMIT_MS: f64 = 50.0;
 /// Deliveries inside the window must reach this share of the offered rate.
 const TRACKING: f64 = 0.97;
+/// The start of each rung whose latencies are not recorded.
+const WARMUP_SECS: u64 = 2;
 /// Distinct symbols the subscriptions spread over: each publish matches
 /// `connections × subscriptions / SYMBOLS` of them.
 const SYMBOLS: usize = 50;
@@ -79,6 +82,11 @@ impl Ladder {
         if ladder.connections * ladder.subscriptions < SYMBOLS || ladder.step == 0 {
             bail!("the ladder needs at least {SYMBOLS} subscriptions and a step above 0");
         }
+        if ladder.seconds <= WARMUP_SECS {
+            bail!(
+                "--seconds must be above the {WARMUP_SECS} s warm-up, whose latencies are not recorded"
+            );
+        }
         Ok(ladder)
     }
 
@@ -87,6 +95,16 @@ impl Ladder {
         (self.connections * self.subscriptions / SYMBOLS) as u64
     }
 }
+
+/// What a rung's verdict and row read from the load test's `--json` report.
+const REPORT_KEYS: [&str; 6] = [
+    "deliveries_per_sec",
+    "delivered_pct",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "behind_schedule_max_ms",
+];
 
 /// One rung's outcome.
 struct Rung {
@@ -200,6 +218,8 @@ fn climb(
         &ladder.batch.to_string(),
         "--duration-secs",
         &ladder.seconds.to_string(),
+        "--warmup-secs",
+        &WARMUP_SECS.to_string(),
         "--json",
     ]
     .iter()
@@ -213,6 +233,12 @@ fn climb(
     });
     let report: serde_json::Value =
         serde_json::from_str(output?.trim()).context("the load test's --json report")?;
+    // A missing number must not read as 0 (a p99 of 0 passes every rung).
+    for key in REPORT_KEYS {
+        if report[key].as_f64().is_none() {
+            bail!("the load test's report has no number `{key}`: {report}");
+        }
+    }
     let publishing: Vec<&Sample> = samples.iter().filter(|s| s.phase == PUBLISHING).collect();
     let cpu_us_per_delivery = match (publishing.first(), publishing.last()) {
         (Some(first), Some(last)) if last.at > first.at => {
@@ -262,7 +288,8 @@ fn cpu_us(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces: the fields start after its closing parenthesis.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after `) state`.
+    // utime and stime are fields 14 and 15 of the whole line: indices 11 and 12 of what
+    // follows the `)` (field 3, the state, is index 0).
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(ticks * 10_000)
 }

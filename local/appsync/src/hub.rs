@@ -275,7 +275,9 @@ impl Hub {
         let Some(index) = state.fields.get(field) else {
             return FanOut::default();
         };
-        let pinned = published
+        // The index is read with the value the filters see (AWSJSON parsed), so finding a
+        // pins-only subscription under it is the same as its filter passing.
+        let pinned = event
             .get(INDEX_FIELD)
             .and_then(Value::as_str)
             .and_then(|name| index.by_name.get(name));

@@ -115,6 +115,54 @@ async fn a_schema_without_auth_directives_lets_the_api_key_publish() {
     server.stop().await;
 }
 
+/// The name index is read as filters read the event: with a schema whose `name` is AWSJSON,
+/// the published text `1` is the number 1, which `{"name":{"eq":"1"}}` does not match, and
+/// the text `"AMZN"` is the string AMZN, which `{"name":{"eq":"AMZN"}}` does.
+#[tokio::test]
+async fn an_awsjson_name_is_indexed_as_the_filters_read_it() {
+    let sdl = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../schema/schema.graphql"
+    ))
+    .unwrap()
+    .replacen(
+        "name: String\n  data: AWSJSON",
+        "name: AWSJSON\n  data: AWSJSON",
+        1,
+    )
+    .replace("publish(name: String!", "publish(name: AWSJSON!");
+    assert!(sdl.contains("publish(name: AWSJSON!"));
+    let server = start(Config {
+        schema_sdl: Some(sdl.into()),
+        ..config()
+    })
+    .await;
+    let mut subscriber = server.client().await;
+    for (id, filter) in [
+        ("one", r#"{"name":{"eq":"1"}}"#),
+        ("amzn", r#"{"name":{"eq":"AMZN"}}"#),
+    ] {
+        subscriber
+            .subscribe(id, &GraphqlRequest::subscribe(Some(filter)), &server.auth())
+            .await
+            .unwrap();
+    }
+    for name in ["1", "\"AMZN\""] {
+        let body = json!({
+            "query": "mutation P($name: AWSJSON!, $data: AWSJSON!) { publish(name: $name, data: $data) { name data } }",
+            "variables": {"name": name, "data": "{\"close\":1}"},
+        })
+        .to_string();
+        let (status, body) = as_writer(&server, &body).await;
+        assert_eq!((status, body.get("errors")), (200, None), "{body}");
+    }
+    match subscriber.recv().await.unwrap() {
+        ServerMessage::Data { id, .. } => assert_eq!(id, "amzn"),
+        other => panic!("{other:?}"),
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn malformed_bodies_are_400_malformed_http_request() {
     let server = start(config()).await;

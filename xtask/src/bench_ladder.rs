@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::appsync_process::rss_kib;
-use crate::bench::{PUBLISHING, SETUP};
+use crate::bench_load::{PUBLISHING, SETUP, run_loadtest_with, start_bench_server};
 use crate::step::project_root;
 
 /// The tail a rung must keep, from the schedule.
@@ -146,7 +146,7 @@ impl Rung {
 
 pub fn run(args: &[String]) -> Result<()> {
     let ladder = Ladder::parse(args)?;
-    let (binary, server, url) = crate::bench::start_bench_server()?;
+    let (binary, server, url) = start_bench_server()?;
     // Comparing two servers means one load generator for both: `QUOTECAST_LOADTEST_BIN`
     // names it (else the server's own binary generates the load).
     let generator = std::env::var_os("QUOTECAST_LOADTEST_BIN")
@@ -227,7 +227,7 @@ fn climb(
     .collect();
     let (output, samples) = std::thread::scope(|scope| {
         let sampler = scope.spawn(|| sample(pid, &phase, &done));
-        let output = crate::bench::run_loadtest_with(binary, url, &args, &phase);
+        let output = run_loadtest_with(binary, url, &args, &phase);
         done.store(true, Ordering::Relaxed);
         (output, sampler.join().unwrap_or_default())
     });

@@ -8,6 +8,7 @@ mod appsync_process;
 mod bench;
 mod bench_bodies;
 mod bench_ladder;
+mod bench_load;
 mod ci;
 mod dashboard;
 mod deploy;

@@ -282,4 +282,54 @@ mod tests {
             .unwrap();
         assert_eq!(seen, ["a0", "b0", "a1", "b1", "a2", "b2"]);
     }
+
+    /// The wake rule across threads: publishers on several threads push while the writer
+    /// drains on another; every frame arrives, each publisher's in its order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_frame_waits_for_a_wake_across_threads() {
+        const PUBLISHERS: usize = 4;
+        const FRAMES: usize = 5_000;
+        let outbox = std::sync::Arc::new(Outbox::new(usize::MAX));
+        let writer = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move {
+                let mut seen: Vec<Vec<usize>> = vec![Vec::new(); PUBLISHERS];
+                let mut batch = Vec::new();
+                let mut total = 0;
+                while total < PUBLISHERS * FRAMES {
+                    outbox.next_batch(&mut batch).await;
+                    for frame in batch.drain(..) {
+                        let (publisher, n) = frame.split_once(':').unwrap();
+                        seen[publisher.parse::<usize>().unwrap()].push(n.parse().unwrap());
+                        total += 1;
+                    }
+                    outbox.written();
+                }
+                seen
+            })
+        };
+        let publishers: Vec<_> = (0..PUBLISHERS)
+            .map(|p| {
+                let outbox = outbox.clone();
+                tokio::spawn(async move {
+                    for n in 0..FRAMES {
+                        outbox.push(format!("{p}:{n}")).unwrap();
+                        if n % 64 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for p in publishers {
+            p.await.unwrap();
+        }
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(10), writer)
+            .await
+            .expect("a frame was left queued with the writer asleep")
+            .unwrap();
+        for frames in seen {
+            assert_eq!(frames, (0..FRAMES).collect::<Vec<_>>());
+        }
+    }
 }

@@ -207,6 +207,29 @@ impl LocalAppSync {
     }
 }
 
+/// A real-time connection to the local stack at `addr` with the public key, subscribed as
+/// `s` to `subscribe(filter: …)`.
+pub async fn stack_subscriber(addr: SocketAddr, filter: Option<&str>) -> RealtimeClient {
+    let host = addr.to_string();
+    let auth = AuthObject::api_key(&host, API_KEY);
+    let mut c = RealtimeClient::connect(
+        &format!("ws://{host}/graphql/realtime"),
+        &auth,
+        Transport::Subprotocol,
+    )
+    .await
+    .unwrap();
+    c.init().await.unwrap();
+    c.subscribe(
+        "s",
+        &quotecast_shared::graphql::GraphqlRequest::subscribe(filter),
+        &auth,
+    )
+    .await
+    .unwrap();
+    c
+}
+
 impl LocalAppSync {
     /// A real-time connection with the public key, acknowledged, subscribed to nothing yet.
     pub async fn subscriber_client(&self) -> RealtimeClient {

@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use quotecast::stack::{StackConfig, start};
-use quotecast_appsync_client::{ClientError, GraphqlHttp, RealtimeClient, Transport};
+use quotecast_appsync_client::{ClientError, GraphqlHttp, RealtimeClient};
 use quotecast_consumer::Consumer;
 use quotecast_dynamodb::HistoryStore;
 use quotecast_e2e::fault_proxy::{Fault, FaultProxy};
 use quotecast_e2e::kafka_event::KafkaEventBuilder;
 use quotecast_e2e::*;
 use quotecast_shared::graphql::GraphqlRequest;
-use quotecast_shared::realtime::{AuthObject, ServerMessage};
+use quotecast_shared::realtime::ServerMessage;
 use quotecast_shared::subscription::filter_for;
 use quotecast_shared::{Channel, Quote};
 use serde_json::Value;
@@ -89,23 +89,7 @@ async fn a_fresh_stack_serves_linked_history_that_outlives_a_restart() {
     assert_linked(&before);
 
     // A new subscription's first live bar links to a bar history returns.
-    let host = stack.addr.to_string();
-    let auth = AuthObject::api_key(&host, API_KEY);
-    let mut live = RealtimeClient::connect(
-        &format!("ws://{host}/graphql/realtime"),
-        &auth,
-        Transport::Subprotocol,
-    )
-    .await
-    .unwrap();
-    live.init().await.unwrap();
-    live.subscribe(
-        "amzn",
-        &GraphqlRequest::subscribe(Some(&filter_for("AMZN"))),
-        &auth,
-    )
-    .await
-    .unwrap();
+    let mut live = stack_subscriber(stack.addr, Some(&filter_for("AMZN"))).await;
     live.set_timeout(Duration::from_secs(5));
     let first = next_quote(&mut live).await;
     let now = history(&reader, "AMZN", 60).await;

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use quotecast::stack::{StackConfig, start};
-use quotecast_appsync_client::{RealtimeClient, Transport};
 use quotecast_e2e::tansu::{self, ScramCluster};
-use quotecast_e2e::{API_KEY, moto, stack_config};
+use quotecast_e2e::{moto, stack_config, stack_subscriber};
 use quotecast_esm::{EsmConfig, EsmError, EventSourceMapping};
 use quotecast_producer::handler::now_ms;
 use quotecast_producer::kafka::{
@@ -21,8 +20,7 @@ use quotecast_producer::kafka::{
 };
 use quotecast_producer::{Config, Producer};
 use quotecast_shared::Quote;
-use quotecast_shared::graphql::GraphqlRequest;
-use quotecast_shared::realtime::{AuthObject, ServerMessage};
+use quotecast_shared::realtime::ServerMessage;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
@@ -214,23 +212,7 @@ async fn scram_over_tls_from_producer_to_subscriber() {
     })
     .await
     .unwrap();
-    let host = stack.addr.to_string();
-    let auth = AuthObject::api_key(&host, API_KEY);
-    let mut sub = RealtimeClient::connect(
-        &format!("ws://{host}/graphql/realtime"),
-        &auth,
-        Transport::Subprotocol,
-    )
-    .await
-    .unwrap();
-    sub.init().await.unwrap();
-    sub.subscribe(
-        "s",
-        &GraphqlRequest::subscribe(Some(r#"{"name":{"eq":"NFLX"}}"#)),
-        &auth,
-    )
-    .await
-    .unwrap();
+    let mut sub = stack_subscriber(stack.addr, Some(r#"{"name":{"eq":"NFLX"}}"#)).await;
     sub.set_timeout(Duration::from_secs(20));
     let mut delivered = 0;
     while delivered < 5 {

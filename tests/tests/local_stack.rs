@@ -8,17 +8,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use quotecast::stack::{StackConfig, start};
-use quotecast_appsync_client::{ClientError, RealtimeClient, Transport};
+use quotecast_appsync_client::{ClientError, RealtimeClient};
 use quotecast_consumer::{Config, Consumer};
 use quotecast_e2e::fault_proxy::{Fault, FaultProxy};
-use quotecast_e2e::{API_KEY, LocalAppSync, iam_writer, plaintext_publisher, stack_config};
+use quotecast_e2e::{
+    API_KEY, LocalAppSync, iam_writer, plaintext_publisher, stack_config, stack_subscriber,
+};
 use quotecast_esm::{BatchHandler, EsmConfig, EventSourceMapping};
 use quotecast_msk::EmbeddedBroker;
 use quotecast_producer::source::sim::Simulator;
 use quotecast_shared::Quote;
-use quotecast_shared::graphql::GraphqlRequest;
 use quotecast_shared::lambda::KafkaBatchResponse;
-use quotecast_shared::realtime::{AuthObject, ServerMessage};
+use quotecast_shared::realtime::ServerMessage;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
@@ -49,18 +50,6 @@ async fn collect(
     got
 }
 
-async fn subscriber(url: &str, host: &str, filter: Option<&str>) -> RealtimeClient {
-    let auth = AuthObject::api_key(host, API_KEY);
-    let mut c = RealtimeClient::connect(url, &auth, Transport::Subprotocol)
-        .await
-        .unwrap();
-    c.init().await.unwrap();
-    c.subscribe("s", &GraphqlRequest::subscribe(filter), &auth)
-        .await
-        .unwrap();
-    c
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stack_delivers_every_quote_per_symbol_in_order() {
     let stack = start(StackConfig {
@@ -81,12 +70,7 @@ async fn the_stack_delivers_every_quote_per_symbol_in_order() {
         .unwrap();
     assert_eq!(config["apiKey"], API_KEY);
     assert_eq!(config["graphqlUrl"], format!("http://{host}/graphql"));
-    let mut sub = subscriber(
-        &format!("ws://{host}/graphql/realtime"),
-        &host,
-        Some(r#"{"name":{"in":["AMZN","TSLA"]}}"#),
-    )
-    .await;
+    let mut sub = stack_subscriber(stack.addr, Some(r#"{"name":{"in":["AMZN","TSLA"]}}"#)).await;
     let started = Instant::now();
     let got = collect(&mut sub, 60, Duration::from_secs(5)).await;
     assert!(started.elapsed() < Duration::from_secs(10));

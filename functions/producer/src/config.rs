@@ -238,6 +238,19 @@ mod tests {
             }
         );
         assert_eq!(msk.symbols, ["AMZN", "TSLA"]);
+        let own_ca = from(&[
+            ("BOOTSTRAP_SERVERS", "b:9096"),
+            ("MSK_SECRET_ARN", "AmazonMSK_q"),
+            ("KAFKA_CA_FILE", "/etc/kafka/ca.pem"),
+        ])
+        .unwrap();
+        assert_eq!(
+            own_ca.auth,
+            KafkaAuth::Scram {
+                secret_id: "AmazonMSK_q".into(),
+                ca_file: Some("/etc/kafka/ca.pem".into()),
+            }
+        );
         assert_eq!(
             msk.emit,
             Some(EmitWindow {

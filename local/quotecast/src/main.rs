@@ -770,4 +770,77 @@ mod tests {
         };
         assert!(summary_line(&quiet, Duration::from_secs(60)).ends_with("no bar published"));
     }
+
+    /// `quotecast dev`'s Kafka flags as `kafka_security` reads them, or clap's refusal.
+    fn kafka_flags(flags: &[&str]) -> Result<KafkaSecurity, String> {
+        let cli = Cli::try_parse_from(["quotecast", "dev"].iter().chain(flags))
+            .map_err(|e| e.to_string())?;
+        match cli.command {
+            Command::Dev(args) => kafka_security(&args).map_err(|e| format!("{e:#}")),
+            _ => Err("not dev".to_owned()),
+        }
+    }
+
+    #[test]
+    fn kafka_flags_are_checked_with_clear_errors() {
+        let dir =
+            std::env::temp_dir().join(format!("quotecast-kafka-flags-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let password = dir.join("password");
+        std::fs::write(&password, "s3cret\nignored\n").unwrap();
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "").unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let (password, empty, ca) = (
+            password.to_str().unwrap(),
+            empty.to_str().unwrap(),
+            ca.to_str().unwrap(),
+        );
+        let refused = |flags: &[&str], says: &str| {
+            let err = kafka_flags(flags).unwrap_err();
+            assert!(err.contains(says), "{flags:?}: {err}");
+        };
+        let scram = [
+            "--bootstrap-servers",
+            "b:9096",
+            "--kafka-security",
+            "sasl-scram-512",
+        ];
+        refused(
+            &["--kafka-security", "sasl-scram-512"],
+            "--bootstrap-servers",
+        );
+        refused(&["--kafka-username", "u"], "need --kafka-security");
+        refused(&scram, "needs --kafka-username");
+        let with_user = [&scram[..], &["--kafka-username", "u"]].concat();
+        refused(
+            &[
+                &with_user[..],
+                &["--kafka-password-file", "/nonexistent/pw"],
+            ]
+            .concat(),
+            "--kafka-password-file /nonexistent/pw",
+        );
+        refused(
+            &[&with_user[..], &["--kafka-password-file", empty]].concat(),
+            "password is empty",
+        );
+        let with_password = [&with_user[..], &["--kafka-password-file", password]].concat();
+        refused(
+            &[&with_password[..], &["--kafka-ca", "/nonexistent/ca.pem"]].concat(),
+            "no such file",
+        );
+        assert_eq!(
+            kafka_flags(&[&with_password[..], &["--kafka-ca", ca]].concat()).unwrap(),
+            KafkaSecurity::SaslScram {
+                mechanism: ScramMechanism::Sha512,
+                username: "u".to_owned(),
+                password: "s3cret".to_owned(),
+                ca_file: Some(ca.to_owned()),
+            }
+        );
+        assert_eq!(kafka_flags(&[]).unwrap(), KafkaSecurity::Plaintext);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -313,9 +313,20 @@ async fn a_user_adds_and_removes_tickers_and_rides_out_a_server_restart() {
 
     // Restart the server: the badge goes reconnecting, then live, and quotes resume.
     stack.stop().await;
-    wait_for_badge(&browser, "reconnecting", Duration::from_secs(20)).await;
-    let label = browser.text("#status").await.unwrap();
-    assert!(label.starts_with("reconnecting in "), "{label:?}");
+    // The state and its label are read in one wait: the countdown may end, and the badge turn
+    // "connecting", between two separate reads. A label that never counts down times out here.
+    browser
+        .wait_for(
+            "the badge to show reconnecting with a countdown",
+            Duration::from_secs(20),
+            || async {
+                let label = browser.text("#status").await.unwrap_or_default();
+                (badge(&browser).await.as_deref() == Some("reconnecting")
+                    && label.starts_with("reconnecting in "))
+                .then_some(())
+            },
+        )
+        .await;
     let at_restart = updates(&browser, "AMZN").await;
     let stack = stack_on(addr.port(), &[]).await;
     browser

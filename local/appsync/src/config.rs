@@ -57,8 +57,8 @@ pub struct Config {
     /// Bytes a WebSocket reads from the socket at a time (buffer allocated per connection);
     /// a larger frame still arrives whole, in a buffer grown for it.
     pub websocket_read_buffer_bytes: usize,
-    /// Bytes a WebSocket gathers before writing to the socket (its writer also flushes
-    /// after each batch).
+    /// Bytes a connection's writer encodes before writing them to the socket: a batch of
+    /// queued frames goes out in writes of about this size, the last one smaller.
     pub websocket_write_buffer_bytes: usize,
     /// The data source of `Query.history` (the table the consumer writes); without one the
     /// query answers `DataSourceUnavailable`. The server reads it and nothing more: serving

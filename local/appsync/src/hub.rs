@@ -21,11 +21,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use quotecast_shared::filter::Filter;
-use quotecast_shared::realtime::message::{data_frame_prefix, data_frame_with_prefix};
+use quotecast_shared::realtime::message::data_frame_prefix;
 use serde_json::{Map, Value};
 
 use super::graphql::Selection;
-use super::outbox::{Outbox, PushError};
+use super::outbox::{Frame, Outbox, PushError};
 
 /// The field of published objects that subscriptions are indexed by.
 pub const INDEX_FIELD: &str = "name";
@@ -61,8 +61,9 @@ struct Entry {
     sub: Subscriber,
     selection: SelectionId,
     payload: PayloadId,
-    /// `{"type":"data","id":"<id>","payload":`, made once at subscribe time.
-    frame_prefix: Box<str>,
+    /// `{"type":"data","id":"<id>","payload":`, made once at subscribe time and shared by
+    /// every frame queued for this subscription.
+    frame_prefix: Arc<str>,
     /// The filter only pins the names it is indexed under: finding the entry under the
     /// published name is the whole test (the common subscription, `{"name":{"eq":…}}`).
     pins_only: bool,
@@ -201,7 +202,7 @@ impl Hub {
                 .map(|v| v.as_str().map(str::to_owned))
                 .collect()
         });
-        let frame_prefix = data_frame_prefix(&sub.id).into_boxed_str();
+        let frame_prefix: Arc<str> = data_frame_prefix(&sub.id).into();
         let pins_only = pins.is_some() && sub.filter.only_pins(INDEX_FIELD);
         let mut state = self.write();
         let selection = state.selections.intern(&sub.selection);
@@ -289,7 +290,7 @@ impl Hub {
         // look-ups of small ids, so the work per matching subscription is constant however
         // many distinct aliases or selections there are.
         let mut bodies: IdMap<String> = IdMap::default();
-        let mut payloads: IdMap<String> = IdMap::default();
+        let mut payloads: IdMap<Arc<str>> = IdMap::default();
         let mut fan_out = FanOut::default();
         for entry in candidates {
             let sub = &entry.sub;
@@ -301,12 +302,14 @@ impl Hub {
                     self.selection_writes.fetch_add(1, Ordering::Relaxed);
                     sub.selection.to_json_string(published)
                 });
-                data_payload(&sub.key, body)
+                Arc::from(data_payload(&sub.key, body))
             });
-            match sub
-                .outbox
-                .push(data_frame_with_prefix(&entry.frame_prefix, payload))
-            {
+            // Two reference counts per delivery: the frame is written from these parts.
+            let frame = Frame::Data {
+                prefix: entry.frame_prefix.clone(),
+                payload: payload.clone(),
+            };
+            match sub.outbox.push(frame) {
                 Ok(()) => fan_out.delivered += 1,
                 Err(PushError::Closed | PushError::Overflow) => fan_out.dropped += 1,
             }

@@ -19,7 +19,8 @@
 //! is what every handler shares; [`http`] serves `POST /graphql`; [`realtime`] upgrades
 //! WebSockets and runs one [`connection`] handler per socket; [`hub`] is the shared pub/sub
 //! state that fans a publish out to matching subscriptions; [`outbox`] is each connection's
-//! bounded send queue. Wire formats come from `quotecast_shared`.
+//! bounded send queue, which the connection's writer encodes into WebSocket frames itself
+//! ([`websocket`]). Wire formats come from `quotecast_shared`.
 
 pub mod auth;
 pub mod config;
@@ -33,6 +34,7 @@ pub mod realtime;
 pub mod resolvers;
 pub mod server;
 pub mod state;
+pub mod websocket;
 
 pub use config::Config;
 pub use server::{Server, serve};

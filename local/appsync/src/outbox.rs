@@ -7,11 +7,77 @@
 //! connection never holds more than the limit in frames (not twice it, as it would if
 //! taking a batch reset the count).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use axum::extract::ws::Utf8Bytes;
+use quotecast_shared::realtime::message::DATA_FRAME_END;
 use tokio::sync::Notify;
+
+use super::websocket::frame;
+
+/// One frame waiting to be written.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// A protocol message's JSON text (an ack, an error, a keep-alive).
+    Text(String),
+    /// A `data` frame in its two shared parts: the subscription's prefix (made at subscribe
+    /// time) and the payload (made once per publish for every subscriber that selects the
+    /// same way). Queueing one allocates nothing.
+    Data { prefix: Arc<str>, payload: Arc<str> },
+    /// Bytes already framed by the socket's reader (its reply to a ping).
+    Raw(Vec<u8>),
+}
+
+impl Frame {
+    /// The bytes this frame counts against the queue's limit: its message text, or the raw
+    /// bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Text(text) => text.len(),
+            Frame::Data { prefix, payload } => prefix.len() + payload.len() + DATA_FRAME_END.len(),
+            Frame::Raw(bytes) => bytes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The message text the client reads (`None` for raw bytes).
+    pub fn text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Frame::Text(text) => Some(Cow::Borrowed(text)),
+            Frame::Data { prefix, payload } => {
+                Some(Cow::Owned([prefix, payload, DATA_FRAME_END].concat()))
+            }
+            Frame::Raw(_) => None,
+        }
+    }
+
+    /// Appends the frame, as sent on the socket, to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Frame::Text(text) => frame::push_text(out, &[text]),
+            Frame::Data { prefix, payload } => {
+                frame::push_text(out, &[prefix, payload, DATA_FRAME_END]);
+            }
+            Frame::Raw(bytes) => out.extend_from_slice(bytes),
+        }
+    }
+}
+
+impl From<String> for Frame {
+    fn from(text: String) -> Self {
+        Frame::Text(text)
+    }
+}
+
+impl From<&str> for Frame {
+    fn from(text: &str) -> Self {
+        Frame::Text(text.to_owned())
+    }
+}
 
 /// Why and how a connection ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +117,7 @@ pub enum PushError {
 
 #[derive(Default)]
 struct State {
-    frames: VecDeque<Utf8Bytes>,
+    frames: VecDeque<Frame>,
     /// Bytes of `frames`.
     queued: usize,
     /// Bytes of the batch the writer took and has not written yet: still this connection's
@@ -85,7 +151,7 @@ impl Outbox {
     }
 
     /// Queues a frame.
-    pub fn push(&self, frame: impl Into<Utf8Bytes>) -> Result<(), PushError> {
+    pub fn push(&self, frame: impl Into<Frame>) -> Result<(), PushError> {
         let frame = frame.into();
         let mut state = self.lock();
         if state.closing.is_some() {
@@ -153,7 +219,7 @@ impl Outbox {
     /// Waits for frames, moves all queued ones into `batch`, and returns the close reason
     /// once the connection is closing (after the last frames to send). The batch counts
     /// against the limit until [`Outbox::written`].
-    pub async fn next_batch(&self, batch: &mut Vec<Utf8Bytes>) -> Option<Close> {
+    pub async fn next_batch(&self, batch: &mut Vec<Frame>) -> Option<Close> {
         loop {
             {
                 let mut state = self.lock();
@@ -182,7 +248,7 @@ mod tests {
         }
         let mut batch = Vec::new();
         assert_eq!(outbox.next_batch(&mut batch).await, None);
-        let texts: Vec<&str> = batch.iter().map(|f| f.as_str()).collect();
+        let texts: Vec<String> = batch.iter().map(|f| f.text().unwrap().into()).collect();
         assert_eq!(texts, ["f0", "f1", "f2", "f3", "f4"]);
     }
 
@@ -264,7 +330,7 @@ mod tests {
                 let mut batch = Vec::new();
                 while seen.len() < 6 {
                     outbox.next_batch(&mut batch).await;
-                    seen.extend(batch.drain(..).map(|f| f.to_string()));
+                    seen.extend(batch.drain(..).map(|f| f.text().unwrap().into_owned()));
                     outbox.written();
                     tokio::task::yield_now().await;
                 }
@@ -299,7 +365,8 @@ mod tests {
                 while total < PUBLISHERS * FRAMES {
                     outbox.next_batch(&mut batch).await;
                     for frame in batch.drain(..) {
-                        let (publisher, n) = frame.split_once(':').unwrap();
+                        let text = frame.text().unwrap();
+                        let (publisher, n) = text.split_once(':').unwrap();
                         seen[publisher.parse::<usize>().unwrap()].push(n.parse().unwrap());
                         total += 1;
                     }

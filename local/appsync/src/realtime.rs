@@ -13,17 +13,18 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use quotecast_shared::realtime::auth::HEADER_SUBPROTOCOL_PREFIX;
 use quotecast_shared::realtime::{AuthObject, SUBPROTOCOL};
+use tungstenite::protocol::WebSocketConfig;
 
 use super::auth::{AuthFailure, error_type};
 use super::connection;
 use super::http::error_response;
 use super::state::AppSync;
+use super::websocket::upgrade::Upgrade;
 
 /// Path whose signature authenticates a real-time connection (§A.3).
 pub const CONNECT_PATH: &str = "/graphql/connect";
@@ -42,7 +43,7 @@ const AUTH_HEADERS: [&str; 8] = [
 
 /// Finds the auth object in the subprotocols, the query string, or plain headers.
 fn auth_object(
-    ws: &WebSocketUpgrade,
+    ws: &Upgrade,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<AuthObject, String> {
@@ -87,7 +88,7 @@ pub async fn upgrade(
     State(app): State<Arc<AppSync>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    mut ws: WebSocketUpgrade,
+    ws: Upgrade,
 ) -> Response {
     let auth = match auth_object(&ws, query.as_deref(), &headers) {
         Ok(auth) => auth,
@@ -110,11 +111,10 @@ pub async fn upgrade(
                 &failure.to_string(),
             ));
         }
-        ws.set_selected_protocol(HeaderValue::from_static(SUBPROTOCOL));
-        return ws
-            .read_buffer_size(app.config.websocket_read_buffer_bytes)
-            .write_buffer_size(app.config.websocket_write_buffer_bytes)
-            .on_upgrade(move |socket| connection::refuse(socket, failure));
+        let config = socket_config(&app, 0);
+        return ws.accept(SUBPROTOCOL, move |socket| {
+            connection::refuse(socket, failure, config)
+        });
     }
     // Only an authenticated caller may take one of the limited connection slots.
     let Ok(permit) = app.connections.clone().try_acquire_owned() else {
@@ -126,17 +126,28 @@ pub async fn upgrade(
     };
     // Browsers fail the connection unless one offered subprotocol is selected; never echo
     // the `header-` entry.
-    ws.set_selected_protocol(HeaderValue::from_static(SUBPROTOCOL));
-    // Frames up to the payload limit are answered by the handler; the socket's own cap is
-    // higher so that an oversized frame is read whole and refused with an error frame,
-    // rather than cut off mid-frame (which resets the TCP connection).
-    //
-    // The socket's buffers are small (tungstenite's are 128 KiB each, allocated per
-    // connection): AppSync frames are almost all under 1 KiB, and a larger frame still
-    // arrives whole, in a buffer grown to its declared length, up to the caps above.
-    ws.max_message_size(app.config.max_request_bytes)
-        .max_frame_size(app.config.max_request_bytes)
-        .read_buffer_size(app.config.websocket_read_buffer_bytes)
-        .write_buffer_size(app.config.websocket_write_buffer_bytes)
-        .on_upgrade(move |socket| connection::run(socket, app, permit))
+    let config = socket_config(&app, app.config.max_request_bytes);
+    ws.accept(SUBPROTOCOL, move |socket| {
+        connection::run(socket, config, app, permit)
+    })
+}
+
+/// What the socket's reader accepts: frames up to `max_bytes`, read through a small buffer.
+///
+/// Frames up to the payload limit are answered by the handler; the socket's own cap is
+/// higher so that an oversized frame is read whole and refused with an error frame, rather
+/// than cut off mid-frame (which resets the TCP connection). A refused socket reads nothing
+/// it answers, so its cap is the buffer's.
+///
+/// The read buffer is small (tungstenite's is 128 KiB, allocated per connection): AppSync
+/// frames are almost all under 1 KiB, and a larger frame still arrives whole, in a buffer
+/// grown to its declared length, up to the cap. The server's frames are written by the
+/// connection's writer (`websocket::frame`), not by tungstenite.
+fn socket_config(app: &AppSync, max_bytes: usize) -> WebSocketConfig {
+    let buffer = app.config.websocket_read_buffer_bytes;
+    WebSocketConfig::default()
+        .read_buffer_size(buffer)
+        .write_buffer_size(buffer)
+        .max_message_size(Some(max_bytes.max(buffer)))
+        .max_frame_size(Some(max_bytes.max(buffer)))
 }

@@ -117,9 +117,9 @@ async fn publish_to(n: usize, unique_inner: bool) -> (Duration, u64) {
             continue;
         }
         assert_eq!(batch.len(), 1, "s{i} must get the publish exactly once");
-        let Ok(ServerMessage::Data { id, payload }) = ServerMessage::decode(batch[0].as_str())
-        else {
-            panic!("not a data frame: {}", batch[0].as_str());
+        let text = batch[0].text().unwrap_or_default();
+        let Ok(ServerMessage::Data { id, payload }) = ServerMessage::decode(&text) else {
+            panic!("not a data frame: {text}");
         };
         let (key, selection) = shape(i, unique_inner);
         let name_key = &selection.fields[0].key;

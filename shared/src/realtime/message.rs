@@ -335,8 +335,8 @@ pub fn encode_data_frame(id: &str, payload_json: &str) -> String {
 }
 
 /// What comes before the payload in every `data` frame of subscription `id`:
-/// `{"type":"data","id":"<id>","payload":`. A fan-out makes it once per subscription, so a
-/// delivery costs one allocation and two copies ([`data_frame_with_prefix`]).
+/// `{"type":"data","id":"<id>","payload":`. A fan-out makes it once per subscription and
+/// shares the payload, so a delivery costs no serialisation ([`data_frame_with_prefix`]).
 pub fn data_frame_prefix(id: &str) -> String {
     let id = serde_json::to_string(id).unwrap_or_default();
     let mut prefix = String::with_capacity(id.len() + 30);
@@ -346,11 +346,16 @@ pub fn data_frame_prefix(id: &str) -> String {
     prefix
 }
 
-/// A `data` frame from its subscription's [`data_frame_prefix`] and a serialised payload.
+/// What ends every `data` frame, after its payload.
+pub const DATA_FRAME_END: &str = "}";
+
+/// A `data` frame from its subscription's [`data_frame_prefix`] and a serialised payload:
+/// `prefix`, `payload_json`, [`DATA_FRAME_END`]. A server that writes its own WebSocket
+/// frames can write the three parts in turn and never build this string.
 pub fn data_frame_with_prefix(prefix: &str, payload_json: &str) -> String {
-    let mut frame = String::with_capacity(prefix.len() + payload_json.len() + 1);
+    let mut frame = String::with_capacity(prefix.len() + payload_json.len() + DATA_FRAME_END.len());
     frame.push_str(prefix);
     frame.push_str(payload_json);
-    frame.push('}');
+    frame.push_str(DATA_FRAME_END);
     frame
 }

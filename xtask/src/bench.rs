@@ -203,5 +203,11 @@ fn run_loadtest(
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    run_loadtest_with(binary, url, &args, phase)
+    run_loadtest_with(
+        binary,
+        url,
+        &args,
+        phase,
+        &std::sync::atomic::AtomicU32::new(0),
+    )
 }

@@ -8,11 +8,13 @@
 //! the window (the drain is not credited), server and generator on the same cores. CPU is
 //! the server's `utime + stime` (`/proc/<pid>/stat`) between the first and last sample taken
 //! while publishing, divided by the in-window delivery rate times that span: an estimate (the
-//! span includes the warm-up, and can run past the window when the publisher falls behind). `QUOTECAST_BIN` picks the server
+//! span includes the warm-up, and can run past the window when the publisher falls behind).
+//! The same span gives each process's busy cores (CPU seconds per second), so a rung says
+//! how much of the machine the server and the generator left to each other. `QUOTECAST_BIN` picks the server
 //! build and `QUOTECAST_LOADTEST_BIN` the load generator's (default: the same), so two
 //! servers can be compared under one generator.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -111,6 +113,8 @@ struct Rung {
     offered: u64,
     report: serde_json::Value,
     cpu_us_per_delivery: Option<f64>,
+    /// CPU seconds per second while publishing: (server, generator).
+    busy_cores: Option<(f64, f64)>,
     rss_peak_mib: Option<u64>,
 }
 
@@ -127,7 +131,7 @@ impl Rung {
 
     fn row(&self) -> String {
         format!(
-            "| {} | {:.0} | {:.3} % | {:.1} / {:.1} / {:.1} ms | {:.1} ms | {} | {} | {} |",
+            "| {} | {:.0} | {:.3} % | {:.1} / {:.1} / {:.1} ms | {:.1} ms | {} | {} | {} | {} |",
             self.offered,
             self.number("deliveries_per_sec"),
             self.number("delivered_pct"),
@@ -137,6 +141,8 @@ impl Rung {
             self.number("behind_schedule_max_ms"),
             self.cpu_us_per_delivery
                 .map_or("—".to_owned(), |c| format!("{c:.2} µs")),
+            self.busy_cores
+                .map_or("—".to_owned(), |(s, g)| format!("{s:.2} + {g:.2}")),
             self.rss_peak_mib
                 .map_or("—".to_owned(), |r| format!("{r} MiB")),
             if self.passes() { "pass" } else { "over" },
@@ -156,7 +162,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "    ladder at {} × {} ({fan_out} subscriptions per publish), batch {}, {} s per rung; server at {url}",
         ladder.connections, ladder.subscriptions, ladder.batch, ladder.seconds
     );
-    let header = "| offered deliveries/s | delivered/s inside the window | delivered | latency from the schedule p50 / p99 / max | publisher behind, max | server CPU per delivery | server RSS peak | |\n|---|---|---|---|---|---|---|---|";
+    let header = "| offered deliveries/s | delivered/s inside the window | delivered | latency from the schedule p50 / p99 / max | publisher behind, max | server CPU per delivery | cores busy, server + generator | server RSS peak | |\n|---|---|---|---|---|---|---|---|---|";
     println!("{header}");
     let mut rows = vec![header.to_owned()];
     let mut knee: Option<u64> = None;
@@ -205,6 +211,7 @@ fn climb(
     let rate = (offered / ladder.fan_out()).max(1);
     let phase = AtomicU8::new(SETUP);
     let done = AtomicBool::new(false);
+    let generator_pid = AtomicU32::new(0);
     let args: Vec<String> = [
         "--connections",
         &ladder.connections.to_string(),
@@ -226,8 +233,8 @@ fn climb(
     .map(|s| (*s).to_owned())
     .collect();
     let (output, samples) = std::thread::scope(|scope| {
-        let sampler = scope.spawn(|| sample(pid, &phase, &done));
-        let output = run_loadtest_with(binary, url, &args, &phase);
+        let sampler = scope.spawn(|| sample(pid, &generator_pid, &phase, &done));
+        let output = run_loadtest_with(binary, url, &args, &phase, &generator_pid);
         done.store(true, Ordering::Relaxed);
         (output, sampler.join().unwrap_or_default())
     });
@@ -240,19 +247,25 @@ fn climb(
         }
     }
     let publishing: Vec<&Sample> = samples.iter().filter(|s| s.phase == PUBLISHING).collect();
-    let cpu_us_per_delivery = match (publishing.first(), publishing.last()) {
+    let (cpu_us_per_delivery, busy_cores) = match (publishing.first(), publishing.last()) {
         (Some(first), Some(last)) if last.at > first.at => {
             let span = (last.at - first.at).as_secs_f64();
             let deliveries = report["deliveries_per_sec"].as_f64().unwrap_or(0.0) * span;
-            (deliveries > 0.0).then(|| (last.cpu_us - first.cpu_us) as f64 / deliveries)
+            let server_us = last.cpu_us.saturating_sub(first.cpu_us) as f64;
+            let generator_us = last.generator_cpu_us.saturating_sub(first.generator_cpu_us) as f64;
+            (
+                (deliveries > 0.0).then(|| server_us / deliveries),
+                Some((server_us / 1e6 / span, generator_us / 1e6 / span)),
+            )
         }
-        _ => None,
+        _ => (None, None),
     };
     let rss_peak_mib = publishing.iter().map(|s| s.rss_kib / 1024).max();
     Ok(Rung {
         offered,
         report,
         cpu_us_per_delivery,
+        busy_cores,
         rss_peak_mib,
     })
 }
@@ -262,19 +275,28 @@ struct Sample {
     at: Duration,
     rss_kib: u64,
     cpu_us: u64,
+    generator_cpu_us: u64,
 }
 
-/// The server's RSS and CPU time every 250 ms, tagged with the load run's phase.
-fn sample(pid: u32, phase: &AtomicU8, done: &AtomicBool) -> Vec<Sample> {
+/// The server's RSS and CPU time, and the generator's CPU time, every 250 ms, tagged with
+/// the load run's phase.
+fn sample(pid: u32, generator_pid: &AtomicU32, phase: &AtomicU8, done: &AtomicBool) -> Vec<Sample> {
     let started = std::time::Instant::now();
     let mut samples = Vec::new();
     while !done.load(Ordering::Relaxed) {
-        if let (Some(rss_kib), Some(cpu_us)) = (rss_kib(pid), cpu_us(pid)) {
+        let generator_cpu_us = match generator_pid.load(Ordering::Relaxed) {
+            0 => None,
+            generator => cpu_us(generator),
+        };
+        if let (Some(rss_kib), Some(cpu_us), Some(generator_cpu_us)) =
+            (rss_kib(pid), cpu_us(pid), generator_cpu_us)
+        {
             samples.push(Sample {
                 phase: phase.load(Ordering::Relaxed),
                 at: started.elapsed(),
                 rss_kib,
                 cpu_us,
+                generator_cpu_us,
             });
         }
         std::thread::sleep(Duration::from_millis(250));

@@ -43,6 +43,7 @@ pub fn run_loadtest_with(
     url: &str,
     args: &[String],
     phase: &std::sync::atomic::AtomicU8,
+    generator_pid: &std::sync::atomic::AtomicU32,
 ) -> Result<String> {
     use std::io::Read;
     use std::sync::atomic::Ordering;
@@ -63,6 +64,7 @@ pub fn run_loadtest_with(
         .stderr(Stdio::piped())
         .spawn()
         .context("cannot run quotecast loadtest")?;
+    generator_pid.store(child.id(), Ordering::Relaxed);
     let mut stdout = child.stdout.take().context("loadtest stdout")?;
     let stderr = child.stderr.take().context("loadtest stderr")?;
     let mut report = String::new();

@@ -58,6 +58,12 @@ const FLUSH_GRACE: Duration = Duration::from_secs(5);
 /// How long a refused socket may take to read its `connection_error` and close frame.
 const REFUSAL_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a closed connection waits for the client's close frame before it lets go of the
+/// socket. Dropping a socket with unread bytes (a frame the client pipelined after one that
+/// closed the connection) resets it, and a reset can discard the error and close frames the
+/// client has not read yet.
+const CLOSE_REPLY_GRACE: Duration = Duration::from_secs(1);
+
 /// Answers a socket whose handshake credentials were wrong: `connection_error` at once
 /// (AppSync sends it in reply to `connection_init`; a refused caller has nothing to wait
 /// for), a close frame, then the socket is dropped within [`REFUSAL_GRACE`] whatever the
@@ -104,19 +110,35 @@ pub async fn run(
         acked: false,
         subscriptions: HashMap::new(),
     };
-    let close = conn.read(reader, &mut writer).await;
+    let mut reader = reader;
+    let close = conn.read(&mut reader, &mut writer).await;
     conn.unregister_all();
     conn.outbox.close(close.clone());
-    if !close.flush_first {
+    if close == Close::SLOW_CONSUMER {
         tracing::warn!(
             code = close.code,
             reason = close.reason,
             "disconnecting client"
         );
     }
-    // Without its backlog (a slow consumer) the writer only finishes the frame it is in
-    // and sends the close frame; either way it gets the same grace.
+    // Without its backlog (a slow consumer, a client that closed first) the writer only
+    // finishes the chunk it is writing and sends the close frame; either way it gets the
+    // same grace.
     writer.stop(FLUSH_GRACE).await;
+    await_close_reply(&mut reader).await;
+}
+
+/// Reads, and discards, what the client still sends until its close frame (at once if it
+/// closed first), the end of the stream, or [`CLOSE_REPLY_GRACE`].
+async fn await_close_reply<S: tokio::io::AsyncRead>(reader: &mut Reader<S>) {
+    let _ = tokio::time::timeout(CLOSE_REPLY_GRACE, async {
+        while let Some(Ok(message)) = reader.next().await {
+            if message.is_close() {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 /// The writer task's handle, awaited to completion at most once: it ends on its own when the
@@ -206,7 +228,9 @@ async fn write_frames<S: tokio::io::AsyncWrite>(
             bytes.clear();
             frame::push_close(&mut bytes, close.code, close.reason);
             let _ = socket.write_all(&bytes).await;
-            let _ = socket.flush().await;
+            // Our half of the TCP close: the client sees the end of the stream after the
+            // close frame even if it never replies.
+            let _ = socket.shutdown().await;
             return;
         }
     }
@@ -236,7 +260,7 @@ impl Connection {
     /// Reads frames until the connection should end, and says how it ends.
     async fn read<S: tokio::io::AsyncRead>(
         &mut self,
-        mut stream: Reader<S>,
+        stream: &mut Reader<S>,
         writer: &mut Writer,
     ) -> Close {
         let app = self.app.clone();
@@ -272,7 +296,10 @@ impl Connection {
                         }
                         // tungstenite queues the pong itself (`websocket::socket`).
                         Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Flow::Continue,
-                        Some(Ok(Message::Close(_))) | None => return Close::NORMAL,
+                        Some(Ok(Message::Close(frame))) => {
+                            return Close::reply_to(frame.map(|f| u16::from(f.code)));
+                        }
+                        None => return Close::NORMAL,
                         Some(Err(e)) => return self.on_socket_error(e),
                     };
                     if let Flow::Close(close) = flow {
@@ -304,6 +331,10 @@ impl Connection {
                 ),
             );
             CLOSE_TOO_BIG
+        } else if matches!(e, tungstenite::Error::Protocol(_)) {
+            Close::PROTOCOL_ERROR
+        } else if matches!(e, tungstenite::Error::Utf8(_)) {
+            Close::INVALID_TEXT
         } else {
             Close::NORMAL
         }

@@ -85,7 +85,8 @@ pub struct Close {
     pub code: u16,
     pub reason: &'static str,
     /// Send what is queued before closing (a final error frame, say); a slow consumer's
-    /// backlog is dropped instead.
+    /// backlog is dropped instead, and so is the backlog of a client that closed first or
+    /// broke the protocol.
     pub flush_first: bool,
 }
 
@@ -105,6 +106,30 @@ impl Close {
         reason: "server shutting down",
         flush_first: true,
     };
+    /// A frame that breaks RFC 6455 (an unmasked frame, a reserved opcode or bit, a bad
+    /// close code).
+    pub const PROTOCOL_ERROR: Close = Close {
+        code: 1002,
+        reason: "protocol error",
+        flush_first: false,
+    };
+    /// A text frame that is not UTF-8.
+    pub const INVALID_TEXT: Close = Close {
+        code: 1007,
+        reason: "text frame is not valid UTF-8",
+        flush_first: false,
+    };
+
+    /// The answer to a client's close frame: its code echoed (RFC 6455 §5.5.1), 1000 if it
+    /// gave none, sent at once: a client that closes reads nothing more, so what was queued
+    /// for it is dropped.
+    pub fn reply_to(code: Option<u16>) -> Close {
+        Close {
+            code: code.unwrap_or(1000),
+            reason: "",
+            flush_first: false,
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -89,6 +89,19 @@ async fn every_auth_transport_and_both_paths_are_accepted() {
     server.stop().await;
 }
 
+/// RFC 6455 §4.1: a client fails the connection if the server selects a subprotocol it did
+/// not offer; AppSync's query and header transports need none.
+#[tokio::test]
+async fn a_client_offering_no_subprotocol_is_selected_none() {
+    let server = start(config()).await;
+    let url = format!("{}?{}", server.realtime_url(), server.auth().to_query());
+    let request = url.into_client_request().unwrap();
+    assert!(!request.headers().contains_key("sec-websocket-protocol"));
+    let mut c = RealtimeClient::open(request).await.unwrap();
+    assert_eq!(c.init().await.unwrap(), 300_000);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn raw_unescaped_standard_base64_in_the_query_is_accepted() {
     use base64::Engine;
@@ -512,6 +525,63 @@ async fn frames_over_240_kb_are_refused_with_an_error_and_a_close() {
         Incoming::Closed(Some(frame)) => assert_eq!(u16::from(frame.code), 1009),
         other => panic!("{other:?}"),
     }
+    server.stop().await;
+}
+
+/// A frame pipelined behind the one that closed the connection is read, not left in the
+/// socket: dropping a socket with unread bytes resets it, and the reset can cost the
+/// client the error and close frames it has not read yet.
+#[tokio::test]
+async fn frames_pipelined_after_a_closing_one_end_the_stream_cleanly() {
+    let server = start(config()).await;
+    let mut c = server.client().await;
+    let huge = format!(
+        r#"{{"type":"start","id":"big","payload":{{"data":"{}"}}}}"#,
+        "x".repeat(250 * 1024)
+    );
+    c.send_text(&huge).await.unwrap();
+    c.send(&start_msg("after", &subscribe_all(), server.auth()))
+        .await
+        .unwrap();
+    let (_, t, msg) = expect_error(&mut c).await;
+    assert_eq!(t.as_deref(), Some("LimitExceededError"), "{msg}");
+    match c.next().await.unwrap() {
+        Incoming::Closed(Some(frame)) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("{other:?}"),
+    }
+    // The end of the stream, not a reset.
+    assert!(matches!(c.next().await, Ok(Incoming::Closed(None))));
+    server.stop().await;
+}
+
+/// RFC 6455 §5.5.1: the close a client starts is answered with its code, and the TCP
+/// connection then ends.
+#[tokio::test]
+async fn a_client_that_closes_gets_its_code_back_and_the_stream_ends() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let server = start(config()).await;
+    let mut c = server.client().await;
+    c.subscribe("s", &subscribe_all(), &server.auth())
+        .await
+        .unwrap();
+    c.send_message(Message::Close(Some(CloseFrame {
+        code: 4000.into(),
+        reason: "bye".into(),
+    })))
+    .await
+    .unwrap();
+    loop {
+        match c.next().await.unwrap() {
+            Incoming::Frame(ServerMessage::Ka) => continue,
+            Incoming::Closed(Some(frame)) => {
+                assert_eq!(u16::from(frame.code), 4000);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(c.next().await, Ok(Incoming::Closed(None))));
+    assert!(eventually(|| server.app.connection_count() == 0).await);
     server.stop().await;
 }
 

@@ -11,6 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
+use base64::Engine;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tungstenite::handshake::derive_accept_key;
@@ -33,8 +34,10 @@ impl Upgrade {
         self.protocols.iter()
     }
 
-    /// Answers 101 with `protocol` selected, and serves the socket with `serve` once the
-    /// client has it. A client that leaves before the switch is only logged.
+    /// Answers 101, with `protocol` selected if the client offered it (RFC 6455 §4.1: a
+    /// client fails a connection whose server selects a subprotocol it did not offer), and
+    /// serves the socket with `serve` once the client has it. A client that leaves before
+    /// the switch is only logged.
     pub fn accept<F, Fut>(self, protocol: &'static str, serve: F) -> Response
     where
         F: FnOnce(Socket) -> Fut + Send + 'static,
@@ -56,10 +59,12 @@ impl Upgrade {
         if let Ok(accept) = HeaderValue::from_str(&accept) {
             headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
         }
-        headers.insert(
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(protocol),
-        );
+        if self.protocols.iter().any(|p| p == protocol) {
+            headers.insert(
+                header::SEC_WEBSOCKET_PROTOCOL,
+                HeaderValue::from_static(protocol),
+            );
+        }
         response
     }
 }
@@ -95,15 +100,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
             .get(header::SEC_WEBSOCKET_VERSION)
             .is_none_or(|v| v.as_bytes() != b"13")
         {
-            return Err(refused(
+            // RFC 6455 §4.2.2: say which version the server speaks.
+            let mut response = refused(
                 StatusCode::BAD_REQUEST,
                 "the Sec-WebSocket-Version header is not 13",
-            ));
+            );
+            response.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            return Err(response);
         }
-        let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).cloned() else {
+        let Some(key) = headers
+            .get(header::SEC_WEBSOCKET_KEY)
+            .filter(|key| is_nonce(key.as_bytes()))
+            .cloned()
+        else {
             return Err(refused(
                 StatusCode::BAD_REQUEST,
-                "the Sec-WebSocket-Key header is missing",
+                "the Sec-WebSocket-Key header is not 16 bytes in base64",
             ));
         };
         let protocols = headers
@@ -124,6 +139,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
             protocols,
         })
     }
+}
+
+/// Whether `key` is a base64-encoded 16-byte value, as a `Sec-WebSocket-Key` must be
+/// (RFC 6455 §4.1).
+fn is_nonce(key: &[u8]) -> bool {
+    base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .is_ok_and(|nonce| nonce.len() == 16)
 }
 
 /// Whether header `name` lists `token` (case-insensitive, comma-separated).
@@ -170,6 +193,25 @@ mod tests {
                 upgrade_request("8").body(()).unwrap(),
                 StatusCode::BAD_REQUEST,
             ),
+            (
+                Request::get("/graphql")
+                    .header("connection", "upgrade")
+                    .header("upgrade", "websocket")
+                    .header("sec-websocket-version", "13")
+                    .body(())
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                Request::get("/graphql")
+                    .header("connection", "upgrade")
+                    .header("upgrade", "websocket")
+                    .header("sec-websocket-version", "13")
+                    .header("sec-websocket-key", "c2hvcnQ=")
+                    .body(())
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+            ),
             // Well-formed, but nothing to upgrade (no hyper connection behind it).
             (
                 upgrade_request("13").body(()).unwrap(),
@@ -182,6 +224,49 @@ mod tests {
                 panic!("{what} was accepted");
             };
             assert_eq!(response.status(), status, "{what}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wrong_version_is_told_the_one_spoken() {
+        let Err(response) = extract(upgrade_request("8").body(()).unwrap()).await else {
+            panic!("version 8 was accepted");
+        };
+        assert_eq!(response.headers()[header::SEC_WEBSOCKET_VERSION], "13");
+    }
+
+    /// The 101 for RFC 6455's sample key, with and without `graphql-ws` among the offers.
+    #[tokio::test]
+    async fn the_switch_answers_the_key_and_selects_only_an_offered_protocol() {
+        for (offered, selected) in [
+            (vec!["graphql-ws", "header-abc"], Some("graphql-ws")),
+            (vec!["header-abc"], None),
+            (vec![], None),
+        ] {
+            let upgrade = Upgrade {
+                key: HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+                on_upgrade: hyper::upgrade::on(Request::new(())),
+                protocols: offered
+                    .iter()
+                    .map(|p| HeaderValue::from_static(p))
+                    .collect(),
+            };
+            let response = upgrade.accept("graphql-ws", |_socket| async {});
+            assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+            let headers = response.headers();
+            assert_eq!(
+                headers[header::SEC_WEBSOCKET_ACCEPT],
+                "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+            );
+            assert_eq!(headers[header::UPGRADE], "websocket");
+            assert_eq!(headers[header::CONNECTION], "upgrade");
+            assert_eq!(
+                headers
+                    .get(header::SEC_WEBSOCKET_PROTOCOL)
+                    .map(|v| v.to_str().unwrap()),
+                selected,
+                "offered {offered:?}"
+            );
         }
     }
 

@@ -60,9 +60,9 @@ impl BatchHandler for StagedHandler {
     }
 }
 
-/// p50, p99 and max of `values` (ms), sorted in place.
-fn spread(values: &mut [f64]) -> (f64, f64, f64) {
-    values.sort_unstable_by(f64::total_cmp);
+/// p50, p99 and max of `values`, sorted in place.
+fn spread<T: Copy + PartialOrd>(values: &mut [T]) -> (T, T, T) {
+    values.sort_unstable_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let at = |p: f64| values[((values.len() as f64 * p) as usize).min(values.len() - 1)];
     (at(0.5), at(0.99), values[values.len() - 1])
 }
@@ -159,8 +159,7 @@ async fn run(window: Duration, history: bool) {
         .iter()
         .map(|(_, stamp, receipt_us)| receipt_us / 1000 - stamp)
         .collect();
-    latencies.sort_unstable();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let (p50, p99, max) = spread(&mut latencies);
     println!(
         "batching window {} ms{}: {} quotes sent at {RATE}/s, {} delivered ({:.3} %)",
         window.as_millis(),
@@ -175,9 +174,9 @@ async fn run(window: Duration, history: bool) {
     );
     println!(
         "  latency send → WebSocket receipt: p50 {} ms, p99 {} ms, max {} ms ({} samples after {} s warm-up)",
-        pct(0.5),
-        pct(0.99),
-        latencies[latencies.len() - 1],
+        p50,
+        p99,
+        max,
         latencies.len(),
         WARMUP_MS / 1000
     );

@@ -10,9 +10,9 @@
 //! while publishing, divided by the in-window delivery rate times that span: an estimate (the
 //! span includes the warm-up, and can run past the window when the publisher falls behind).
 //! The same span gives each process's busy cores (CPU seconds per second), so a rung says
-//! how much of the machine the server and the generator left to each other. `QUOTECAST_BIN` picks the server
-//! build and `QUOTECAST_LOADTEST_BIN` the load generator's (default: the same), so two
-//! servers can be compared under one generator.
+//! how much of the machine the server and the generator left to each other.
+//! `QUOTECAST_BIN` picks the server build and `QUOTECAST_LOADTEST_BIN` the load generator's
+//! (default: the same), so two servers can be compared under one generator.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::time::Duration;

@@ -97,7 +97,7 @@ pub async fn run(
     _permit: OwnedSemaphorePermit,
 ) {
     let outbox = Arc::new(Outbox::new(app.config.max_queued_bytes_per_connection));
-    let (reader, write) = socket::split(socket, outbox.clone(), config).await;
+    let (mut reader, write) = socket::split(socket, outbox.clone(), config).await;
     let chunk = app.config.websocket_write_buffer_bytes;
     let mut writer = Writer(Some(tokio::spawn(write_frames(
         write,
@@ -110,7 +110,6 @@ pub async fn run(
         acked: false,
         subscriptions: HashMap::new(),
     };
-    let mut reader = reader;
     let close = conn.read(&mut reader, &mut writer).await;
     conn.unregister_all();
     conn.outbox.close(close.clone());
@@ -321,22 +320,21 @@ impl Connection {
     }
 
     fn on_socket_error(&mut self, e: tungstenite::Error) -> Close {
-        if matches!(e, tungstenite::Error::Capacity(_)) {
-            let limit = self.app.config.max_request_bytes;
-            self.error(
-                None,
-                ErrorObject::new(
-                    "LimitExceededError",
-                    format!("frame is larger than {limit} bytes"),
-                ),
-            );
-            CLOSE_TOO_BIG
-        } else if matches!(e, tungstenite::Error::Protocol(_)) {
-            Close::PROTOCOL_ERROR
-        } else if matches!(e, tungstenite::Error::Utf8(_)) {
-            Close::INVALID_TEXT
-        } else {
-            Close::NORMAL
+        match e {
+            tungstenite::Error::Capacity(_) => {
+                let limit = self.app.config.max_request_bytes;
+                self.error(
+                    None,
+                    ErrorObject::new(
+                        "LimitExceededError",
+                        format!("frame is larger than {limit} bytes"),
+                    ),
+                );
+                CLOSE_TOO_BIG
+            }
+            tungstenite::Error::Protocol(_) => Close::PROTOCOL_ERROR,
+            tungstenite::Error::Utf8(_) => Close::INVALID_TEXT,
+            _ => Close::NORMAL,
         }
     }
 

@@ -23,6 +23,22 @@ fn start_msg(id: &str, request: &GraphqlRequest, auth: AuthObject) -> ClientMess
     }
 }
 
+/// The close frame expected next, with `code`.
+async fn expect_close(c: &mut RealtimeClient, code: u16) {
+    match c.next().await.unwrap() {
+        Incoming::Closed(Some(frame)) => assert_eq!(u16::from(frame.code), code),
+        other => panic!("expected a close frame with {code}, got {other:?}"),
+    }
+}
+
+/// A `start` frame 10 KB over the 240 KB payload limit.
+fn oversized_start() -> String {
+    format!(
+        r#"{{"type":"start","id":"big","payload":{{"data":"{}"}}}}"#,
+        "x".repeat(250 * 1024)
+    )
+}
+
 /// The single error frame expected next: (id, errorType, message).
 async fn expect_error(c: &mut RealtimeClient) -> (Option<String>, Option<String>, String) {
     match c.recv().await.unwrap() {
@@ -514,17 +530,10 @@ async fn invalid_filters_are_refused_at_start() {
 async fn frames_over_240_kb_are_refused_with_an_error_and_a_close() {
     let server = start(config()).await;
     let mut c = server.client().await;
-    let huge = format!(
-        r#"{{"type":"start","id":"big","payload":{{"data":"{}"}}}}"#,
-        "x".repeat(250 * 1024)
-    );
-    c.send_text(&huge).await.unwrap();
+    c.send_text(&oversized_start()).await.unwrap();
     let (_, t, msg) = expect_error(&mut c).await;
     assert_eq!(t.as_deref(), Some("LimitExceededError"), "{msg}");
-    match c.next().await.unwrap() {
-        Incoming::Closed(Some(frame)) => assert_eq!(u16::from(frame.code), 1009),
-        other => panic!("{other:?}"),
-    }
+    expect_close(&mut c, 1009).await;
     server.stop().await;
 }
 
@@ -535,20 +544,13 @@ async fn frames_over_240_kb_are_refused_with_an_error_and_a_close() {
 async fn frames_pipelined_after_a_closing_one_end_the_stream_cleanly() {
     let server = start(config()).await;
     let mut c = server.client().await;
-    let huge = format!(
-        r#"{{"type":"start","id":"big","payload":{{"data":"{}"}}}}"#,
-        "x".repeat(250 * 1024)
-    );
-    c.send_text(&huge).await.unwrap();
+    c.send_text(&oversized_start()).await.unwrap();
     c.send(&start_msg("after", &subscribe_all(), server.auth()))
         .await
         .unwrap();
     let (_, t, msg) = expect_error(&mut c).await;
     assert_eq!(t.as_deref(), Some("LimitExceededError"), "{msg}");
-    match c.next().await.unwrap() {
-        Incoming::Closed(Some(frame)) => assert_eq!(u16::from(frame.code), 1009),
-        other => panic!("{other:?}"),
-    }
+    expect_close(&mut c, 1009).await;
     // The end of the stream, not a reset.
     assert!(matches!(c.next().await, Ok(Incoming::Closed(None))));
     server.stop().await;
@@ -597,10 +599,7 @@ async fn silent_sockets_are_closed_after_the_init_timeout() {
     )
     .await
     .unwrap();
-    match c.next().await.unwrap() {
-        Incoming::Closed(Some(frame)) => assert_eq!(u16::from(frame.code), 4408),
-        other => panic!("{other:?}"),
-    }
+    expect_close(&mut c, 4408).await;
     assert!(eventually(|| server.app.connection_count() == 0).await);
     server.stop().await;
 }
@@ -636,10 +635,7 @@ async fn shutdown_closes_connections_with_going_away() {
         .unwrap();
     let app = server.app.clone();
     let stopping = tokio::spawn(server.stop());
-    match c.next().await.unwrap() {
-        Incoming::Closed(Some(frame)) => assert_eq!(u16::from(frame.code), 1001),
-        other => panic!("{other:?}"),
-    }
+    expect_close(&mut c, 1001).await;
     stopping.await.unwrap();
     assert_eq!(app.hub.subscription_count(), 0);
     assert_eq!(app.connection_count(), 0);

@@ -1,7 +1,8 @@
 //! `cargo xtask bench appsync --ladder`: where the fan-out's knee is. A fixed-rate run says
 //! whether one load passes; this climbs publish rates on one server until the tail from the
 //! schedule passes 50 ms or deliveries stop tracking the offered rate, and prints, per rung,
-//! what was offered and delivered, the latency, the server's CPU per delivery and its RSS.
+//! what was offered and delivered, the latency, the server's and the generator's CPU per
+//! delivery (and how much of it the kernel spent), and the server's RSS.
 //!
 //! The measurement rules are the fixed-rate bench's (`quotecast loadtest`): latency from each
 //! request's scheduled send time (no coordinated omission), deliveries counted only inside
@@ -112,7 +113,8 @@ const REPORT_KEYS: [&str; 6] = [
 struct Rung {
     offered: u64,
     report: serde_json::Value,
-    cpu_us_per_delivery: Option<f64>,
+    /// CPU per delivery in the window: (server, generator).
+    per_delivery: Option<(Cpu, Cpu)>,
     /// CPU seconds per second while publishing: (server, generator).
     busy_cores: Option<(f64, f64)>,
     rss_peak_mib: Option<u64>,
@@ -131,7 +133,7 @@ impl Rung {
 
     fn row(&self) -> String {
         format!(
-            "| {} | {:.0} | {:.3} % | {:.1} / {:.1} / {:.1} ms | {:.1} ms | {} | {} | {} | {} |",
+            "| {} | {:.0} | {:.3} % | {:.1} / {:.1} / {:.1} ms | {:.1} ms | {} | {} | {} | {} | {} |",
             self.offered,
             self.number("deliveries_per_sec"),
             self.number("delivered_pct"),
@@ -139,8 +141,10 @@ impl Rung {
             self.number("latency_p99_ms"),
             self.number("latency_max_ms"),
             self.number("behind_schedule_max_ms"),
-            self.cpu_us_per_delivery
-                .map_or("—".to_owned(), |c| format!("{c:.2} µs")),
+            self.per_delivery
+                .map_or("—".to_owned(), |(server, _)| server.per_delivery()),
+            self.per_delivery
+                .map_or("—".to_owned(), |(_, generator)| generator.per_delivery()),
             self.busy_cores
                 .map_or("—".to_owned(), |(s, g)| format!("{s:.2} + {g:.2}")),
             self.rss_peak_mib
@@ -162,7 +166,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "    ladder at {} × {} ({fan_out} subscriptions per publish), batch {}, {} s per rung; server at {url}",
         ladder.connections, ladder.subscriptions, ladder.batch, ladder.seconds
     );
-    let header = "| offered deliveries/s | delivered/s inside the window | delivered | latency from the schedule p50 / p99 / max | publisher behind, max | server CPU per delivery | cores busy, server + generator | server RSS peak | |\n|---|---|---|---|---|---|---|---|---|";
+    let header = "| offered deliveries/s | delivered/s inside the window | delivered | latency from the schedule p50 / p99 / max | publisher behind, max | server CPU per delivery (in the kernel) | generator CPU per delivery (in the kernel) | cores busy, server + generator | server RSS peak | |\n|---|---|---|---|---|---|---|---|---|---|";
     println!("{header}");
     let mut rows = vec![header.to_owned()];
     let mut knee: Option<u64> = None;
@@ -247,15 +251,15 @@ fn climb(
         }
     }
     let publishing: Vec<&Sample> = samples.iter().filter(|s| s.phase == PUBLISHING).collect();
-    let (cpu_us_per_delivery, busy_cores) = match (publishing.first(), publishing.last()) {
+    let (per_delivery, busy_cores) = match (publishing.first(), publishing.last()) {
         (Some(first), Some(last)) if last.at > first.at => {
             let span = (last.at - first.at).as_secs_f64();
             let deliveries = report["deliveries_per_sec"].as_f64().unwrap_or(0.0) * span;
-            let server_us = last.cpu_us.saturating_sub(first.cpu_us) as f64;
-            let generator_us = last.generator_cpu_us.saturating_sub(first.generator_cpu_us) as f64;
+            let server = last.server.since(first.server);
+            let generator = last.generator.since(first.generator);
             (
-                (deliveries > 0.0).then(|| server_us / deliveries),
-                Some((server_us / 1e6 / span, generator_us / 1e6 / span)),
+                (deliveries > 0.0).then(|| (server.per(deliveries), generator.per(deliveries))),
+                Some((server.total() / 1e6 / span, generator.total() / 1e6 / span)),
             )
         }
         _ => (None, None),
@@ -264,7 +268,7 @@ fn climb(
     Ok(Rung {
         offered,
         report,
-        cpu_us_per_delivery,
+        per_delivery,
         busy_cores,
         rss_peak_mib,
     })
@@ -274,8 +278,42 @@ struct Sample {
     phase: u8,
     at: Duration,
     rss_kib: u64,
-    cpu_us: u64,
-    generator_cpu_us: u64,
+    server: Cpu,
+    generator: Cpu,
+}
+
+/// A process's CPU time in µs, in user space and in the kernel (which, for a loopback
+/// socket, includes the TCP work of both ends of a send: the receiver's side runs in the
+/// sender's softirq).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    user: f64,
+    kernel: f64,
+}
+
+impl Cpu {
+    fn since(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            user: self.user - earlier.user,
+            kernel: self.kernel - earlier.kernel,
+        }
+    }
+
+    fn per(self, deliveries: f64) -> Cpu {
+        Cpu {
+            user: self.user / deliveries,
+            kernel: self.kernel / deliveries,
+        }
+    }
+
+    fn total(self) -> f64 {
+        self.user + self.kernel
+    }
+
+    /// `1.27 µs (0.84)`: µs per delivery, of which in the kernel.
+    fn per_delivery(self) -> String {
+        format!("{:.2} µs ({:.2})", self.total(), self.kernel)
+    }
 }
 
 /// The server's RSS and CPU time, and the generator's CPU time, every 250 ms, tagged with
@@ -284,19 +322,18 @@ fn sample(pid: u32, generator_pid: &AtomicU32, phase: &AtomicU8, done: &AtomicBo
     let started = std::time::Instant::now();
     let mut samples = Vec::new();
     while !done.load(Ordering::Relaxed) {
-        let generator_cpu_us = match generator_pid.load(Ordering::Relaxed) {
+        let generator = match generator_pid.load(Ordering::Relaxed) {
             0 => None,
-            generator => cpu_us(generator),
+            generator => cpu(generator),
         };
-        if let (Some(rss_kib), Some(cpu_us), Some(generator_cpu_us)) =
-            (rss_kib(pid), cpu_us(pid), generator_cpu_us)
+        if let (Some(rss_kib), Some(server), Some(generator)) = (rss_kib(pid), cpu(pid), generator)
         {
             samples.push(Sample {
                 phase: phase.load(Ordering::Relaxed),
                 at: started.elapsed(),
                 rss_kib,
-                cpu_us,
-                generator_cpu_us,
+                server,
+                generator,
             });
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -304,14 +341,17 @@ fn sample(pid: u32, generator_pid: &AtomicU32, phase: &AtomicU8, done: &AtomicBo
     samples
 }
 
-/// A process's user + system CPU time so far, in µs (`/proc/<pid>/stat`, in clock ticks of
+/// A process's user and system CPU time so far (`/proc/<pid>/stat`, in clock ticks of
 /// 10 ms: `USER_HZ` is 100 on Linux).
-fn cpu_us(pid: u32) -> Option<u64> {
+fn cpu(pid: u32) -> Option<Cpu> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces: the fields start after its closing parenthesis.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line: indices 11 and 12 of what
     // follows the `)` (field 3, the state, is index 0).
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks * 10_000)
+    let ticks = |i: usize| -> Option<f64> { Some(fields.get(i)?.parse::<u64>().ok()? as f64) };
+    Some(Cpu {
+        user: ticks(11)? * 10_000.0,
+        kernel: ticks(12)? * 10_000.0,
+    })
 }

@@ -13,6 +13,7 @@
 //! - delivered/expected counts everything, drain included (up to 10 s), so a lost frame shows
 //!   up as less than 100 %.
 
+mod frames;
 mod publisher;
 mod subscribers;
 

@@ -26,7 +26,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use super::auth::{AuthFailure, directive, error_type};
 use super::graphql::{GraphqlError, OperationType, prepare};
 use super::hub::{Registration, Subscriber};
-use super::outbox::{Close, Outbox};
+use super::outbox::{Batch, Close, Outbox};
 use super::resolvers::subscription_filter;
 use super::state::AppSync;
 use super::websocket::frame;
@@ -96,14 +96,12 @@ pub async fn run(
     app: Arc<AppSync>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let outbox = Arc::new(Outbox::new(app.config.max_queued_bytes_per_connection));
+    let outbox = Arc::new(Outbox::new(
+        app.config.max_queued_bytes_per_connection,
+        app.config.websocket_write_buffer_bytes,
+    ));
     let (mut reader, write) = socket::split(socket, outbox.clone(), config).await;
-    let chunk = app.config.websocket_write_buffer_bytes;
-    let mut writer = Writer(Some(tokio::spawn(write_frames(
-        write,
-        outbox.clone(),
-        chunk,
-    ))));
+    let mut writer = Writer(Some(tokio::spawn(write_frames(write, outbox.clone()))));
     let mut conn = Connection {
         app,
         outbox,
@@ -184,47 +182,30 @@ impl Drop for Writer {
 }
 
 /// Drains the outbox into the socket, a batch per wake-up, until the connection closes.
-/// A batch's frames are encoded into one buffer and written together, at most about `chunk`
-/// bytes at a time (a frame is never split between writes of the buffer, only by the
-/// kernel). The buffer lives for one batch, sized for it: an idle connection holds none
-/// (buffers kept at their high-water mark cost 18 MiB of RSS at 5,000 connections, 101
-/// against 83 MiB, `bench appsync --ladder --connections 5000`).
-async fn write_frames<S: tokio::io::AsyncWrite>(
-    mut socket: WriteHalf<S>,
-    outbox: Arc<Outbox>,
-    chunk: usize,
-) {
-    let mut batch = Vec::new();
+/// A batch is the queue's frames already encoded, written in pieces of about the write
+/// chunk (a frame is never split between pieces, only by the kernel). Its buffer lives for
+/// one batch: an idle connection holds none (buffers kept at their high-water mark cost
+/// 18 MiB of RSS at 5,000 connections, 101 against 83 MiB, `bench appsync --ladder
+/// --connections 5000`).
+async fn write_frames<S: tokio::io::AsyncWrite>(mut socket: WriteHalf<S>, outbox: Arc<Outbox>) {
+    let mut batch = Batch::default();
     loop {
         let close = outbox.next_batch(&mut batch).await;
-        let size: usize = batch.iter().map(|f| f.len() + frame::MAX_HEADER).sum();
-        let mut bytes = Vec::with_capacity(size.min(chunk));
-        for frame in batch.drain(..) {
-            frame.encode_into(&mut bytes);
-            if bytes.len() >= chunk {
-                // A slow consumer's backlog is dropped, the rest of this batch too: what is
-                // left to send is the close frame (next round, when `next_batch` returns at
-                // once).
-                if outbox.dropping() {
-                    bytes.clear();
-                    break;
-                }
-                if socket.write_all(&bytes).await.is_err() {
-                    return socket_gone(&outbox);
-                }
-                bytes.clear();
+        for piece in batch.pieces() {
+            // A slow consumer's backlog is dropped, the rest of this batch too: what is left
+            // to send is the close frame (next round, when `next_batch` returns at once).
+            if outbox.dropping() {
+                break;
+            }
+            if socket.write_all(piece).await.is_err() {
+                return socket_gone(&outbox);
             }
         }
-        if outbox.dropping() {
-            bytes.clear();
-        }
-        let written = socket.write_all(&bytes).await;
+        // The batch's memory goes with it: an idle connection holds none.
+        batch = Batch::default();
         outbox.written();
-        if written.is_err() {
-            return socket_gone(&outbox);
-        }
         if let Some(close) = close {
-            bytes.clear();
+            let mut bytes = Vec::new();
             frame::push_close(&mut bytes, close.code, close.reason);
             let _ = socket.write_all(&bytes).await;
             // Our half of the TCP close: the client sees the end of the stream after the
@@ -340,7 +321,7 @@ impl Connection {
 
     fn send(&self, msg: ServerMessage) {
         // A full or closing outbox ends the connection by itself.
-        let _ = self.outbox.push(msg.encode());
+        let _ = self.outbox.push(&msg.encode());
     }
 
     fn error(&self, id: Option<&str>, error: ErrorObject) {

@@ -304,10 +304,10 @@ impl Hub {
                 });
                 Arc::from(data_payload(&sub.key, body))
             });
-            // Two reference counts per delivery: the frame is written from these parts.
+            // Encoded into the connection's queue from these parts: a copy, no allocation.
             let frame = Frame::Data {
-                prefix: entry.frame_prefix.clone(),
-                payload: payload.clone(),
+                prefix: &entry.frame_prefix,
+                payload,
             };
             match sub.outbox.push(frame) {
                 Ok(()) => fan_out.delivered += 1,

@@ -6,52 +6,43 @@
 //! counts what is queued plus the batch the writer holds and has not written yet, so a
 //! connection never holds more than the limit in frames (not twice it, as it would if
 //! taking a batch reset the count).
+//!
+//! Frames are queued as the bytes the socket will carry, encoded by the push: the writer
+//! takes the whole queue in one swap and writes it, and a delivery costs one copy of its
+//! frame under the queue's lock. Queueing frames as shared parts instead (two reference
+//! counts per delivery, taken on the publisher's core and dropped on the writer's, then a
+//! move into a batch and an encoding pass) was 22 % of the server's CPU at 1,000,000
+//! deliveries/s (`perf`, BENCHMARKS.md).
 
-use std::borrow::Cow;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use quotecast_shared::realtime::message::DATA_FRAME_END;
 use tokio::sync::Notify;
 
 use super::websocket::frame;
 
-/// One frame waiting to be written.
-#[derive(Debug, Clone)]
-pub enum Frame {
+/// One frame to queue.
+#[derive(Debug, Clone, Copy)]
+pub enum Frame<'a> {
     /// A protocol message's JSON text (an ack, an error, a keep-alive).
-    Text(String),
-    /// A `data` frame in its two shared parts: the subscription's prefix (made at subscribe
-    /// time) and the payload (made once per publish for every subscriber that selects the
-    /// same way). Queueing one allocates nothing.
-    Data { prefix: Arc<str>, payload: Arc<str> },
+    Text(&'a str),
+    /// A `data` frame in its two parts: the subscription's prefix (made at subscribe time)
+    /// and the payload (made once per publish for every subscriber that selects the same
+    /// way).
+    Data { prefix: &'a str, payload: &'a str },
     /// Bytes already framed by the socket's reader (its reply to a ping).
-    Raw(Vec<u8>),
+    Raw(&'a [u8]),
 }
 
-impl Frame {
-    /// The bytes this frame counts against the queue's limit: its message text, or the raw
-    /// bytes.
-    pub fn len(&self) -> usize {
+impl Frame<'_> {
+    /// The bytes this frame takes on the socket, and against the queue's limit.
+    pub fn encoded_len(&self) -> usize {
         match self {
-            Frame::Text(text) => text.len(),
-            Frame::Data { prefix, payload } => prefix.len() + payload.len() + DATA_FRAME_END.len(),
-            Frame::Raw(bytes) => bytes.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The message text the client reads (`None` for raw bytes).
-    pub fn text(&self) -> Option<Cow<'_, str>> {
-        match self {
-            Frame::Text(text) => Some(Cow::Borrowed(text)),
+            Frame::Text(text) => frame::text_len(text.len()),
             Frame::Data { prefix, payload } => {
-                Some(Cow::Owned([prefix, payload, DATA_FRAME_END].concat()))
+                frame::text_len(prefix.len() + payload.len() + DATA_FRAME_END.len())
             }
-            Frame::Raw(_) => None,
+            Frame::Raw(bytes) => bytes.len(),
         }
     }
 
@@ -67,15 +58,52 @@ impl Frame {
     }
 }
 
-impl From<String> for Frame {
-    fn from(text: String) -> Self {
+impl<'a> From<&'a str> for Frame<'a> {
+    fn from(text: &'a str) -> Self {
         Frame::Text(text)
     }
 }
 
-impl From<&str> for Frame {
-    fn from(text: &str) -> Self {
-        Frame::Text(text.to_owned())
+impl<'a> From<&'a String> for Frame<'a> {
+    fn from(text: &'a String) -> Self {
+        Frame::Text(text)
+    }
+}
+
+/// Frames encoded back to back, as the writer takes them: it writes them in pieces of
+/// about the write chunk, each ending at a frame's end, so a slow consumer's backlog can be
+/// dropped between pieces without cutting a frame.
+#[derive(Debug, Default)]
+pub struct Batch {
+    bytes: Vec<u8>,
+    /// Where pieces end: frame ends at least a chunk after the previous one, the last
+    /// piece's end (the batch's length) not included.
+    cuts: Vec<usize>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The pieces to write, in order.
+    pub fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        let ends = self.cuts.iter().copied().chain([self.bytes.len()]);
+        let mut start = 0;
+        ends.filter_map(move |end| {
+            let piece = &self.bytes[start..end];
+            start = end;
+            (!piece.is_empty()).then_some(piece)
+        })
+    }
+
+    /// Everything in the batch, for tests and the close path.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
@@ -142,12 +170,16 @@ pub enum PushError {
 
 #[derive(Default)]
 struct State {
-    frames: VecDeque<Frame>,
-    /// Bytes of `frames`.
-    queued: usize,
+    /// What is queued, encoded; its length counts against the limit.
+    queued: Batch,
+    /// Where the piece being filled started.
+    piece_start: usize,
     /// Bytes of the batch the writer took and has not written yet: still this connection's
     /// memory, so they count against the limit until [`Outbox::written`].
     in_flight: usize,
+    /// The size of the last batch taken, to size the next one's first allocation (the
+    /// queue holds no memory between batches).
+    last_batch: usize,
     closing: Option<Close>,
 }
 
@@ -158,15 +190,19 @@ pub struct Outbox {
     /// Wakes the reader: closing.
     closed: Notify,
     max_bytes: usize,
+    /// The size of the writer's pieces (see [`Batch`]).
+    write_chunk: usize,
 }
 
 impl Outbox {
-    pub fn new(max_bytes: usize) -> Self {
+    /// A queue of at most `max_bytes`, written in pieces of about `write_chunk` bytes.
+    pub fn new(max_bytes: usize, write_chunk: usize) -> Self {
         Outbox {
             state: Mutex::new(State::default()),
             notify: Notify::new(),
             closed: Notify::new(),
             max_bytes,
+            write_chunk: write_chunk.max(1),
         }
     }
 
@@ -176,17 +212,18 @@ impl Outbox {
     }
 
     /// Queues a frame.
-    pub fn push(&self, frame: impl Into<Frame>) -> Result<(), PushError> {
+    pub fn push<'a>(&self, frame: impl Into<Frame<'a>>) -> Result<(), PushError> {
         let frame = frame.into();
-        let mut state = self.lock();
+        let len = frame.encoded_len();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         if state.closing.is_some() {
             return Err(PushError::Closed);
         }
-        if state.queued + state.in_flight + frame.len() > self.max_bytes {
+        if state.queued.len() + state.in_flight + len > self.max_bytes {
             state.closing = Some(Close::SLOW_CONSUMER);
-            state.frames.clear();
-            state.queued = 0;
-            drop(state);
+            state.queued = Batch::default();
+            drop(guard);
             self.notify.notify_one();
             self.closed.notify_one();
             return Err(PushError::Overflow);
@@ -194,10 +231,21 @@ impl Outbox {
         // The writer drains the whole queue per wake-up, so only the frame that makes the
         // queue non-empty needs to wake it; the rest ride along (a wake costs an atomic
         // round and, if the writer sleeps, a task schedule, per delivery otherwise).
-        let wake = state.frames.is_empty();
-        state.queued += frame.len();
-        state.frames.push_back(frame);
-        drop(state);
+        let wake = state.queued.is_empty();
+        let queued = &mut state.queued;
+        if wake {
+            // As much as the last batch took (up to a piece), so a steady stream grows
+            // its buffer once, not by doubling from a frame.
+            queued
+                .bytes
+                .reserve(len.max(state.last_batch.min(self.write_chunk)));
+            state.piece_start = 0;
+        } else if queued.bytes.len() - state.piece_start >= self.write_chunk {
+            state.piece_start = queued.bytes.len();
+            queued.cuts.push(state.piece_start);
+        }
+        frame.encode_into(&mut queued.bytes);
+        drop(guard);
         if wake {
             self.notify.notify_one();
         }
@@ -209,8 +257,7 @@ impl Outbox {
         let mut state = self.lock();
         if state.closing.is_none() {
             if !close.flush_first {
-                state.frames.clear();
-                state.queued = 0;
+                state.queued = Batch::default();
             }
             state.closing = Some(close);
         }
@@ -241,17 +288,20 @@ impl Outbox {
         self.lock().in_flight = 0;
     }
 
-    /// Waits for frames, moves all queued ones into `batch`, and returns the close reason
-    /// once the connection is closing (after the last frames to send). The batch counts
-    /// against the limit until [`Outbox::written`].
-    pub async fn next_batch(&self, batch: &mut Vec<Frame>) -> Option<Close> {
+    /// Waits for frames, moves all queued ones into `batch` (which must be empty), and
+    /// returns the close reason once the connection is closing (after the last frames to
+    /// send). The batch counts against the limit until [`Outbox::written`].
+    pub async fn next_batch(&self, batch: &mut Batch) -> Option<Close> {
         loop {
             {
                 let mut state = self.lock();
-                if !state.frames.is_empty() || state.closing.is_some() {
-                    batch.extend(state.frames.drain(..));
-                    state.in_flight += state.queued;
-                    state.queued = 0;
+                if !state.queued.is_empty() || state.closing.is_some() {
+                    let taken = std::mem::take(&mut state.queued);
+                    state.in_flight += taken.len();
+                    if !taken.is_empty() {
+                        state.last_batch = taken.len();
+                    }
+                    *batch = taken;
                     return state.closing.clone();
                 }
             }
@@ -263,28 +313,54 @@ impl Outbox {
 
 #[cfg(test)]
 mod tests {
+    use tungstenite::Message;
+
     use super::*;
+    use crate::websocket::frame::tests::read_back;
+
+    /// A queue big enough for any test, written in 8 KiB pieces.
+    fn queue(max_bytes: usize) -> Outbox {
+        Outbox::new(max_bytes, 8 * 1024)
+    }
+
+    /// The text messages a batch carries, read back by tungstenite.
+    fn texts(batch: &Batch) -> Vec<String> {
+        read_back(batch.bytes().to_vec())
+            .into_iter()
+            .map(|m| match m {
+                Message::Text(text) => text.to_string(),
+                other => panic!("not a text frame: {other:?}"),
+            })
+            .collect()
+    }
 
     #[tokio::test]
     async fn frames_come_out_in_order_in_one_batch() {
-        let outbox = Outbox::new(1000);
+        let outbox = queue(1000);
         for i in 0..5 {
-            outbox.push(format!("f{i}")).unwrap();
+            outbox.push(&format!("f{i}")).unwrap();
         }
-        let mut batch = Vec::new();
+        outbox
+            .push(Frame::Data {
+                prefix: "p",
+                payload: "q",
+            })
+            .unwrap();
+        let mut batch = Batch::default();
         assert_eq!(outbox.next_batch(&mut batch).await, None);
-        let texts: Vec<String> = batch.iter().map(|f| f.text().unwrap().into()).collect();
-        assert_eq!(texts, ["f0", "f1", "f2", "f3", "f4"]);
+        let data = format!("pq{DATA_FRAME_END}");
+        assert_eq!(texts(&batch), ["f0", "f1", "f2", "f3", "f4", &data]);
     }
 
     #[tokio::test]
     async fn overflow_closes_and_drops_the_backlog() {
-        let outbox = Outbox::new(10);
+        // Frames count as the bytes they take on the socket: 6 of text, 2 of header.
+        let outbox = queue(15);
         outbox.push("123456").unwrap();
         assert_eq!(outbox.push("123456"), Err(PushError::Overflow));
         assert!(outbox.dropping());
         assert_eq!(outbox.push("1"), Err(PushError::Closed));
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         assert_eq!(
             outbox.next_batch(&mut batch).await,
             Some(Close::SLOW_CONSUMER)
@@ -294,23 +370,23 @@ mod tests {
 
     #[tokio::test]
     async fn frames_the_writer_holds_count_until_written() {
-        let outbox = Outbox::new(10);
+        // Each "12345" takes 7 bytes on the socket.
+        let outbox = queue(14);
         outbox.push("12345").unwrap();
         outbox.push("12345").unwrap();
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         assert_eq!(outbox.next_batch(&mut batch).await, None);
-        // 10 bytes in flight: the queue is as full as if they were still in it.
-        assert_eq!(outbox.push("1"), Err(PushError::Overflow));
+        // 14 bytes in flight: the queue is as full as if they were still in it.
+        assert_eq!(outbox.push(""), Err(PushError::Overflow));
 
-        let outbox = Outbox::new(10);
+        let outbox = queue(14);
         outbox.push("12345").unwrap();
         outbox.next_batch(&mut batch).await;
         outbox.push("12345").unwrap();
-        assert_eq!(outbox.push("1"), Err(PushError::Overflow));
+        assert_eq!(outbox.push(""), Err(PushError::Overflow));
 
-        let outbox = Outbox::new(10);
+        let outbox = queue(12);
         outbox.push("1234567890").unwrap();
-        batch.clear();
         outbox.next_batch(&mut batch).await;
         outbox.written();
         outbox.push("1234567890").unwrap();
@@ -318,44 +394,44 @@ mod tests {
 
     #[tokio::test]
     async fn normal_close_flushes_what_is_queued() {
-        let outbox = Outbox::new(100);
+        let outbox = queue(100);
         outbox.push("last words").unwrap();
         outbox.close(Close::NORMAL);
         outbox.close(Close::SHUTDOWN);
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         assert_eq!(outbox.next_batch(&mut batch).await, Some(Close::NORMAL));
-        assert_eq!(batch.len(), 1);
+        assert_eq!(texts(&batch), ["last words"]);
     }
 
     #[tokio::test]
     async fn a_waiting_writer_wakes_on_push() {
-        let outbox = std::sync::Arc::new(Outbox::new(100));
+        let outbox = std::sync::Arc::new(queue(100));
         let waiter = {
             let outbox = outbox.clone();
             tokio::spawn(async move {
-                let mut batch = Vec::new();
+                let mut batch = Batch::default();
                 outbox.next_batch(&mut batch).await;
-                batch.len()
+                texts(&batch)
             })
         };
         tokio::task::yield_now().await;
         outbox.push("x").unwrap();
-        assert_eq!(waiter.await.unwrap(), 1);
+        assert_eq!(waiter.await.unwrap(), ["x"]);
     }
 
     /// Only the push that makes the queue non-empty wakes the writer; every frame still
     /// reaches it, including one pushed while it writes the previous batch.
     #[tokio::test]
     async fn one_wake_per_empty_queue_loses_no_frame() {
-        let outbox = std::sync::Arc::new(Outbox::new(1000));
+        let outbox = std::sync::Arc::new(queue(1000));
         let writer = {
             let outbox = outbox.clone();
             tokio::spawn(async move {
                 let mut seen = Vec::new();
-                let mut batch = Vec::new();
+                let mut batch = Batch::default();
                 while seen.len() < 6 {
                     outbox.next_batch(&mut batch).await;
-                    seen.extend(batch.drain(..).map(|f| f.text().unwrap().into_owned()));
+                    seen.extend(texts(&batch));
                     outbox.written();
                     tokio::task::yield_now().await;
                 }
@@ -363,8 +439,8 @@ mod tests {
             })
         };
         for round in 0..3 {
-            outbox.push(format!("a{round}")).unwrap();
-            outbox.push(format!("b{round}")).unwrap();
+            outbox.push(&format!("a{round}")).unwrap();
+            outbox.push(&format!("b{round}")).unwrap();
             tokio::task::yield_now().await;
         }
         let seen = tokio::time::timeout(std::time::Duration::from_secs(5), writer)
@@ -380,17 +456,16 @@ mod tests {
     async fn no_frame_waits_for_a_wake_across_threads() {
         const PUBLISHERS: usize = 4;
         const FRAMES: usize = 5_000;
-        let outbox = std::sync::Arc::new(Outbox::new(usize::MAX));
+        let outbox = std::sync::Arc::new(queue(usize::MAX));
         let writer = {
             let outbox = outbox.clone();
             tokio::spawn(async move {
                 let mut seen: Vec<Vec<usize>> = vec![Vec::new(); PUBLISHERS];
-                let mut batch = Vec::new();
+                let mut batch = Batch::default();
                 let mut total = 0;
                 while total < PUBLISHERS * FRAMES {
                     outbox.next_batch(&mut batch).await;
-                    for frame in batch.drain(..) {
-                        let text = frame.text().unwrap();
+                    for text in texts(&batch) {
                         let (publisher, n) = text.split_once(':').unwrap();
                         seen[publisher.parse::<usize>().unwrap()].push(n.parse().unwrap());
                         total += 1;
@@ -405,7 +480,7 @@ mod tests {
                 let outbox = outbox.clone();
                 tokio::spawn(async move {
                     for n in 0..FRAMES {
-                        outbox.push(format!("{p}:{n}")).unwrap();
+                        outbox.push(&format!("{p}:{n}")).unwrap();
                         if n % 64 == 0 {
                             tokio::task::yield_now().await;
                         }
@@ -423,5 +498,36 @@ mod tests {
         for frames in seen {
             assert_eq!(frames, (0..FRAMES).collect::<Vec<_>>());
         }
+    }
+
+    /// A long batch is written in pieces of about the chunk, each ending at a frame's end,
+    /// so the writer can stop between them without cutting a frame.
+    #[tokio::test]
+    async fn a_batch_is_cut_into_pieces_at_frame_ends() {
+        let outbox = Outbox::new(usize::MAX, 100);
+        let frames: Vec<String> = (0..50)
+            .map(|i| format!("{i:02}{}", "x".repeat(i)))
+            .collect();
+        for frame in &frames {
+            outbox.push(frame).unwrap();
+        }
+        let mut batch = Batch::default();
+        outbox.next_batch(&mut batch).await;
+        let pieces: Vec<&[u8]> = batch.pieces().collect();
+        assert!(pieces.len() > 10, "{} pieces", pieces.len());
+        let mut whole = Vec::new();
+        for piece in &pieces {
+            // Each piece reads back as whole frames on its own.
+            let read = texts(&Batch {
+                bytes: piece.to_vec(),
+                cuts: Vec::new(),
+            });
+            assert!(!read.is_empty());
+            assert_eq!(read.concat().len() + 2 * read.len(), piece.len());
+            // About a chunk: one frame past 100 bytes at most.
+            assert!(piece.len() < 100 + 2 + 52, "{}", piece.len());
+            whole.extend(read);
+        }
+        assert_eq!(whole, frames);
     }
 }

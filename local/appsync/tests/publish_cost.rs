@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use quotecast_appsync::graphql::{SelectedField, Selection};
 use quotecast_appsync::hub::{Hub, Subscriber};
-use quotecast_appsync::outbox::Outbox;
+use quotecast_appsync::outbox::{Batch, Outbox};
 use quotecast_shared::filter::{Filter, MAX_CONDITIONS};
 use quotecast_shared::graphql::GraphqlRequest;
 use quotecast_shared::realtime::{ClientMessage, ServerMessage, StartPayload};
@@ -82,7 +82,7 @@ async fn publish_to(n: usize, unique_inner: bool) -> (Duration, u64) {
     );
     let outboxes: Vec<Arc<Outbox>> = (0..n)
         .map(|i| {
-            let outbox = Arc::new(Outbox::new(1 << 16));
+            let outbox = Arc::new(Outbox::new(1 << 16, 8 * 1024));
             let (key, selection) = shape(i, unique_inner);
             let sub = Subscriber {
                 outbox: outbox.clone(),
@@ -109,16 +109,17 @@ async fn publish_to(n: usize, unique_inner: bool) -> (Duration, u64) {
     let writes = hub.selection_writes();
     assert_eq!((fan_out.delivered, fan_out.dropped), (n / 2, 0));
     for (i, outbox) in outboxes.iter().enumerate() {
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         // Frames already queued are taken at once; an empty outbox would wait, so bound it.
         let _ = tokio::time::timeout(Duration::ZERO, outbox.next_batch(&mut batch)).await;
         if i % 2 == 1 {
             assert!(batch.is_empty(), "s{i} does not match but got {batch:?}");
             continue;
         }
-        assert_eq!(batch.len(), 1, "s{i} must get the publish exactly once");
-        let text = batch[0].text().unwrap_or_default();
-        let Ok(ServerMessage::Data { id, payload }) = ServerMessage::decode(&text) else {
+        let texts = read_texts(batch.bytes());
+        assert_eq!(texts.len(), 1, "s{i} must get the publish exactly once");
+        let text = &texts[0];
+        let Ok(ServerMessage::Data { id, payload }) = ServerMessage::decode(text) else {
             panic!("not a data frame: {text}");
         };
         let (key, selection) = shape(i, unique_inner);
@@ -254,4 +255,16 @@ async fn a_filter_with_too_many_conditions_is_refused_at_start() {
     .await
     .unwrap();
     server.stop().await;
+}
+
+/// The text messages in bytes a server wrote, read by tungstenite as a client would.
+fn read_texts(bytes: &[u8]) -> Vec<String> {
+    use tungstenite::protocol::{Role, WebSocket};
+    let mut ws =
+        WebSocket::from_raw_socket(std::io::Cursor::new(bytes.to_vec()), Role::Client, None);
+    let mut texts = Vec::new();
+    while let Ok(message) = ws.read() {
+        texts.push(message.into_text().unwrap().to_string());
+    }
+    texts
 }

@@ -19,6 +19,16 @@ const MAX_CLOSE_REASON: usize = 123;
 /// The longest header a server frame has: two bytes and a 64-bit length.
 pub const MAX_HEADER: usize = 10;
 
+/// The bytes of a text frame of `len` payload bytes, header included.
+pub fn text_len(len: usize) -> usize {
+    let header = match len {
+        0..126 => 2,
+        126..=0xffff => 4,
+        _ => MAX_HEADER,
+    };
+    header + len
+}
+
 /// Appends a frame header for an unmasked, final frame of `len` payload bytes.
 fn push_header(out: &mut Vec<u8>, first: u8, len: usize) {
     out.push(first);
@@ -58,7 +68,7 @@ pub fn push_close(out: &mut Vec<u8>, code: u16, reason: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Cursor;
 
     use tungstenite::protocol::{Role, WebSocket};
@@ -67,7 +77,7 @@ mod tests {
     use super::*;
 
     /// tungstenite, as a client, reads what we wrote: an independent decoder.
-    fn read_back(bytes: Vec<u8>) -> Vec<Message> {
+    pub(crate) fn read_back(bytes: Vec<u8>) -> Vec<Message> {
         let mut ws = WebSocket::from_raw_socket(Cursor::new(bytes), Role::Client, None);
         let mut out = Vec::new();
         while let Ok(message) = ws.read() {
@@ -91,6 +101,15 @@ mod tests {
             let messages = read_back(out);
             assert_eq!(messages.len(), 1, "len {len}");
             assert_eq!(messages[0], Message::text(format!("{body}}}")), "len {len}");
+        }
+    }
+
+    #[test]
+    fn text_len_is_what_push_text_writes() {
+        for len in [0, 1, 125, 126, 127, 65_535, 65_536, 200_000] {
+            let mut out = Vec::new();
+            push_text(&mut out, &[&"x".repeat(len)]);
+            assert_eq!(text_len(len), out.len(), "len {len}");
         }
     }
 

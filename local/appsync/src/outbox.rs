@@ -9,10 +9,11 @@
 //!
 //! Frames are queued as the bytes the socket will carry, encoded by the push: the writer
 //! takes the whole queue in one swap and writes it, and a delivery costs one copy of its
-//! frame under the queue's lock. Queueing frames as shared parts instead (two reference
-//! counts per delivery, taken on the publisher's core and dropped on the writer's, then a
-//! move into a batch and an encoding pass) was 22 % of the server's CPU at 1,000,000
-//! deliveries/s (`perf`, BENCHMARKS.md).
+//! frame under the queue's lock. Frames queued as shared parts instead cost two reference
+//! counts per delivery (taken on the publisher's core, dropped on the writer's), a move
+//! into the writer's batch and an encoding pass: the server's user-space CPU at 1,000,000
+//! deliveries/s fell from 36 % to 27 % of its total with this change (`perf`,
+//! BENCHMARKS.md).
 
 use std::sync::Mutex;
 

@@ -282,9 +282,10 @@ struct Sample {
     generator: Cpu,
 }
 
-/// A process's CPU time in µs, in user space and in the kernel (which, for a loopback
-/// socket, includes the TCP work of both ends of a send: the receiver's side runs in the
-/// sender's softirq).
+/// A process's CPU time in µs, in user space and in the kernel. For a loopback socket the
+/// kernel's part includes the TCP work of both ends of a send: the receiver's side runs in
+/// the sender's softirq, which a kernel with tick accounting and no IRQ time accounting
+/// (`CONFIG_IRQ_TIME_ACCOUNTING` unset, as on the bench machines) charges to the sender.
 #[derive(Debug, Clone, Copy, Default)]
 struct Cpu {
     user: f64,

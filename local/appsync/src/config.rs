@@ -41,8 +41,8 @@ pub struct Config {
     pub max_payload_bytes: usize,
     /// Largest client frame or HTTP body accepted.
     pub max_request_bytes: usize,
-    /// Bytes of frames queued for one connection before it counts as a slow consumer and is
-    /// disconnected.
+    /// Bytes of frames queued for one connection, as sent (headers included), before it
+    /// counts as a slow consumer and is disconnected.
     pub max_queued_bytes_per_connection: usize,
     /// Open HTTP connections (plain requests, and upgrades until they become WebSockets);
     /// further connections are answered 503 and closed. Each one may buffer a request body,
@@ -57,8 +57,9 @@ pub struct Config {
     /// Bytes a WebSocket reads from the socket at a time (buffer allocated per connection);
     /// a larger frame still arrives whole, in a buffer grown for it.
     pub websocket_read_buffer_bytes: usize,
-    /// Bytes a connection's writer encodes before writing them to the socket: a batch of
-    /// queued frames goes out in writes of about this size, the last one smaller.
+    /// The size of a connection's writes: a batch of queued frames goes out in pieces of
+    /// about this size that end at frame ends (the last one smaller), and a slow consumer's
+    /// backlog is dropped between pieces.
     pub websocket_write_buffer_bytes: usize,
     /// The data source of `Query.history` (the table the consumer writes); without one the
     /// query answers `DataSourceUnavailable`. The server reads it and nothing more: serving

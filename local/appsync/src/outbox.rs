@@ -11,9 +11,11 @@
 //! takes the whole queue in one swap and writes it, and a delivery costs one copy of its
 //! frame under the queue's lock. Frames queued as shared parts instead cost two reference
 //! counts per delivery (taken on the publisher's core, dropped on the writer's), a move
-//! into the writer's batch and an encoding pass: the server's user-space CPU at 1,000,000
-//! deliveries/s fell from 36 % to 27 % of its total with this change (`perf`,
-//! BENCHMARKS.md).
+//! into the writer's batch and an encoding pass: 1.88–2.04 µs of server CPU per delivery
+//! at 5,000 × 5 and 400,000/s, against 1.75–1.90 µs with queued bytes (1.41–1.46 against
+//! 1.40–1.41 µs at 1,000 × 5 and 800,000/s; BENCHMARKS.md). A queued frame's bytes are its
+//! own, not shared with the other subscribers', so the limit is real memory: the buffer
+//! never grows past it.
 
 use std::sync::Mutex;
 
@@ -235,15 +237,24 @@ impl Outbox {
         let wake = state.queued.is_empty();
         let queued = &mut state.queued;
         if wake {
-            // As much as the last batch took (up to a piece), so a steady stream grows
-            // its buffer once, not by doubling from a frame.
-            queued
-                .bytes
-                .reserve(len.max(state.last_batch.min(self.write_chunk)));
             state.piece_start = 0;
         } else if queued.bytes.len() - state.piece_start >= self.write_chunk {
             state.piece_start = queued.bytes.len();
             queued.cuts.push(state.piece_start);
+        }
+        // Grown by doubling, as a `Vec` would, but never past what the limit lets the queue
+        // hold (the check above keeps `needed` within it), so the allocation is bounded by
+        // the limit too, not twice it. An empty queue starts at the size of the last batch
+        // (up to a piece): a steady stream grows its buffer once, not from a frame up.
+        let needed = queued.bytes.len() + len;
+        if needed > queued.bytes.capacity() {
+            let room = self.max_bytes.saturating_sub(state.in_flight);
+            let doubled = match queued.bytes.capacity() {
+                0 => state.last_batch.min(self.write_chunk),
+                capacity => capacity.saturating_mul(2),
+            };
+            let target = doubled.min(room).max(needed);
+            queued.bytes.reserve_exact(target - queued.bytes.len());
         }
         frame.encode_into(&mut queued.bytes);
         drop(guard);
@@ -279,7 +290,7 @@ impl Outbox {
     }
 
     /// Whether the connection is closing without sending its backlog (a slow consumer): the
-    /// writer stops between frames and sends the close frame instead.
+    /// writer stops between pieces of its batch and sends the close frame instead.
     pub fn dropping(&self) -> bool {
         self.lock().closing.as_ref().is_some_and(|c| !c.flush_first)
     }
@@ -501,34 +512,61 @@ mod tests {
         }
     }
 
-    /// A long batch is written in pieces of about the chunk, each ending at a frame's end,
-    /// so the writer can stop between them without cutting a frame.
-    #[tokio::test]
-    async fn a_batch_is_cut_into_pieces_at_frame_ends() {
-        let outbox = Outbox::new(usize::MAX, 100);
-        let frames: Vec<String> = (0..50)
-            .map(|i| format!("{i:02}{}", "x".repeat(i)))
-            .collect();
-        for frame in &frames {
-            outbox.push(frame).unwrap();
-        }
-        let mut batch = Batch::default();
-        outbox.next_batch(&mut batch).await;
-        let pieces: Vec<&[u8]> = batch.pieces().collect();
-        assert!(pieces.len() > 10, "{} pieces", pieces.len());
+    /// Reads `batch` piece by piece: each piece holds whole frames and is about `chunk`
+    /// bytes (one frame past it at most); returns the texts in order.
+    fn read_pieces(batch: &Batch, chunk: usize, longest_frame: usize) -> Vec<String> {
         let mut whole = Vec::new();
-        for piece in &pieces {
-            // Each piece reads back as whole frames on its own.
+        let mut pieces = 0;
+        for piece in batch.pieces() {
+            pieces += 1;
             let read = texts(&Batch {
                 bytes: piece.to_vec(),
                 cuts: Vec::new(),
             });
             assert!(!read.is_empty());
             assert_eq!(read.concat().len() + 2 * read.len(), piece.len());
-            // About a chunk: one frame past 100 bytes at most.
-            assert!(piece.len() < 100 + 2 + 52, "{}", piece.len());
+            assert!(piece.len() < chunk + longest_frame, "{}", piece.len());
             whole.extend(read);
         }
-        assert_eq!(whole, frames);
+        assert!(pieces > 10, "{pieces} pieces");
+        whole
+    }
+
+    /// A long batch is written in pieces of about the chunk, each ending at a frame's end,
+    /// so the writer can stop between them without cutting a frame; the next batch is cut
+    /// the same way from its own start.
+    #[tokio::test]
+    async fn a_batch_is_cut_into_pieces_at_frame_ends() {
+        let outbox = Outbox::new(usize::MAX, 100);
+        let frames: Vec<String> = (0..50)
+            .map(|i| format!("{i:02}{}", "x".repeat(i)))
+            .collect();
+        for round in 0..2 {
+            for frame in &frames {
+                outbox.push(frame).unwrap();
+            }
+            let mut batch = Batch::default();
+            outbox.next_batch(&mut batch).await;
+            assert_eq!(read_pieces(&batch, 100, 54), frames, "batch {round}");
+            outbox.written();
+        }
+    }
+
+    /// The queue's buffer grows by doubling but stops at the limit: with 32-byte frames up
+    /// to a 1,000-byte limit, plain doubling would reach 1,024 bytes.
+    #[tokio::test]
+    async fn the_queue_never_allocates_past_its_limit() {
+        let outbox = Outbox::new(1000, 8 * 1024);
+        let frame = "x".repeat(30);
+        for _ in 0..31 {
+            outbox.push(&frame).unwrap();
+        }
+        let state = outbox.lock();
+        assert_eq!(state.queued.len(), 992);
+        assert!(
+            state.queued.bytes.capacity() <= 1000,
+            "{}",
+            state.queued.bytes.capacity()
+        );
     }
 }

@@ -47,7 +47,9 @@ fn push_header(out: &mut Vec<u8>, first: u8, len: usize) {
 /// Appends one text frame whose payload is `parts` in turn (UTF-8, as each part is a `str`).
 pub fn push_text(out: &mut Vec<u8>, parts: &[&str]) {
     let len = parts.iter().map(|p| p.len()).sum();
-    out.reserve(len + MAX_HEADER);
+    // Exactly the frame's bytes: the outbox sizes its buffer to its limit, and reserving a
+    // longer header than the frame has could make it double past that.
+    out.reserve(text_len(len));
     push_header(out, TEXT, len);
     for part in parts {
         out.extend_from_slice(part.as_bytes());

@@ -8,8 +8,9 @@
 //! find `data` frames and their stamps, so it reads the socket's bytes itself: one read and
 //! one clock read per burst, frames sliced in place.
 //!
-//! Server frames are unmasked and, from this server and AppSync, never fragmented; anything
-//! else is a [`FrameError`], which the reader reports as an error (never a skipped frame).
+//! Server frames are unmasked, use no extension and, from this server and AppSync, are never
+//! fragmented; anything else is a [`FrameError`], which the reader reports as an error (never
+//! a skipped frame). Text is not checked as UTF-8: the reader only compares bytes.
 
 /// The largest frame a reader accepts: AppSync's payload limit (240 KB) with room for the
 /// envelope. A larger length is a broken stream, not a frame to buffer.
@@ -30,6 +31,10 @@ pub enum ServerFrame<'a> {
 pub enum FrameError {
     #[error("masked frame from the server")]
     Masked,
+    #[error("frame with reserved bits set (an extension nobody negotiated)")]
+    Reserved,
+    #[error("control frame over 125 bytes or fragmented")]
+    BadControl,
     #[error("fragmented or binary frame (opcode {0:#x}, FIN {1})")]
     Unsupported(u8, bool),
     #[error("frame of {0} bytes is over the reader's limit")]
@@ -44,6 +49,9 @@ pub fn next_frame(bytes: &[u8]) -> Result<Option<(ServerFrame<'_>, usize)>, Fram
     };
     let fin = first & 0x80 != 0;
     let opcode = first & 0x0f;
+    if first & 0x70 != 0 {
+        return Err(FrameError::Reserved);
+    }
     if second & 0x80 != 0 {
         return Err(FrameError::Masked);
     }
@@ -65,6 +73,10 @@ pub fn next_frame(bytes: &[u8]) -> Result<Option<(ServerFrame<'_>, usize)>, Fram
     let Some(payload) = bytes.get(header..end) else {
         return Ok(None);
     };
+    let control = opcode & 0x8 != 0;
+    if control && (!fin || len > 125) {
+        return Err(FrameError::BadControl);
+    }
     let frame = match (opcode, fin) {
         (0x1, true) => ServerFrame::Text(payload),
         (0x8, _) => ServerFrame::Close,
@@ -144,6 +156,12 @@ mod tests {
             next_frame(&[0x82, 1, b'x']),
             Err(FrameError::Unsupported(2, true))
         );
+        // Compressed (RSV1), a fragmented ping, a 126-byte pong.
+        assert_eq!(next_frame(&[0xc1, 1, b'x']), Err(FrameError::Reserved));
+        assert_eq!(next_frame(&[0x09, 0]), Err(FrameError::BadControl));
+        let mut long_pong = vec![0x8a, 126, 0, 126];
+        long_pong.extend_from_slice(&[0; 126]);
+        assert_eq!(next_frame(&long_pong), Err(FrameError::BadControl));
         let mut huge = vec![0x81, 127];
         huge.extend_from_slice(&u64::MAX.to_be_bytes());
         assert_eq!(next_frame(&huge), Err(FrameError::TooLarge(u64::MAX)));

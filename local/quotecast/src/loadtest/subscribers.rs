@@ -116,25 +116,34 @@ pub(super) async fn open(
 }
 
 /// The socket under a set-up client, with nothing of the server's left unread in the
-/// client's buffer: a ping is sent and the client reads up to its pong. The server sends
-/// nothing else unasked before publishing starts (its next `ka` is a minute away), so the
-/// bytes after the pong are the publish window's, and [`read`] can take the raw stream.
+/// client's buffer: a ping is sent and the client reads up to its pong, then gives up the
+/// raw stream to [`read`].
+///
+/// The premise is a quiet endpoint: between the pong and the first publish the server sends
+/// nothing unasked (its next `ka` is a minute away, and nobody else publishes), so the
+/// client's buffer holds nothing after the pong. A frame that arrived in the same read as the
+/// pong would be lost with that buffer; a part of one would show as a broken stream, a
+/// reader error in the report. Measure on an API nothing else publishes to.
 async fn fenced(client: RealtimeClient) -> anyhow::Result<RawSocket> {
     let mut socket = client.into_socket();
     socket.send(Message::Ping(FENCE.into())).await?;
-    loop {
-        match socket.next().await {
-            Some(Ok(Message::Pong(payload))) if payload.as_ref() == FENCE => {
-                return Ok(socket.into_inner());
+    tokio::time::timeout(FENCE_TIMEOUT, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Pong(payload))) if payload.as_ref() == FENCE => return Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(anyhow::Error::from(e)),
+                None => anyhow::bail!("the server closed the connection"),
             }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e.into()),
-            None => anyhow::bail!("the server closed the connection"),
         }
-    }
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("no pong within {FENCE_TIMEOUT:?}"))??;
+    Ok(socket.into_inner())
 }
 
 const FENCE: &[u8] = b"loadtest";
+const FENCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 type RawSocket = tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>;
 
@@ -174,44 +183,77 @@ async fn read(
         let now = now_micros();
         let in_window = now <= tally.window_end.load(Ordering::Relaxed);
         let record_from = record_after.load(Ordering::Relaxed);
-        let mut deliveries = 0;
-        let mut taken = 0;
-        let ended = loop {
-            match frames::next_frame(&bytes[taken..]) {
-                Ok(Some((ServerFrame::Text(text), used))) => {
-                    taken += used;
-                    if !text.starts_with(DATA_FRAME_START) {
-                        continue;
-                    }
-                    deliveries += 1;
-                    if let Some(stamp) = publish_stamp(text, &stamp_key)
-                        && stamp >= record_from
-                    {
-                        let _ = histogram.record(now.saturating_sub(stamp).max(1));
-                    }
-                }
-                Ok(Some((ServerFrame::Control, used))) => taken += used,
-                Ok(None) => break false,
-                Ok(Some((ServerFrame::Close, _))) => break true,
-                Err(e) => {
-                    tracing::warn!(error = %e, "loadtest reader: broken stream");
-                    break true;
-                }
-            }
-        };
-        bytes.drain(..taken);
-        if deliveries > 0 {
-            tally.deliveries.fetch_add(deliveries, Ordering::Relaxed);
+        let burst = take_frames(&bytes, now, record_from, &stamp_key, &mut histogram);
+        bytes.drain(..burst.consumed);
+        if burst.deliveries > 0 {
+            tally
+                .deliveries
+                .fetch_add(burst.deliveries, Ordering::Relaxed);
             if in_window {
-                tally.in_window.fetch_add(deliveries, Ordering::Relaxed);
+                tally
+                    .in_window
+                    .fetch_add(burst.deliveries, Ordering::Relaxed);
             }
         }
-        if ended {
+        if burst.ended {
             tally.errors.fetch_add(1, Ordering::Relaxed);
             break;
         }
     }
     histogram
+}
+
+/// What the whole frames at the start of one read's bytes held.
+#[derive(Debug, PartialEq, Eq)]
+struct Burst {
+    deliveries: u64,
+    /// Bytes of the frames taken; a partial frame after them waits for the next read.
+    consumed: usize,
+    /// A close frame or a broken stream: the reader stops (after counting what came before).
+    ended: bool,
+}
+
+/// Counts the `data` frames whole at the start of `bytes` and records the latency of each
+/// whose stamp is at or after `record_from`, as received at `now`.
+fn take_frames(
+    bytes: &[u8],
+    now: u64,
+    record_from: u64,
+    stamp_key: &memmem::Finder<'_>,
+    histogram: &mut Histogram<u64>,
+) -> Burst {
+    let mut burst = Burst {
+        deliveries: 0,
+        consumed: 0,
+        ended: false,
+    };
+    loop {
+        match frames::next_frame(&bytes[burst.consumed..]) {
+            Ok(Some((ServerFrame::Text(text), used))) => {
+                burst.consumed += used;
+                if !text.starts_with(DATA_FRAME_START) {
+                    continue;
+                }
+                burst.deliveries += 1;
+                if let Some(stamp) = publish_stamp(text, stamp_key)
+                    && stamp >= record_from
+                {
+                    let _ = histogram.record(now.saturating_sub(stamp).max(1));
+                }
+            }
+            Ok(Some((ServerFrame::Control, used))) => burst.consumed += used,
+            Ok(None) => return burst,
+            Ok(Some((ServerFrame::Close, _))) => {
+                burst.ended = true;
+                return burst;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "loadtest reader: broken stream");
+                burst.ended = true;
+                return burst;
+            }
+        }
+    }
 }
 
 const DATA_FRAME_START: &[u8] = br#"{"type":"data""#;
@@ -231,6 +273,71 @@ fn publish_stamp(frame: &[u8], key: &memmem::Finder<'_>) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A server text frame (unmasked, short enough for a 7- or 16-bit length).
+    fn text_frame(text: &str) -> Vec<u8> {
+        let mut frame = vec![0x81];
+        if text.len() < 126 {
+            frame.push(text.len() as u8);
+        } else {
+            frame.push(126);
+            frame.extend_from_slice(&(text.len() as u16).to_be_bytes());
+        }
+        frame.extend_from_slice(text.as_bytes());
+        frame
+    }
+
+    fn data(stamp: u64) -> Vec<u8> {
+        text_frame(&format!(
+            r#"{{"type":"data","id":"c0s0","payload":{{"data":{{"subscribe":{{"name":"S001","data":"{{\"t\":{stamp}}}"}}}}}}}}"#
+        ))
+    }
+
+    fn take(bytes: &[u8], record_from: u64) -> (Burst, Histogram<u64>) {
+        let mut histogram = new_histogram();
+        let key = memmem::Finder::new(STAMP_KEY);
+        let burst = take_frames(bytes, 10_000, record_from, &key, &mut histogram);
+        (burst, histogram)
+    }
+
+    #[test]
+    fn whole_data_frames_are_counted_and_a_partial_one_waits() {
+        let mut bytes = [data(9_000), text_frame(r#"{"type":"ka"}"#), data(9_500)].concat();
+        let whole = bytes.len();
+        let third = data(9_900);
+        bytes.extend_from_slice(&third[..third.len() - 1]);
+        let (burst, histogram) = take(&bytes, 0);
+        assert_eq!(
+            burst,
+            Burst {
+                deliveries: 2,
+                consumed: whole,
+                ended: false
+            }
+        );
+        assert_eq!(histogram.len(), 2);
+        assert_eq!((histogram.min(), histogram.max()), (500, 1_000));
+    }
+
+    #[test]
+    fn frames_stamped_before_the_warm_up_ends_count_but_are_not_recorded() {
+        let bytes = [data(9_000), data(9_600)].concat();
+        let (burst, histogram) = take(&bytes, 9_500);
+        assert_eq!(burst.deliveries, 2);
+        assert_eq!(histogram.len(), 1);
+    }
+
+    #[test]
+    fn a_close_or_a_broken_frame_ends_the_reader_after_what_came_before() {
+        let closed = [data(9_000), vec![0x88, 2, 0x03, 0xe8], data(9_000)].concat();
+        let (burst, _) = take(&closed, 0);
+        assert_eq!((burst.deliveries, burst.ended), (1, true));
+        let broken = [data(9_000), vec![0x81, 0x81, 0, 0, 0, 0, b'x']].concat();
+        let (burst, _) = take(&broken, 0);
+        assert_eq!((burst.deliveries, burst.ended), (1, true));
+    }
+
     #[test]
     fn stamps_are_found_in_frames() {
         let frame = r#"{"type":"data","id":"c0s0","payload":{"data":{"subscribe":{"name":"S001","data":"{\"t\":1700000000123456,\"seq\":3}"}}}}"#;

@@ -19,8 +19,8 @@
 //! is what every handler shares; [`http`] serves `POST /graphql`; [`realtime`] upgrades
 //! WebSockets and runs one [`connection`] handler per socket; [`hub`] is the shared pub/sub
 //! state that fans a publish out to matching subscriptions; [`outbox`] is each connection's
-//! bounded send queue, which the connection's writer encodes into WebSocket frames itself
-//! ([`websocket`]). Wire formats come from `quotecast_shared`.
+//! bounded send queue, holding the WebSocket frames it is sent, encoded by the push
+//! ([`websocket`]) and written by the connection's writer. Wire formats come from `quotecast_shared`.
 
 pub mod auth;
 pub mod config;

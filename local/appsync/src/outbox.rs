@@ -175,8 +175,6 @@ pub enum PushError {
 struct State {
     /// What is queued, encoded; its length counts against the limit.
     queued: Batch,
-    /// Where the piece being filled started.
-    piece_start: usize,
     /// Bytes of the batch the writer took and has not written yet: still this connection's
     /// memory, so they count against the limit until [`Outbox::written`].
     in_flight: usize,
@@ -236,11 +234,11 @@ impl Outbox {
         // round and, if the writer sleeps, a task schedule, per delivery otherwise).
         let wake = state.queued.is_empty();
         let queued = &mut state.queued;
-        if wake {
-            state.piece_start = 0;
-        } else if queued.bytes.len() - state.piece_start >= self.write_chunk {
-            state.piece_start = queued.bytes.len();
-            queued.cuts.push(state.piece_start);
+        // The piece being filled starts at the last cut (at 0 in an empty queue, which has
+        // none); it ends before this frame once it holds a chunk.
+        let piece_start = queued.cuts.last().copied().unwrap_or(0);
+        if queued.bytes.len() - piece_start >= self.write_chunk {
+            queued.cuts.push(queued.bytes.len());
         }
         // Grown by doubling, as a `Vec` would, but never past what the limit lets the queue
         // hold (the check above keeps `needed` within it), so the allocation is bounded by
@@ -513,12 +511,16 @@ mod tests {
     }
 
     /// Reads `batch` piece by piece: each piece holds whole frames and is about `chunk`
-    /// bytes (one frame past it at most); returns the texts in order.
+    /// bytes (at least a chunk but for the last, one frame past it at most); returns the
+    /// texts in order.
     fn read_pieces(batch: &Batch, chunk: usize, longest_frame: usize) -> Vec<String> {
         let mut whole = Vec::new();
         let mut pieces = 0;
+        let count = batch.pieces().count();
         for piece in batch.pieces() {
             pieces += 1;
+            // Every piece but the last holds at least a chunk.
+            assert!(pieces == count || piece.len() >= chunk, "{}", piece.len());
             let read = texts(&Batch {
                 bytes: piece.to_vec(),
                 cuts: Vec::new(),

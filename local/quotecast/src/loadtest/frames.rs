@@ -87,35 +87,29 @@ pub fn next_frame(bytes: &[u8]) -> Result<Option<(ServerFrame<'_>, usize)>, Fram
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn text_frame(payload: &[u8]) -> Vec<u8> {
-        let mut frame = vec![0x81];
-        match payload.len() {
-            n if n < 126 => frame.push(n as u8),
-            n if n <= 0xffff => {
-                frame.push(126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(payload);
+    /// A text frame as the server writes it (its own encoder).
+    pub(in crate::loadtest) fn text_frame(text: &str) -> Vec<u8> {
+        let mut frame = Vec::new();
+        quotecast_appsync::websocket::frame::push_text(&mut frame, &[text]);
         frame
     }
 
     #[test]
     fn frames_of_every_length_form_come_out_whole() {
         for len in [0, 1, 125, 126, 300, 0xffff, 0x1_0000, 200_000] {
-            let payload = vec![b'x'; len];
+            let payload = "x".repeat(len);
             let mut bytes = text_frame(&payload);
             let whole = bytes.len();
-            bytes.extend_from_slice(&text_frame(b"next"));
+            bytes.extend_from_slice(&text_frame("next"));
             let (frame, used) = next_frame(&bytes).unwrap().unwrap();
-            assert_eq!((frame, used), (ServerFrame::Text(&payload), whole), "{len}");
+            assert_eq!(
+                (frame, used),
+                (ServerFrame::Text(payload.as_bytes()), whole),
+                "{len}"
+            );
             let (frame, _) = next_frame(&bytes[used..]).unwrap().unwrap();
             assert_eq!(frame, ServerFrame::Text(b"next"));
         }
@@ -124,7 +118,7 @@ mod tests {
     #[test]
     fn a_frame_cut_anywhere_waits_for_the_rest() {
         for len in [5, 126, 70_000] {
-            let bytes = text_frame(&vec![b'y'; len]);
+            let bytes = text_frame(&"y".repeat(len));
             for cut in 0..bytes.len().min(20) {
                 assert_eq!(next_frame(&bytes[..cut]), Ok(None), "{len} cut at {cut}");
             }

@@ -273,20 +273,8 @@ fn publish_stamp(frame: &[u8], key: &memmem::Finder<'_>) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::frames::tests::text_frame;
     use super::*;
-
-    /// A server text frame (unmasked, short enough for a 7- or 16-bit length).
-    fn text_frame(text: &str) -> Vec<u8> {
-        let mut frame = vec![0x81];
-        if text.len() < 126 {
-            frame.push(text.len() as u8);
-        } else {
-            frame.push(126);
-            frame.extend_from_slice(&(text.len() as u16).to_be_bytes());
-        }
-        frame.extend_from_slice(text.as_bytes());
-        frame
-    }
 
     fn data(stamp: u64) -> Vec<u8> {
         text_frame(&format!(

@@ -61,6 +61,14 @@ pub struct Config {
     /// about this size that end at frame ends (the last one smaller), and a slow consumer's
     /// backlog is dropped between pieces.
     pub websocket_write_buffer_bytes: usize,
+    /// How long a connection's next write is held after a write of several frames while
+    /// the server is busy (see `write_pacer`): frames queued meanwhile go out together, in
+    /// fewer TCP segments. Zero never holds; at most `write_pacer::MAX_HOLD` (1 s).
+    pub websocket_write_hold: Duration,
+    /// Writes a second, all connections together, above which the server is busy and
+    /// [`Config::websocket_write_hold`] applies (0: at any rate); once on, it stops below a
+    /// quarter of this.
+    pub websocket_busy_writes_per_sec: u64,
     /// The data source of `Query.history` (the table the consumer writes); without one the
     /// query answers `DataSourceUnavailable`. The server reads it and nothing more: serving
     /// the table to its writers is the DynamoDB twin's job, composed beside this server.
@@ -96,6 +104,8 @@ impl Default for Config {
             http_body_read_timeout: Duration::from_secs(20),
             websocket_read_buffer_bytes: 4 * 1024,
             websocket_write_buffer_bytes: 8 * 1024,
+            websocket_write_hold: Duration::from_millis(10),
+            websocket_busy_writes_per_sec: 100_000,
             history: None,
             body_budget: None,
             api_limits: ApiLimits::DEPLOYED,

@@ -20,7 +20,8 @@
 //! WebSockets and runs one [`connection`] handler per socket; [`hub`] is the shared pub/sub
 //! state that fans a publish out to matching subscriptions; [`outbox`] is each connection's
 //! bounded send queue, holding the WebSocket frames it is sent, encoded by the push
-//! ([`websocket`]) and written by the connection's writer. Wire formats come from `quotecast_shared`.
+//! ([`websocket`]) and written by the connection's writer, whose writes [`write_pacer`] spaces
+//! out while the server is busy. Wire formats come from `quotecast_shared`.
 
 pub mod auth;
 pub mod config;
@@ -35,6 +36,7 @@ pub mod resolvers;
 pub mod server;
 pub mod state;
 pub mod websocket;
+pub mod write_pacer;
 
 pub use config::Config;
 pub use server::{Server, serve};

@@ -82,6 +82,8 @@ pub struct Batch {
     /// Where pieces end: frame ends at least a chunk after the previous one, the last
     /// piece's end (the batch's length) not included.
     cuts: Vec<usize>,
+    /// Frames in the batch.
+    frames: usize,
 }
 
 impl Batch {
@@ -91,6 +93,11 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
+    }
+
+    /// How many frames the batch holds.
+    pub fn frames(&self) -> usize {
+        self.frames
     }
 
     /// The pieces to write, in order.
@@ -255,6 +262,7 @@ impl Outbox {
             queued.bytes.reserve_exact(target - queued.bytes.len());
         }
         frame.encode_into(&mut queued.bytes);
+        queued.frames += 1;
         drop(guard);
         if wake {
             self.notify.notify_one();
@@ -360,6 +368,10 @@ mod tests {
         assert_eq!(outbox.next_batch(&mut batch).await, None);
         let data = format!("pq{DATA_FRAME_END}");
         assert_eq!(texts(&batch), ["f0", "f1", "f2", "f3", "f4", &data]);
+        assert_eq!(batch.frames(), 6);
+        outbox.push("f6").unwrap();
+        outbox.next_batch(&mut batch).await;
+        assert_eq!(batch.frames(), 1, "a batch counts its own frames");
     }
 
     #[tokio::test]
@@ -523,7 +535,7 @@ mod tests {
             assert!(pieces == count || piece.len() >= chunk, "{}", piece.len());
             let read = texts(&Batch {
                 bytes: piece.to_vec(),
-                cuts: Vec::new(),
+                ..Batch::default()
             });
             assert!(!read.is_empty());
             assert_eq!(read.concat().len() + 2 * read.len(), piece.len());

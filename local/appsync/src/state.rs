@@ -15,6 +15,7 @@ use super::auth::Authenticator;
 use super::config::Config;
 use super::graphql::{Schema, SchemaError};
 use super::hub::Hub;
+use super::write_pacer::WritePacer;
 
 /// Everything the handlers share.
 pub struct AppSync {
@@ -22,6 +23,8 @@ pub struct AppSync {
     pub schema: Schema,
     pub auth: Authenticator,
     pub hub: Hub,
+    /// Holds busy connections' writes while the server as a whole writes often.
+    pub write_pacer: WritePacer,
     /// One permit per open WebSocket connection.
     pub connections: Arc<Semaphore>,
     /// One permit per open HTTP connection (an upgrade's until it becomes a WebSocket).
@@ -40,6 +43,10 @@ impl AppSync {
             auth: Authenticator::new(&config),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             http_connections: Arc::new(Semaphore::new(config.max_http_connections)),
+            write_pacer: WritePacer::new(
+                config.websocket_write_hold,
+                config.websocket_busy_writes_per_sec,
+            ),
             config,
             schema,
             hub: Hub::new(),

@@ -533,6 +533,16 @@ struct AppsyncArgs {
     /// WebSocket connections allowed at once.
     #[arg(long, default_value_t = 20_000)]
     max_connections: usize,
+    /// Under heavy fan-out, how long a connection waits after a write of several frames
+    /// before its next write, so what arrives meanwhile shares a TCP segment (0: never wait;
+    /// at most 1000). Applies only while the server writes more than --busy-writes-per-sec
+    /// times a second.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    write_hold_ms: u64,
+    /// Writes a second, all connections together, above which --write-hold-ms applies (0:
+    /// at any rate); once on, it stops below a quarter of this.
+    #[arg(long, default_value_t = 100_000)]
+    busy_writes_per_sec: u64,
     /// Serve this schema (SDL) instead of quotecast's. Its auth directives decide who may
     /// call what; without any, the API key may do everything, as on the reference sample's API.
     #[arg(long)]
@@ -577,6 +587,8 @@ impl AppsyncArgs {
             keep_alive_interval: Duration::from_secs(self.keep_alive_secs.max(1)),
             max_subscriptions_per_connection: self.max_subscriptions,
             max_connections: self.max_connections,
+            websocket_write_hold: Duration::from_millis(self.write_hold_ms),
+            websocket_busy_writes_per_sec: self.busy_writes_per_sec,
             api_keys: self.api_keys.clone(),
             // Both at most 10,000 (checked by clap).
             api_limits: ApiLimits {
@@ -769,6 +781,34 @@ mod tests {
             p99_age_ms: None,
         };
         assert!(summary_line(&quiet, Duration::from_secs(60)).ends_with("no bar published"));
+    }
+
+    /// `quotecast appsync`'s configuration for these flags.
+    fn appsync_config(flags: &[&str]) -> Config {
+        let cli = Cli::try_parse_from(["quotecast", "appsync"].iter().chain(flags)).unwrap();
+        match cli.command {
+            Command::Appsync(args) => args.config().unwrap().0,
+            _ => panic!("not appsync"),
+        }
+    }
+
+    #[test]
+    fn the_write_hold_defaults_to_the_server_s_and_can_be_turned_off() {
+        let defaults = Config::default();
+        let config = appsync_config(&[]);
+        assert_eq!(config.websocket_write_hold, defaults.websocket_write_hold);
+        assert_eq!(
+            config.websocket_busy_writes_per_sec,
+            defaults.websocket_busy_writes_per_sec
+        );
+        let off = appsync_config(&["--write-hold-ms", "0", "--busy-writes-per-sec", "5"]);
+        assert!(off.websocket_write_hold.is_zero());
+        assert_eq!(off.websocket_busy_writes_per_sec, 5);
+        let err = Cli::try_parse_from(["quotecast", "appsync", "--write-hold-ms", "5000"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("--write-hold-ms"), "{err}");
     }
 
     /// `quotecast dev`'s Kafka flags as `kafka_security` reads them, or clap's refusal.

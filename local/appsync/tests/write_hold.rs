@@ -1,0 +1,101 @@
+//! The write hold (`write_pacer`): a busy server holds a connection's next write after a
+//! write of several frames and sends what arrived meanwhile together, in order; after a
+//! write of one frame, or on a quiet server, the next write goes at once.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use quotecast_appsync_client::RealtimeClient;
+use quotecast_shared::graphql::GraphqlRequest;
+
+/// Long enough that a held write cannot be mistaken for a slow publish.
+const HOLD: Duration = Duration::from_millis(500);
+
+/// A subscriber of every channel on a server with `HOLD` and the given busy threshold.
+async fn subscribed(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
+    let mut cfg = config();
+    cfg.websocket_write_hold = HOLD;
+    cfg.websocket_busy_writes_per_sec = busy_writes_per_sec;
+    let server = start(cfg).await;
+    let mut client = server.client().await;
+    client
+        .subscribe("all", &GraphqlRequest::subscribe(None), &server.auth())
+        .await
+        .unwrap();
+    (server, client)
+}
+
+/// Publishes `seqs` in one request and returns when they were received and their seqs.
+///
+/// The tests run on tokio's single-threaded runtime, the server included, so a request's
+/// frames are all queued before the connection's writer runs: they make one write.
+async fn publish_and_receive(
+    server: &TestServer,
+    client: &mut RealtimeClient,
+    seqs: std::ops::Range<u64>,
+) -> (Vec<Instant>, Vec<u64>) {
+    let channels: Vec<_> = seqs.clone().map(|seq| channel("AMZN", seq)).collect();
+    let (status, _) = server.http().publish(&channels).await.unwrap();
+    assert_eq!(status, 200);
+    let mut at = Vec::new();
+    let mut got = Vec::new();
+    for _ in seqs {
+        let msg = client.recv().await.unwrap();
+        at.push(Instant::now());
+        got.push(data_seq(&msg).unwrap().2);
+    }
+    (at, got)
+}
+
+#[tokio::test]
+async fn a_busy_server_holds_the_next_write_and_sends_what_came_meanwhile_in_order() {
+    // Any write rate is busy: the first write of the next window (the rate is looked at
+    // every 100 ms) switches the hold on.
+    let (server, mut client) = subscribed(0).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Five frames in one write.
+    let (first, seqs) = publish_and_receive(&server, &mut client, 0..5).await;
+    assert_eq!(seqs, [0, 1, 2, 3, 4]);
+    let (then, seqs) = publish_and_receive(&server, &mut client, 5..8).await;
+    assert_eq!(seqs, [5, 6, 7], "held frames keep their order");
+    let waited = then[0] - first[4];
+    assert!(
+        waited >= HOLD - Duration::from_millis(100),
+        "the write after a busy write was held for {HOLD:?}; it came after {waited:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_write_of_one_frame_is_not_held() {
+    // Busy, but the frames come one per write: a hold would merge little.
+    let (server, mut client) = subscribed(0).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (first, _) = publish_and_receive(&server, &mut client, 0..1).await;
+    let (then, seqs) = publish_and_receive(&server, &mut client, 1..2).await;
+    assert_eq!(seqs, [1]);
+    let waited = then[0] - first[0];
+    assert!(
+        waited < HOLD / 2,
+        "a one-frame write held the next: {waited:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_quiet_server_writes_at_once() {
+    let (server, mut client) = subscribed(20_000).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (first, _) = publish_and_receive(&server, &mut client, 0..2).await;
+    let (then, seqs) = publish_and_receive(&server, &mut client, 2..5).await;
+    assert_eq!(seqs, [2, 3, 4]);
+    let waited = then[0] - first[1];
+    assert!(
+        waited < HOLD / 2,
+        "a server writing a few times a second held a write: {waited:?}"
+    );
+    server.stop().await;
+}

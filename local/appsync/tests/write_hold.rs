@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use quotecast_appsync_client::RealtimeClient;
+use quotecast_appsync_client::{Incoming, RealtimeClient};
 use quotecast_shared::graphql::GraphqlRequest;
 
 /// Long enough that a held write cannot be mistaken for a slow publish.
@@ -67,6 +67,33 @@ async fn a_busy_server_holds_the_next_write_and_sends_what_came_meanwhile_in_ord
         "the write after a busy write was held for {HOLD:?}; it came after {waited:?}"
     );
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_shutdown_during_a_hold_still_sends_what_was_queued_then_going_away() {
+    let (server, mut client) = subscribed(0).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    publish_and_receive(&server, &mut client, 0..5).await;
+    // The writer is holding: these wait for the hold's end, then the close follows them.
+    let channels: Vec<_> = (5..8).map(|seq| channel("AMZN", seq)).collect();
+    let (status, _) = server.http().publish(&channels).await.unwrap();
+    assert_eq!(status, 200);
+    let stopping = tokio::spawn(server.stop());
+    let mut seqs = Vec::new();
+    let close = loop {
+        match client.next().await.unwrap() {
+            Incoming::Frame(msg) => seqs.push(data_seq(&msg).unwrap().2),
+            Incoming::Closed(frame) => break frame,
+            Incoming::Garbage(g) => panic!("{g}"),
+        }
+    };
+    assert_eq!(
+        seqs,
+        [5, 6, 7],
+        "queued frames are flushed before the close"
+    );
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
+    stopping.await.unwrap();
 }
 
 #[tokio::test]

@@ -14,7 +14,9 @@ use quotecast_shared::graphql::GraphqlRequest;
 /// Long enough that a held write cannot be mistaken for a slow publish.
 const HOLD: Duration = Duration::from_millis(500);
 
-/// A subscriber of every channel on a server with `HOLD` and the given busy threshold.
+/// A subscriber of every channel on a server with `HOLD` and the given busy threshold, past
+/// the pacer's first rate window (the rate is looked at every 100 ms, at the first write of
+/// a new window).
 async fn subscribed(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
     let mut cfg = config();
     cfg.websocket_write_hold = HOLD;
@@ -25,6 +27,7 @@ async fn subscribed(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
         .subscribe("all", &GraphqlRequest::subscribe(None), &server.auth())
         .await
         .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
     (server, client)
 }
 
@@ -50,18 +53,27 @@ async fn publish_and_receive(
     (at, got)
 }
 
+/// Publishes `first` and receives it in order, then publishes `then`; returns `then`'s seqs
+/// as received and how long after the last of `first` the first of them came.
+async fn gap_after(
+    server: &TestServer,
+    client: &mut RealtimeClient,
+    first: std::ops::Range<u64>,
+    then: std::ops::Range<u64>,
+) -> (Duration, Vec<u64>) {
+    let (first_at, seqs) = publish_and_receive(server, client, first.clone()).await;
+    assert_eq!(seqs, first.collect::<Vec<_>>());
+    let (then_at, seqs) = publish_and_receive(server, client, then).await;
+    (then_at[0] - first_at[first_at.len() - 1], seqs)
+}
+
 #[tokio::test]
 async fn a_busy_server_holds_the_next_write_and_sends_what_came_meanwhile_in_order() {
-    // Any write rate is busy: the first write of the next window (the rate is looked at
-    // every 100 ms) switches the hold on.
+    // Any write rate is busy: the first write of a new window switches the hold on. Five
+    // frames in one write, then the hold.
     let (server, mut client) = subscribed(0).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    // Five frames in one write.
-    let (first, seqs) = publish_and_receive(&server, &mut client, 0..5).await;
-    assert_eq!(seqs, [0, 1, 2, 3, 4]);
-    let (then, seqs) = publish_and_receive(&server, &mut client, 5..8).await;
+    let (waited, seqs) = gap_after(&server, &mut client, 0..5, 5..8).await;
     assert_eq!(seqs, [5, 6, 7], "held frames keep their order");
-    let waited = then[0] - first[4];
     assert!(
         waited >= HOLD - Duration::from_millis(100),
         "the write after a busy write was held for {HOLD:?}; it came after {waited:?}"
@@ -72,7 +84,6 @@ async fn a_busy_server_holds_the_next_write_and_sends_what_came_meanwhile_in_ord
 #[tokio::test]
 async fn a_shutdown_during_a_hold_still_sends_what_was_queued_then_going_away() {
     let (server, mut client) = subscribed(0).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
     publish_and_receive(&server, &mut client, 0..5).await;
     // The writer is holding: these wait for the hold's end, then the close follows them.
     let channels: Vec<_> = (5..8).map(|seq| channel("AMZN", seq)).collect();
@@ -100,11 +111,8 @@ async fn a_shutdown_during_a_hold_still_sends_what_was_queued_then_going_away() 
 async fn a_write_of_one_frame_is_not_held() {
     // Busy, but the frames come one per write: a hold would merge little.
     let (server, mut client) = subscribed(0).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let (first, _) = publish_and_receive(&server, &mut client, 0..1).await;
-    let (then, seqs) = publish_and_receive(&server, &mut client, 1..2).await;
+    let (waited, seqs) = gap_after(&server, &mut client, 0..1, 1..2).await;
     assert_eq!(seqs, [1]);
-    let waited = then[0] - first[0];
     assert!(
         waited < HOLD / 2,
         "a one-frame write held the next: {waited:?}"
@@ -115,11 +123,8 @@ async fn a_write_of_one_frame_is_not_held() {
 #[tokio::test]
 async fn a_quiet_server_writes_at_once() {
     let (server, mut client) = subscribed(20_000).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let (first, _) = publish_and_receive(&server, &mut client, 0..2).await;
-    let (then, seqs) = publish_and_receive(&server, &mut client, 2..5).await;
+    let (waited, seqs) = gap_after(&server, &mut client, 0..2, 2..5).await;
     assert_eq!(seqs, [2, 3, 4]);
-    let waited = then[0] - first[1];
     assert!(
         waited < HOLD / 2,
         "a server writing a few times a second held a write: {waited:?}"

@@ -32,6 +32,7 @@ use super::state::AppSync;
 use super::websocket::frame;
 use super::websocket::socket::{self, Reader};
 use super::websocket::upgrade::Socket;
+use super::write_pacer::ConnectionRate;
 
 /// Close code for a client that never sent `connection_init`.
 const CLOSE_INIT_TIMEOUT: Close = Close {
@@ -197,6 +198,7 @@ async fn write_frames<S: tokio::io::AsyncWrite>(
     app: Arc<AppSync>,
 ) {
     let mut batch = Batch::default();
+    let mut rate = ConnectionRate::new();
     loop {
         let close = outbox.next_batch(&mut batch).await;
         for piece in batch.pieces() {
@@ -222,10 +224,10 @@ async fn write_frames<S: tokio::io::AsyncWrite>(
             let _ = socket.shutdown().await;
             return;
         }
-        // While the server is busy, what arrives during a hold goes out in the next write,
-        // not a write each (see `write_pacer`). A close waits for the hold's end too: at
-        // most `write_pacer::MAX_HOLD`, well inside `FLUSH_GRACE`.
-        let hold = app.write_pacer.wrote(frames);
+        // While the server is busy, what arrives at a fast connection during a hold goes out
+        // in the next write, not a write each (see `write_pacer`). A close waits for the
+        // hold's end too: at most `write_pacer::MAX_HOLD`, well inside `FLUSH_GRACE`.
+        let hold = app.write_pacer.wrote(&mut rate, frames);
         if !hold.is_zero() {
             tokio::time::sleep(hold).await;
         }

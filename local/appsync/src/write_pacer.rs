@@ -1,5 +1,6 @@
-//! When a connection's next write is held: only while the whole server writes often, and
-//! only after a write that carried several frames.
+//! When a connection's next write is held: only while the whole server writes often, only
+//! after a write that carried several frames, and only on a connection whose frames come
+//! fast enough for a hold to merge several.
 //!
 //! A write (one batch: one `send`, unless it is over the 8 KiB write chunk) is a TCP segment,
 //! and the subscriber's kernel answers nearly every segment with an ACK at once. At high
@@ -19,13 +20,14 @@
 //! stops only when the rate falls below a quarter of that: the hold itself cuts the writes
 //! by half or more, so stopping at the threshold would switch it off and on by turns.
 //!
-//! Nor does it follow a write of one frame: that connection's frames come further apart
-//! than its writer takes them, a hold would rarely find a second one to merge, and it would
-//! cost a timer per write. At 5,000 × 5 and 600,000/s (120 frames a second per connection)
-//! holding after every write cost 1.64–1.87 µs of server CPU per delivery against 1.41–1.82
-//! without a hold (BENCHMARKS.md). A connection that wrote longer ago than the hold writes at
-//! once either way: the hold delays the *next* write, never the first one after a quiet
-//! spell.
+//! Nor does it follow a write of one frame, or a write on a connection whose frames come too
+//! slowly for [`MERGE_AT`] of them to arrive during a hold (its rate is its own, looked at
+//! every [`WINDOW`] like the server's): a hold there would rarely find a second frame to
+//! merge, and it would cost a timer and its wake-up per write. At 5,000 × 5 and 600,000/s
+//! (120 frames a second per connection: 1.2 in a 10 ms hold) holding cost 1.66 µs of server
+//! CPU per delivery on average against 1.49 without, and the rung failed more often
+//! (BENCHMARKS.md). A connection that wrote longer ago than the hold writes at once either
+//! way: the hold delays the *next* write, never the first one after a quiet spell.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,6 +35,11 @@ use std::time::{Duration, Instant};
 
 /// How often the write rate is looked at.
 pub const WINDOW: Duration = Duration::from_millis(100);
+
+/// How many frames a connection must be expected to receive during a hold for the hold to
+/// be worth its timer: at 1,000 × 5 and 600,000 deliveries/s a connection gets 6 in 10 ms,
+/// at 5,000 × 5 and 600,000/s it gets 1.2.
+pub const MERGE_AT: u64 = 4;
 
 /// The longest hold: well under the 5 s a closing connection gets to send its last frames
 /// and its close frame, which a hold delays.
@@ -77,12 +84,28 @@ impl WritePacer {
         }
     }
 
-    /// Counts a connection's write of `frames` frames; returns how long it should wait
-    /// before its next one.
-    pub fn wrote(&self, frames: usize) -> Duration {
-        self.wrote_at(Instant::now(), frames)
+    /// Counts a write of `frames` frames on the connection whose rate is `connection`;
+    /// returns how long the connection should wait before its next write.
+    pub fn wrote(&self, connection: &mut ConnectionRate, frames: usize) -> Duration {
+        self.connection_wrote_at(Instant::now(), connection, frames)
     }
 
+    fn connection_wrote_at(
+        &self,
+        now: Instant,
+        connection: &mut ConnectionRate,
+        frames: usize,
+    ) -> Duration {
+        let hold = self.wrote_at(now, frames);
+        connection.wrote_at(now, frames);
+        if connection.frames_during(hold) >= MERGE_AT {
+            hold
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// The server's side of [`WritePacer::wrote`]: the hold for a connection fast enough.
     fn wrote_at(&self, now: Instant, frames: usize) -> Duration {
         if self.hold.is_zero() {
             return Duration::ZERO;
@@ -109,6 +132,53 @@ impl WritePacer {
         } else {
             Duration::ZERO
         }
+    }
+}
+
+/// One connection's frame rate over its last [`WINDOW`] or more, kept by its writer.
+pub struct ConnectionRate {
+    since: Instant,
+    frames: u64,
+    per_sec: u64,
+}
+
+impl ConnectionRate {
+    /// A connection's rate is unknown until its first window has passed: no hold before.
+    pub fn new() -> Self {
+        Self::starting_at(Instant::now())
+    }
+
+    fn starting_at(since: Instant) -> Self {
+        ConnectionRate {
+            since,
+            frames: 0,
+            per_sec: 0,
+        }
+    }
+
+    fn wrote_at(&mut self, now: Instant, frames: usize) {
+        self.frames += frames as u64;
+        let span = now.saturating_duration_since(self.since);
+        if span >= WINDOW {
+            self.per_sec = (u128::from(self.frames) * 1_000_000 / span.as_micros())
+                .try_into()
+                .unwrap_or(u64::MAX);
+            self.since = now;
+            self.frames = 0;
+        }
+    }
+
+    /// How many frames this connection is expected to receive during `hold`.
+    fn frames_during(&self, hold: Duration) -> u64 {
+        (u128::from(self.per_sec) * hold.as_micros() / 1_000_000)
+            .try_into()
+            .unwrap_or(u64::MAX)
+    }
+}
+
+impl Default for ConnectionRate {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -212,6 +282,67 @@ mod tests {
         let pacer = WritePacer::new(Duration::from_secs(60), 0);
         writes_in_window(&pacer, 0, 10);
         assert_eq!(writes_in_window(&pacer, 1, 10), MAX_HOLD);
+    }
+
+    /// A connection's rate after `per_window` frames in each of `windows` windows from `at`.
+    fn rate_after(at: Instant, windows: u32, per_window: usize) -> ConnectionRate {
+        let mut rate = ConnectionRate::starting_at(at);
+        for window in 1..=windows {
+            rate.wrote_at(at + WINDOW * window, per_window);
+        }
+        rate
+    }
+
+    #[test]
+    fn a_connection_s_rate_is_unknown_until_its_first_window_has_passed() {
+        let at = Instant::now();
+        let mut rate = ConnectionRate::starting_at(at);
+        rate.wrote_at(at + WINDOW / 2, 1_000);
+        assert_eq!(rate.frames_during(HOLD), 0);
+        rate.wrote_at(at + WINDOW, 0);
+        // 1,000 frames in 100 ms: 100 in 10 ms.
+        assert_eq!(rate.frames_during(HOLD), 100);
+    }
+
+    #[test]
+    fn a_connection_s_rate_counts_the_frames_of_its_last_window() {
+        let at = Instant::now();
+        // 120 frames a second (5,000 × 5 at 600,000/s): 1.2 frames in a 10 ms hold.
+        assert_eq!(rate_after(at, 3, 12).frames_during(HOLD), 1);
+        // 1,200 a second (1,000 × 5 at 1,200,000/s): 12.
+        assert_eq!(rate_after(at, 3, 120).frames_during(HOLD), 12);
+        // Exactly `MERGE_AT` in a hold.
+        let per_window = (MERGE_AT * 10) as usize;
+        assert_eq!(rate_after(at, 1, per_window).frames_during(HOLD), MERGE_AT);
+        // A quiet minute after a fast spell: the next write sees the low rate.
+        let mut rate = rate_after(at, 3, 120);
+        rate.wrote_at(at + WINDOW * 3 + Duration::from_secs(60), 1);
+        assert_eq!(rate.frames_during(HOLD), 0);
+    }
+
+    #[test]
+    fn a_busy_server_holds_only_connections_expected_to_get_merge_at_frames_in_a_hold() {
+        let pacer = WritePacer::new(HOLD, 20_000);
+        writes_in_window(&pacer, 0, 3_000);
+        let at = pacer.start;
+        let per_window = (MERGE_AT * 10) as usize;
+        let mut fast = rate_after(at, 1, per_window);
+        let mut slow = rate_after(at, 1, per_window - 10);
+        let now = at + WINDOW;
+        assert_eq!(pacer.connection_wrote_at(now, &mut fast, SEVERAL), HOLD);
+        assert_eq!(
+            pacer.connection_wrote_at(now, &mut slow, SEVERAL),
+            Duration::ZERO
+        );
+        // Fast, but a write of one frame.
+        assert_eq!(pacer.connection_wrote_at(now, &mut fast, 1), Duration::ZERO);
+        // Fast on a quiet server.
+        let quiet = WritePacer::new(HOLD, 20_000);
+        let mut fast = rate_after(quiet.start, 1, per_window);
+        assert_eq!(
+            quiet.connection_wrote_at(quiet.start + WINDOW, &mut fast, SEVERAL),
+            Duration::ZERO
+        );
     }
 
     #[test]

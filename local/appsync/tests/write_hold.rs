@@ -1,6 +1,7 @@
-//! The write hold (`write_pacer`): a busy server holds a connection's next write after a
-//! write of several frames and sends what arrived meanwhile together, in order; after a
-//! write of one frame, or on a quiet server, the next write goes at once.
+//! The write hold (`write_pacer`): a busy server holds a fast connection's next write after
+//! a write of several frames and sends what arrived meanwhile together, in order; after a
+//! write of one frame, on a slow connection or on a quiet server, the next write goes at
+//! once.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -15,9 +16,20 @@ use quotecast_shared::graphql::GraphqlRequest;
 const HOLD: Duration = Duration::from_millis(500);
 
 /// A subscriber of every channel on a server with `HOLD` and the given busy threshold, past
-/// the pacer's first rate window (the rate is looked at every 100 ms, at the first write of
-/// a new window).
+/// the pacer's first rate window (the server's rate and the connection's are looked at
+/// every 100 ms, at the first write of a new window).
+///
+/// At the next write, the connection's rate is its two acknowledgements and that write's
+/// frames over about 150 ms: with 5 frames, some 45 a second, 22 expected in a hold, well
+/// over `MERGE_AT` (4).
 async fn subscribed(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
+    subscribed_for(busy_writes_per_sec, Duration::from_millis(150)).await
+}
+
+async fn subscribed_for(
+    busy_writes_per_sec: u64,
+    settle: Duration,
+) -> (TestServer, RealtimeClient) {
     let mut cfg = config();
     cfg.websocket_write_hold = HOLD;
     cfg.websocket_busy_writes_per_sec = busy_writes_per_sec;
@@ -27,7 +39,7 @@ async fn subscribed(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
         .subscribe("all", &GraphqlRequest::subscribe(None), &server.auth())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(settle).await;
     (server, client)
 }
 
@@ -116,6 +128,20 @@ async fn a_write_of_one_frame_is_not_held() {
     assert!(
         waited < HOLD / 2,
         "a one-frame write held the next: {waited:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_connection_on_a_busy_server_is_not_held() {
+    // Four frames (two acknowledgements, then two quotes) in 1.5 s: under 3 a second, 1.3
+    // expected in a hold, so holding would merge too little.
+    let (server, mut client) = subscribed_for(0, Duration::from_millis(1_500)).await;
+    let (waited, seqs) = gap_after(&server, &mut client, 0..2, 2..5).await;
+    assert_eq!(seqs, [2, 3, 4]);
+    assert!(
+        waited < HOLD / 2,
+        "a connection getting 3 frames a second was held: {waited:?}"
     );
     server.stop().await;
 }

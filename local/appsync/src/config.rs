@@ -61,9 +61,10 @@ pub struct Config {
     /// about this size that end at frame ends (the last one smaller), and a slow consumer's
     /// backlog is dropped between pieces.
     pub websocket_write_buffer_bytes: usize,
-    /// How long a connection's next write is held after a write of several frames while
-    /// the server is busy, if the connection gets frames fast enough for several to arrive
-    /// meanwhile (see `write_pacer`): they go out together, in fewer TCP segments. Zero never holds; at most `write_pacer::MAX_HOLD` (1 s).
+    /// How long a connection's next write is held while the server is busy, if the
+    /// connection gets frames fast enough for `write_pacer::MIN_FRAMES_PER_HOLD` (4) to
+    /// arrive meanwhile: they go out together, in fewer TCP segments. Zero never holds; at
+    /// most `write_pacer::MAX_HOLD` (1 s).
     pub websocket_write_hold: Duration,
     /// Writes a second, all connections together, above which the server is busy and
     /// [`Config::websocket_write_hold`] applies (0: at any rate); once on, it stops below a

@@ -1,6 +1,5 @@
-//! When a connection's next write is held: only while the whole server writes often, only
-//! after a write that carried several frames, and only on a connection whose frames come
-//! fast enough for a hold to merge several.
+//! When a connection's next write is held: only while the whole server writes often, and
+//! only on a connection whose frames come fast enough for a hold to merge several.
 //!
 //! A write (one batch: one `send`, unless it is over the 8 KiB write chunk) is a TCP segment,
 //! and the subscriber's kernel answers nearly every segment with an ACK at once. At high
@@ -20,26 +19,33 @@
 //! stops only when the rate falls below a quarter of that: the hold itself cuts the writes
 //! by half or more, so stopping at the threshold would switch it off and on by turns.
 //!
-//! Nor does it follow a write of one frame, or a write on a connection whose frames come too
-//! slowly for [`MERGE_AT`] of them to arrive during a hold (its rate is its own, looked at
-//! every [`WINDOW`] like the server's): a hold there would rarely find a second frame to
-//! merge, and it would cost a timer and its wake-up per write. At 5,000 × 5 and 600,000/s
-//! (120 frames a second per connection: 1.2 in a 10 ms hold) holding cost 1.66 µs of server
-//! CPU per delivery on average against 1.49 without, and the rung failed more often
-//! (BENCHMARKS.md). A connection that wrote longer ago than the hold writes at once either
-//! way: the hold delays the *next* write, never the first one after a quiet spell.
+//! Nor does it follow a write on a connection whose frames come too slowly for
+//! [`MIN_FRAMES_PER_HOLD`] of them to arrive during a hold (its rate is its own, over at
+//! least a [`WINDOW`], kept by its writer): a hold there would rarely find anything to merge
+//! and would cost a timer and its wake-up per write. At 5,000 × 5 and 600,000/s each
+//! connection gets 120 frames a second, in bursts of 5 every 42 ms: holding after every
+//! burst cost 1.49–1.85 µs of server CPU per delivery against 1.46–1.71 without, and the
+//! rung failed more often (BENCHMARKS.md). The rate counts frames, not bursts, so a
+//! connection with big bursts far apart (50 frames every 100 ms) is still held after each
+//! one, uselessly; but that costs a timer per burst, a few a second, and adds no latency,
+//! since the next burst comes after the hold has ended. The rate is counted whatever a write
+//! carries and the hold is decided by it alone: a fast connection whose writer keeps up,
+//! writing one frame at a time, is just where a hold merges most. A connection that wrote
+//! longer ago than the hold writes at once either way: the hold delays the *next* write,
+//! never the first one after a quiet spell.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// How often the write rate is looked at.
+/// How often the server's write rate, and each connection's frame rate, is looked at.
 pub const WINDOW: Duration = Duration::from_millis(100);
 
 /// How many frames a connection must be expected to receive during a hold for the hold to
-/// be worth its timer: at 1,000 × 5 and 600,000 deliveries/s a connection gets 6 in 10 ms,
-/// at 5,000 × 5 and 600,000/s it gets 1.2.
-pub const MERGE_AT: u64 = 4;
+/// be worth its timer. It lies between the two loads measured: at 1,000 × 5 and 600,000
+/// deliveries/s a connection gets 6 in 10 ms and holding pays; at 5,000 × 5 and 600,000/s
+/// it gets 1.2 and holding costs. With the default 10 ms hold it means 400 frames a second.
+pub const MIN_FRAMES_PER_HOLD: u64 = 4;
 
 /// The longest hold: well under the 5 s a closing connection gets to send its last frames
 /// and its close frame, which a hold delays.
@@ -66,9 +72,10 @@ struct Turn {
 }
 
 impl WritePacer {
-    /// Holds a connection's next write for `hold` (at most [`MAX_HOLD`]) after a write of
-    /// several frames, while the server writes more than `busy_writes_per_sec` times a second
-    /// (0: at any rate, from the first window on). A zero `hold` never holds.
+    /// Holds a connection's next write for `hold` (at most [`MAX_HOLD`]) while the server
+    /// writes more than `busy_writes_per_sec` times a second (0: at any rate, from the first
+    /// window on), if the connection's own rate puts [`MIN_FRAMES_PER_HOLD`] frames in a
+    /// hold. A zero `hold` never holds.
     pub fn new(hold: Duration, busy_writes_per_sec: u64) -> Self {
         WritePacer {
             hold: hold.min(MAX_HOLD),
@@ -87,29 +94,24 @@ impl WritePacer {
     /// Counts a write of `frames` frames on the connection whose rate is `connection`;
     /// returns how long the connection should wait before its next write.
     pub fn wrote(&self, connection: &mut ConnectionRate, frames: usize) -> Duration {
-        self.connection_wrote_at(Instant::now(), connection, frames)
+        self.wrote_at(Instant::now(), connection, frames)
     }
 
-    fn connection_wrote_at(
-        &self,
-        now: Instant,
-        connection: &mut ConnectionRate,
-        frames: usize,
-    ) -> Duration {
-        let hold = self.wrote_at(now, frames);
+    fn wrote_at(&self, now: Instant, connection: &mut ConnectionRate, frames: usize) -> Duration {
+        if self.hold.is_zero() {
+            return Duration::ZERO;
+        }
+        let busy = self.busy_at(now);
         connection.wrote_at(now, frames);
-        if connection.frames_during(hold) >= MERGE_AT {
-            hold
+        if busy && connection.frames_during(self.hold) >= MIN_FRAMES_PER_HOLD {
+            self.hold
         } else {
             Duration::ZERO
         }
     }
 
-    /// The server's side of [`WritePacer::wrote`]: the hold for a connection fast enough.
-    fn wrote_at(&self, now: Instant, frames: usize) -> Duration {
-        if self.hold.is_zero() {
-            return Duration::ZERO;
-        }
+    /// Counts a write at `now`; whether the server is busy enough to hold.
+    fn busy_at(&self, now: Instant) -> bool {
         let writes = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
         let window = windows_between(self.start, now);
         // A busy writer skips the turn (the rate is a window's, not exact to the write).
@@ -127,15 +129,14 @@ impl WritePacer {
                 Ordering::Relaxed,
             );
         }
-        if frames > 1 && self.holding.load(Ordering::Relaxed) {
-            self.hold
-        } else {
-            Duration::ZERO
-        }
+        self.holding.load(Ordering::Relaxed)
     }
 }
 
-/// One connection's frame rate over its last [`WINDOW`] or more, kept by its writer.
+/// One connection's frame rate, kept by its writer. Frames are counted from one window's
+/// turn to the first write at least [`WINDOW`] later, and that span's rate stands until the
+/// next turn: a connection that goes quiet keeps its last rate until its next write, which
+/// then sees the quiet spell in its span.
 pub struct ConnectionRate {
     since: Instant,
     frames: u64,
@@ -168,11 +169,11 @@ impl ConnectionRate {
         }
     }
 
-    /// How many frames this connection is expected to receive during `hold`.
+    /// How many frames this connection is expected to receive during `hold` (rounded down).
+    /// Asked at every write: 64-bit, so the division by a constant is a multiplication.
     fn frames_during(&self, hold: Duration) -> u64 {
-        (u128::from(self.per_sec) * hold.as_micros() / 1_000_000)
-            .try_into()
-            .unwrap_or(u64::MAX)
+        let hold_us = u64::try_from(hold.as_micros()).unwrap_or(u64::MAX);
+        self.per_sec.saturating_mul(hold_us) / 1_000_000
     }
 }
 
@@ -201,94 +202,71 @@ mod tests {
     use super::*;
 
     const HOLD: Duration = Duration::from_millis(10);
-    /// Frames in a write that a hold may follow.
-    const SEVERAL: usize = 5;
+    /// Frames per window that put exactly `MIN_FRAMES_PER_HOLD` in a `HOLD`.
+    const FAST_PER_WINDOW: u64 =
+        MIN_FRAMES_PER_HOLD * (WINDOW.as_millis() / HOLD.as_millis()) as u64;
 
-    /// `n` writes of several frames spread over the window `window` (counted from the
-    /// pacer's start); the hold the last one was told.
-    fn writes_in_window(pacer: &WritePacer, window: u32, n: u32) -> Duration {
+    /// `n` writes spread over the window `window` (counted from the pacer's start); whether
+    /// the last one found the server busy.
+    fn writes_in_window(pacer: &WritePacer, window: u32, n: u32) -> bool {
         let at = pacer.start + WINDOW * window;
         (0..n)
-            .map(|i| pacer.wrote_at(at + WINDOW * i / n, SEVERAL))
+            .map(|i| pacer.busy_at(at + WINDOW * i / n))
             .last()
             .unwrap_or_default()
     }
 
     #[test]
-    fn a_quiet_server_never_holds() {
+    fn a_quiet_server_is_never_busy() {
         // 1,000 writes a second against a threshold of 20,000.
         let pacer = WritePacer::new(HOLD, 20_000);
         for window in 0..5 {
-            assert_eq!(writes_in_window(&pacer, window, 100), Duration::ZERO);
+            assert!(!writes_in_window(&pacer, window, 100));
         }
     }
 
     #[test]
-    fn a_busy_server_holds_from_the_next_window_until_the_rate_falls_to_a_quarter() {
+    fn a_server_is_busy_from_the_next_window_until_the_rate_falls_to_a_quarter() {
         let pacer = WritePacer::new(HOLD, 20_000);
         // 30,000 writes a second: seen at the first write of the next window.
-        assert_eq!(writes_in_window(&pacer, 0, 3_000), Duration::ZERO);
-        assert_eq!(pacer.wrote_at(pacer.start + WINDOW, SEVERAL), HOLD);
+        assert!(!writes_in_window(&pacer, 0, 3_000));
+        assert!(pacer.busy_at(pacer.start + WINDOW));
         // 15,000 then exactly 5,000 a second: under the threshold, at a quarter of it or
-        // more, so still holding.
-        assert_eq!(writes_in_window(&pacer, 1, 1_499), HOLD);
-        assert_eq!(writes_in_window(&pacer, 2, 500), HOLD);
-        // 4,990 a second: the hold stops with the window after.
-        assert_eq!(writes_in_window(&pacer, 3, 499), HOLD);
-        assert_eq!(
-            pacer.wrote_at(pacer.start + WINDOW * 4, SEVERAL),
-            Duration::ZERO
-        );
+        // more, so still busy.
+        assert!(writes_in_window(&pacer, 1, 1_499));
+        assert!(writes_in_window(&pacer, 2, 500));
+        // 4,990 a second: busy no more from the window after.
+        assert!(writes_in_window(&pacer, 3, 499));
+        assert!(!pacer.busy_at(pacer.start + WINDOW * 4));
     }
 
     #[test]
-    fn exactly_the_threshold_does_not_start_the_hold() {
+    fn exactly_the_threshold_is_not_busy() {
         let pacer = WritePacer::new(HOLD, 20_000);
         // 2,000 writes per window: 20,000 a second, counted at each window's first write.
-        assert_eq!(writes_in_window(&pacer, 0, 1_999), Duration::ZERO);
+        assert!(!writes_in_window(&pacer, 0, 1_999));
         for window in 1..4 {
-            assert_eq!(writes_in_window(&pacer, window, 2_000), Duration::ZERO);
+            assert!(!writes_in_window(&pacer, window, 2_000));
         }
         // One more write in a window tips it.
         writes_in_window(&pacer, 4, 2_001);
-        assert_eq!(pacer.wrote_at(pacer.start + WINDOW * 5, SEVERAL), HOLD);
-    }
-
-    #[test]
-    fn a_write_of_one_frame_is_never_followed_by_a_hold() {
-        let pacer = WritePacer::new(HOLD, 20_000);
-        writes_in_window(&pacer, 0, 3_000);
-        assert_eq!(pacer.wrote_at(pacer.start + WINDOW, 1), Duration::ZERO);
-        assert_eq!(pacer.wrote_at(pacer.start + WINDOW, 2), HOLD);
+        assert!(pacer.busy_at(pacer.start + WINDOW * 5));
     }
 
     #[test]
     fn a_spell_of_silence_counts_as_a_low_rate() {
         let pacer = WritePacer::new(HOLD, 20_000);
         writes_in_window(&pacer, 0, 3_000);
-        assert_eq!(writes_in_window(&pacer, 1, 3_000), HOLD);
+        assert!(writes_in_window(&pacer, 1, 3_000));
         // Nobody wrote for a minute: 3,000 writes over 600 windows.
-        assert_eq!(
-            pacer.wrote_at(pacer.start + WINDOW * 602, SEVERAL),
-            Duration::ZERO
-        );
+        assert!(!pacer.busy_at(pacer.start + WINDOW * 602));
     }
 
-    #[test]
-    fn a_zero_hold_never_holds_and_a_long_one_is_capped() {
-        let pacer = WritePacer::new(Duration::ZERO, 0);
-        assert_eq!(writes_in_window(&pacer, 0, 3_000), Duration::ZERO);
-        assert_eq!(writes_in_window(&pacer, 1, 3_000), Duration::ZERO);
-        let pacer = WritePacer::new(Duration::from_secs(60), 0);
-        writes_in_window(&pacer, 0, 10);
-        assert_eq!(writes_in_window(&pacer, 1, 10), MAX_HOLD);
-    }
-
-    /// A connection's rate after `per_window` frames in each of `windows` windows from `at`.
-    fn rate_after(at: Instant, windows: u32, per_window: usize) -> ConnectionRate {
+    /// A connection's rate after each window's frames in turn, one write per window, from `at`.
+    fn rate_after(at: Instant, windows: &[u64]) -> ConnectionRate {
         let mut rate = ConnectionRate::starting_at(at);
-        for window in 1..=windows {
-            rate.wrote_at(at + WINDOW * window, per_window);
+        for (window, &frames) in (1..).zip(windows) {
+            rate.wrote_at(at + WINDOW * window, frames as usize);
         }
         rate
     }
@@ -305,65 +283,103 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_s_rate_counts_the_frames_of_its_last_window() {
+    fn a_connection_s_rate_is_its_last_window_s() {
         let at = Instant::now();
         // 120 frames a second (5,000 × 5 at 600,000/s): 1.2 frames in a 10 ms hold.
-        assert_eq!(rate_after(at, 3, 12).frames_during(HOLD), 1);
-        // 1,200 a second (1,000 × 5 at 1,200,000/s): 12.
-        assert_eq!(rate_after(at, 3, 120).frames_during(HOLD), 12);
-        // Exactly `MERGE_AT` in a hold.
-        let per_window = (MERGE_AT * 10) as usize;
-        assert_eq!(rate_after(at, 1, per_window).frames_during(HOLD), MERGE_AT);
+        assert_eq!(rate_after(at, &[12, 12, 12]).frames_during(HOLD), 1);
+        // 1,200 a second (1,000 × 5 at 1,200,000/s): 12, however slow the windows before
+        // were (an average since the start would say 4).
+        assert_eq!(rate_after(at, &[12, 12, 12, 120]).frames_during(HOLD), 12);
+        // And back down.
+        assert_eq!(rate_after(at, &[120, 120, 12]).frames_during(HOLD), 1);
+        // Writes inside a window add up, and the rate stands until the window turns.
+        let mut rate = rate_after(at, &[12]);
+        for i in 1..10 {
+            rate.wrote_at(at + WINDOW + WINDOW * i / 10, 10);
+            assert_eq!(rate.frames_during(HOLD), 1, "turned early");
+        }
+        rate.wrote_at(at + WINDOW * 2, 30);
+        assert_eq!(rate.frames_during(HOLD), 12);
         // A quiet minute after a fast spell: the next write sees the low rate.
-        let mut rate = rate_after(at, 3, 120);
+        let mut rate = rate_after(at, &[120, 120, 120]);
         rate.wrote_at(at + WINDOW * 3 + Duration::from_secs(60), 1);
         assert_eq!(rate.frames_during(HOLD), 0);
     }
 
     #[test]
-    fn a_busy_server_holds_only_connections_expected_to_get_merge_at_frames_in_a_hold() {
+    fn a_busy_server_holds_only_connections_expected_to_get_enough_frames_in_a_hold() {
         let pacer = WritePacer::new(HOLD, 20_000);
         writes_in_window(&pacer, 0, 3_000);
         let at = pacer.start;
-        let per_window = (MERGE_AT * 10) as usize;
-        let mut fast = rate_after(at, 1, per_window);
-        let mut slow = rate_after(at, 1, per_window - 10);
         let now = at + WINDOW;
-        assert_eq!(pacer.connection_wrote_at(now, &mut fast, SEVERAL), HOLD);
-        assert_eq!(
-            pacer.connection_wrote_at(now, &mut slow, SEVERAL),
-            Duration::ZERO
-        );
-        // Fast, but a write of one frame.
-        assert_eq!(pacer.connection_wrote_at(now, &mut fast, 1), Duration::ZERO);
-        // Fast on a quiet server.
+        let mut fast = rate_after(at, &[FAST_PER_WINDOW]);
+        let mut slow = rate_after(at, &[FAST_PER_WINDOW - 10]);
+        assert_eq!(pacer.wrote_at(now, &mut fast, 5), HOLD);
+        assert_eq!(pacer.wrote_at(now, &mut slow, 5), Duration::ZERO);
+        // A write of one frame on a fast connection: held like any other.
+        assert_eq!(pacer.wrote_at(now, &mut fast, 1), HOLD);
+        // A fast connection on a quiet server.
         let quiet = WritePacer::new(HOLD, 20_000);
-        let mut fast = rate_after(quiet.start, 1, per_window);
+        let mut fast = rate_after(quiet.start, &[FAST_PER_WINDOW]);
         assert_eq!(
-            quiet.connection_wrote_at(quiet.start + WINDOW, &mut fast, SEVERAL),
+            quiet.wrote_at(quiet.start + WINDOW, &mut fast, 5),
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn a_connection_s_frames_count_while_nothing_is_held() {
+        // The server is quiet while a connection speeds up; once the server is busy, the
+        // connection's rate is already known.
+        let pacer = WritePacer::new(HOLD, 20_000);
+        let at = pacer.start;
+        let mut rate = ConnectionRate::starting_at(at);
+        assert_eq!(pacer.wrote_at(at, &mut rate, 1), Duration::ZERO);
+        for _ in 0..3_000 {
+            pacer.busy_at(at + WINDOW / 2);
+        }
+        assert_eq!(
+            pacer.wrote_at(at + WINDOW / 2, &mut rate, FAST_PER_WINDOW as usize),
+            Duration::ZERO
+        );
+        assert_eq!(pacer.wrote_at(at + WINDOW, &mut rate, 1), HOLD);
+    }
+
+    #[test]
+    fn a_zero_hold_never_holds_and_a_long_one_is_capped() {
+        let at = Instant::now();
+        let pacer = WritePacer::new(Duration::ZERO, 0);
+        let mut fast = rate_after(at, &[1_000_000]);
+        writes_in_window(&pacer, 0, 3_000);
+        assert_eq!(
+            pacer.wrote_at(pacer.start + WINDOW, &mut fast, 5),
+            Duration::ZERO
+        );
+        let pacer = WritePacer::new(Duration::from_secs(60), 0);
+        let mut fast = rate_after(at, &[1_000]);
+        writes_in_window(&pacer, 0, 10);
+        assert_eq!(pacer.wrote_at(pacer.start + WINDOW, &mut fast, 5), MAX_HOLD);
     }
 
     #[test]
     fn writers_on_many_threads_see_one_turn_per_window() {
         let pacer = WritePacer::new(HOLD, 20_000);
         // Four threads, 750 writes each in window 0 (30,000 a second together), then each
-        // writes once in window 1: the turn counts all 3,000 and switches the hold on.
+        // writes once in window 1: the turn counts all 3,000 and the server is busy.
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {
                     for i in 0..750u32 {
-                        pacer.wrote_at(pacer.start + WINDOW * i / 750, SEVERAL);
+                        pacer.busy_at(pacer.start + WINDOW * i / 750);
                     }
                 });
             }
         });
         std::thread::scope(|scope| {
             for _ in 0..4 {
-                scope.spawn(|| pacer.wrote_at(pacer.start + WINDOW, SEVERAL));
+                scope.spawn(|| pacer.busy_at(pacer.start + WINDOW));
             }
         });
-        assert_eq!(pacer.wrote_at(pacer.start + WINDOW, SEVERAL), HOLD);
+        assert!(pacer.busy_at(pacer.start + WINDOW));
     }
 }

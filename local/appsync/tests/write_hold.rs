@@ -1,7 +1,6 @@
-//! The write hold (`write_pacer`): a busy server holds a fast connection's next write after
-//! a write of several frames and sends what arrived meanwhile together, in order; after a
-//! write of one frame, on a slow connection or on a quiet server, the next write goes at
-//! once.
+//! The write hold (`write_pacer`): a busy server holds a fast connection's next write and
+//! sends what arrived meanwhile together, in order; on a slow connection or a quiet server
+//! the next write goes at once.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -15,21 +14,14 @@ use quotecast_shared::graphql::GraphqlRequest;
 /// Long enough that a held write cannot be mistaken for a slow publish.
 const HOLD: Duration = Duration::from_millis(500);
 
-/// A subscriber of every channel on a server with `HOLD` and the given busy threshold, past
-/// the pacer's first rate window (the server's rate and the connection's are looked at
-/// every 100 ms, at the first write of a new window).
-///
-/// At the next write, the connection's rate is its two acknowledgements and that write's
-/// frames over about 150 ms: with 5 frames, some 45 a second, 22 expected in a hold, well
-/// over `MERGE_AT` (4).
-async fn subscribed(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
-    subscribed_for(busy_writes_per_sec, Duration::from_millis(150)).await
-}
+/// Frames sent to a connection to make it fast (see `fast_subscriber`).
+const WARM_UP: u64 = 20;
 
-async fn subscribed_for(
-    busy_writes_per_sec: u64,
-    settle: Duration,
-) -> (TestServer, RealtimeClient) {
+/// A server with `HOLD` and the given busy threshold, and a subscriber of every channel.
+///
+/// Before any publish the writer has counted 3 frames: `connection_ack` and a `ka` (the
+/// next `ka` is a minute away), then `start_ack`.
+async fn subscriber(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
     let mut cfg = config();
     cfg.websocket_write_hold = HOLD;
     cfg.websocket_busy_writes_per_sec = busy_writes_per_sec;
@@ -39,7 +31,22 @@ async fn subscribed_for(
         .subscribe("all", &GraphqlRequest::subscribe(None), &server.auth())
         .await
         .unwrap();
-    tokio::time::sleep(settle).await;
+    (server, client)
+}
+
+/// A subscriber whose connection is fast enough to hold, past the first 100 ms window in
+/// which neither the server's rate nor the connection's is known.
+///
+/// `WARM_UP` frames, then 150 ms: at its next write the connection has had 23 frames or
+/// more in its window, and a hold of 500 ms needs 4, so it is fast even if a loaded machine
+/// stretches the window to two seconds. (Were the warm-up's own write held, the next would
+/// only wait out the rest of that hold.)
+async fn fast_subscriber(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
+    let (server, mut client) = subscriber(busy_writes_per_sec).await;
+    let warm = 1_000..1_000 + WARM_UP;
+    let (_, seqs) = publish_and_receive(&server, &mut client, warm.clone()).await;
+    assert_eq!(seqs, warm.collect::<Vec<_>>());
+    tokio::time::sleep(Duration::from_millis(150)).await;
     (server, client)
 }
 
@@ -81,9 +88,8 @@ async fn gap_after(
 
 #[tokio::test]
 async fn a_busy_server_holds_the_next_write_and_sends_what_came_meanwhile_in_order() {
-    // Any write rate is busy: the first write of a new window switches the hold on. Five
-    // frames in one write, then the hold.
-    let (server, mut client) = subscribed(0).await;
+    // Any write rate is busy: the first write of a new window switches the hold on.
+    let (server, mut client) = fast_subscriber(0).await;
     let (waited, seqs) = gap_after(&server, &mut client, 0..5, 5..8).await;
     assert_eq!(seqs, [5, 6, 7], "held frames keep their order");
     assert!(
@@ -94,9 +100,21 @@ async fn a_busy_server_holds_the_next_write_and_sends_what_came_meanwhile_in_ord
 }
 
 #[tokio::test]
+async fn a_write_of_one_frame_on_a_fast_connection_is_held_too() {
+    let (server, mut client) = fast_subscriber(0).await;
+    let (waited, seqs) = gap_after(&server, &mut client, 0..1, 1..2).await;
+    assert_eq!(seqs, [1]);
+    assert!(
+        waited >= HOLD - Duration::from_millis(100),
+        "a fast connection's one-frame write was not held: {waited:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_shutdown_during_a_hold_still_sends_what_was_queued_then_going_away() {
-    let (server, mut client) = subscribed(0).await;
-    publish_and_receive(&server, &mut client, 0..5).await;
+    let (server, mut client) = fast_subscriber(0).await;
+    let (first_at, _) = publish_and_receive(&server, &mut client, 0..5).await;
     // The writer is holding: these wait for the hold's end, then the close follows them.
     let channels: Vec<_> = (5..8).map(|seq| channel("AMZN", seq)).collect();
     let (status, _) = server.http().publish(&channels).await.unwrap();
@@ -110,33 +128,26 @@ async fn a_shutdown_during_a_hold_still_sends_what_was_queued_then_going_away() 
             Incoming::Garbage(g) => panic!("{g}"),
         }
     };
+    let waited = first_at[first_at.len() - 1].elapsed();
     assert_eq!(
         seqs,
         [5, 6, 7],
         "queued frames are flushed before the close"
     );
     assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
+    assert!(
+        waited >= HOLD - Duration::from_millis(100),
+        "the shutdown came during a hold, so the close waited for it; it came after {waited:?}"
+    );
     stopping.await.unwrap();
 }
 
 #[tokio::test]
-async fn a_write_of_one_frame_is_not_held() {
-    // Busy, but the frames come one per write: a hold would merge little.
-    let (server, mut client) = subscribed(0).await;
-    let (waited, seqs) = gap_after(&server, &mut client, 0..1, 1..2).await;
-    assert_eq!(seqs, [1]);
-    assert!(
-        waited < HOLD / 2,
-        "a one-frame write held the next: {waited:?}"
-    );
-    server.stop().await;
-}
-
-#[tokio::test]
 async fn a_slow_connection_on_a_busy_server_is_not_held() {
-    // Four frames (two acknowledgements, then two quotes) in 1.5 s: under 3 a second, 1.3
-    // expected in a hold, so holding would merge too little.
-    let (server, mut client) = subscribed_for(0, Duration::from_millis(1_500)).await;
+    // Five frames (three before any publish, then two quotes) in 1.5 s: 3 a second, 1 in a
+    // hold of 500 ms (4 needed). A slower machine only makes the rate lower.
+    let (server, mut client) = subscriber(0).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     let (waited, seqs) = gap_after(&server, &mut client, 0..2, 2..5).await;
     assert_eq!(seqs, [2, 3, 4]);
     assert!(
@@ -148,7 +159,7 @@ async fn a_slow_connection_on_a_busy_server_is_not_held() {
 
 #[tokio::test]
 async fn a_quiet_server_writes_at_once() {
-    let (server, mut client) = subscribed(20_000).await;
+    let (server, mut client) = fast_subscriber(20_000).await;
     let (waited, seqs) = gap_after(&server, &mut client, 0..2, 2..5).await;
     assert_eq!(seqs, [2, 3, 4]);
     assert!(

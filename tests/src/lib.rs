@@ -5,7 +5,7 @@
 pub mod browser;
 pub mod fault_proxy;
 pub mod kafka_event;
-pub mod moto;
+pub use quotecast_aws_local::moto;
 pub mod tansu;
 
 use std::net::SocketAddr;

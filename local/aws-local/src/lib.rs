@@ -17,6 +17,8 @@ pub mod data_source;
 pub mod http_server;
 pub mod iam;
 pub mod json;
+#[cfg(feature = "moto")]
+pub mod moto;
 pub mod sigv4;
 
 /// The region every local service reports and every local signature is scoped to.

@@ -1,14 +1,13 @@
 //! The DynamoDB twin's endpoint on a port of its own (`POST /`, `X-Amz-Target`), driven by AWS's own
 //! Rust SDK over a real socket, with a history store in a scratch directory; and the same
-//! scenario against moto's server (`target/tools/venv/bin/moto_server`, installed by
-//! `cargo xtask setup`), which must give the same items, order and error types.
+//! scenario against moto's server (`quotecast_aws_local::moto`, installed by `cargo xtask
+//! setup`), which must give the same items, order and error types.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::Client;
@@ -21,6 +20,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use common::{ACCESS_KEY_ID, SECRET, TestServer};
+use quotecast_aws_local::moto;
 use quotecast_dynamodb::{DEFAULT_TABLE_NAME, HistoryStore, StoreError};
 
 const TABLE: &str = DEFAULT_TABLE_NAME;
@@ -955,60 +955,6 @@ async fn what_was_written_survives_a_restart_and_expired_items_are_swept() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// moto's server on a free loopback port, killed when dropped.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_server() -> PathBuf {
-    std::env::var_os("MOTO_SERVER").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/venv/bin/moto_server"),
-        PathBuf::from,
-    )
-}
-
-async fn start_moto() -> Moto {
-    let path = moto_server();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&path)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start {} ({e}): run `cargo xtask setup`",
-                path.display()
-            )
-        });
-    let moto = Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return moto;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{} did not listen on {port} within 15 s", path.display());
-}
-
 /// The history table as the template defines it, on moto.
 async fn create_table(client: &Client) {
     client
@@ -1050,7 +996,7 @@ async fn create_table(client: &Client) {
 
 #[tokio::test]
 async fn moto_gives_the_same_results_as_the_local_endpoint() {
-    let moto = start_moto().await;
+    let moto = moto::start().await;
     let remote = sdk(&moto.url, "AKIDMOTO", "moto");
     create_table(&remote).await;
     let on_moto = scenario(&remote).await;
@@ -1122,7 +1068,7 @@ async fn the_consumers_writer_is_accepted_by_moto_and_the_local_endpoint() {
         out
     };
 
-    let moto = start_moto().await;
+    let moto = moto::start().await;
     let remote = sdk(&moto.url, "AKIDMOTO", "moto");
     create_table(&remote).await;
     let unprocessed = writer(&format!("{}/", moto.url), "AKIDMOTO", "moto")

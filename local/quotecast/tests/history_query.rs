@@ -16,8 +16,9 @@ use serde_json::{Map, Value, json};
 const T0: i64 = 1_700_000_000_000;
 const STEP: i64 = 60_000;
 
+/// A store's directory under cargo's `target/tmp`, not the machine's temporary directory.
 fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "quotecast-history-query-{name}-{}",
         std::process::id()
     ));

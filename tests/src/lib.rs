@@ -63,8 +63,8 @@ pub fn stack_config(symbols: &[&str], tick: Duration) -> StackConfig {
 }
 
 /// A fresh, empty directory unique to this process and call (a stack's data directory, say),
-/// under `target/tmp` (cargo's `CARGO_TARGET_TMPDIR`): what a test leaves there goes with
-/// `cargo clean` or the clone, never into the machine's shared temporary directory.
+/// under the project's `target/tmp`: what a test leaves there goes with `cargo clean` or the
+/// clone, never into the machine's shared temporary directory.
 pub fn scratch_dir(name: &str) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);

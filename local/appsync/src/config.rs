@@ -70,6 +70,9 @@ pub struct Config {
     /// [`Config::websocket_write_hold`] applies (0: at any rate); once on, it stops below a
     /// quarter of this.
     pub websocket_busy_writes_per_sec: u64,
+    /// Frames a connection must be expected to receive during a hold for it to be held
+    /// (`write_pacer::MIN_FRAMES_PER_HOLD`, 4, by default; 0: every connection).
+    pub websocket_hold_min_frames: u64,
     /// The data source of `Query.history` (the table the consumer writes); without one the
     /// query answers `DataSourceUnavailable`. The server reads it and nothing more: serving
     /// the table to its writers is the DynamoDB twin's job, composed beside this server.
@@ -107,6 +110,7 @@ impl Default for Config {
             websocket_write_buffer_bytes: 8 * 1024,
             websocket_write_hold: Duration::from_millis(10),
             websocket_busy_writes_per_sec: 100_000,
+            websocket_hold_min_frames: crate::write_pacer::MIN_FRAMES_PER_HOLD,
             history: None,
             body_budget: None,
             api_limits: ApiLimits::DEPLOYED,

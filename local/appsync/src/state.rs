@@ -46,6 +46,7 @@ impl AppSync {
             write_pacer: WritePacer::new(
                 config.websocket_write_hold,
                 config.websocket_busy_writes_per_sec,
+                config.websocket_hold_min_frames,
             ),
             config,
             schema,

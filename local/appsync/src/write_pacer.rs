@@ -27,8 +27,9 @@
 //! burst cost 1.49–1.85 µs of server CPU per delivery against 1.46–1.71 without, and the
 //! rung failed more often (BENCHMARKS.md). The rate counts frames, not bursts, so a
 //! connection with big bursts far apart (50 frames every 100 ms) is still held after each
-//! one, uselessly; but that costs a timer per burst, a few a second, and adds no latency,
-//! since the next burst comes after the hold has ended. The rate is counted whatever a write
+//! write, uselessly; but that costs a timer per write, some ten a second, and the next burst
+//! comes after the hold has ended. What it does cost is the rest of a burst that missed the
+//! write its first frames went out in: that waits out the hold. The rate is counted whatever a write
 //! carries and the hold is decided by it alone: a fast connection whose writer keeps up,
 //! writing one frame at a time, is just where a hold merges most. A connection that wrote
 //! longer ago than the hold writes at once either way: the hold delays the *next* write,
@@ -42,7 +43,8 @@ use std::time::{Duration, Instant};
 pub const WINDOW: Duration = Duration::from_millis(100);
 
 /// How many frames a connection must be expected to receive during a hold for the hold to
-/// be worth its timer. It lies between the two loads measured: at 1,000 × 5 and 600,000
+/// be worth its timer, unless configured otherwise (`Config::websocket_hold_min_frames`). It
+/// lies between the two loads measured: at 1,000 × 5 and 600,000
 /// deliveries/s a connection gets 6 in 10 ms and holding pays; at 5,000 × 5 and 600,000/s
 /// it gets 1.2 and holding costs. With the default 10 ms hold it means 400 frames a second.
 pub const MIN_FRAMES_PER_HOLD: u64 = 4;
@@ -54,6 +56,7 @@ pub const MAX_HOLD: Duration = Duration::from_secs(1);
 pub struct WritePacer {
     hold: Duration,
     busy_writes_per_sec: u64,
+    min_frames_per_hold: u64,
     start: Instant,
     /// Writes since `start`.
     writes: AtomicU64,
@@ -74,12 +77,13 @@ struct Turn {
 impl WritePacer {
     /// Holds a connection's next write for `hold` (at most [`MAX_HOLD`]) while the server
     /// writes more than `busy_writes_per_sec` times a second (0: at any rate, from the first
-    /// window on), if the connection's own rate puts [`MIN_FRAMES_PER_HOLD`] frames in a
-    /// hold. A zero `hold` never holds.
-    pub fn new(hold: Duration, busy_writes_per_sec: u64) -> Self {
+    /// window on), if the connection's own rate puts `min_frames_per_hold` frames in a hold
+    /// (normally [`MIN_FRAMES_PER_HOLD`]; 0: any connection). A zero `hold` never holds.
+    pub fn new(hold: Duration, busy_writes_per_sec: u64, min_frames_per_hold: u64) -> Self {
         WritePacer {
             hold: hold.min(MAX_HOLD),
             busy_writes_per_sec,
+            min_frames_per_hold,
             start: Instant::now(),
             writes: AtomicU64::new(0),
             window: AtomicU64::new(0),
@@ -103,7 +107,7 @@ impl WritePacer {
         }
         let busy = self.busy_at(now);
         connection.wrote_at(now, frames);
-        if busy && connection.frames_during(self.hold) >= MIN_FRAMES_PER_HOLD {
+        if busy && connection.frames_during(self.hold) >= self.min_frames_per_hold {
             self.hold
         } else {
             Duration::ZERO
@@ -219,7 +223,7 @@ mod tests {
     #[test]
     fn a_quiet_server_is_never_busy() {
         // 1,000 writes a second against a threshold of 20,000.
-        let pacer = WritePacer::new(HOLD, 20_000);
+        let pacer = WritePacer::new(HOLD, 20_000, MIN_FRAMES_PER_HOLD);
         for window in 0..5 {
             assert!(!writes_in_window(&pacer, window, 100));
         }
@@ -227,7 +231,7 @@ mod tests {
 
     #[test]
     fn a_server_is_busy_from_the_next_window_until_the_rate_falls_to_a_quarter() {
-        let pacer = WritePacer::new(HOLD, 20_000);
+        let pacer = WritePacer::new(HOLD, 20_000, MIN_FRAMES_PER_HOLD);
         // 30,000 writes a second: seen at the first write of the next window.
         assert!(!writes_in_window(&pacer, 0, 3_000));
         assert!(pacer.busy_at(pacer.start + WINDOW));
@@ -242,7 +246,7 @@ mod tests {
 
     #[test]
     fn exactly_the_threshold_is_not_busy() {
-        let pacer = WritePacer::new(HOLD, 20_000);
+        let pacer = WritePacer::new(HOLD, 20_000, MIN_FRAMES_PER_HOLD);
         // 2,000 writes per window: 20,000 a second, counted at each window's first write.
         assert!(!writes_in_window(&pacer, 0, 1_999));
         for window in 1..4 {
@@ -255,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_spell_of_silence_counts_as_a_low_rate() {
-        let pacer = WritePacer::new(HOLD, 20_000);
+        let pacer = WritePacer::new(HOLD, 20_000, MIN_FRAMES_PER_HOLD);
         writes_in_window(&pacer, 0, 3_000);
         assert!(writes_in_window(&pacer, 1, 3_000));
         // Nobody wrote for a minute: 3,000 writes over 600 windows.
@@ -308,7 +312,7 @@ mod tests {
 
     #[test]
     fn a_busy_server_holds_only_connections_expected_to_get_enough_frames_in_a_hold() {
-        let pacer = WritePacer::new(HOLD, 20_000);
+        let pacer = WritePacer::new(HOLD, 20_000, MIN_FRAMES_PER_HOLD);
         writes_in_window(&pacer, 0, 3_000);
         let at = pacer.start;
         let now = at + WINDOW;
@@ -319,7 +323,7 @@ mod tests {
         // A write of one frame on a fast connection: held like any other.
         assert_eq!(pacer.wrote_at(now, &mut fast, 1), HOLD);
         // A fast connection on a quiet server.
-        let quiet = WritePacer::new(HOLD, 20_000);
+        let quiet = WritePacer::new(HOLD, 20_000, MIN_FRAMES_PER_HOLD);
         let mut fast = rate_after(quiet.start, &[FAST_PER_WINDOW]);
         assert_eq!(
             quiet.wrote_at(quiet.start + WINDOW, &mut fast, 5),
@@ -328,10 +332,18 @@ mod tests {
     }
 
     #[test]
+    fn with_no_minimum_every_connection_of_a_busy_server_is_held() {
+        let pacer = WritePacer::new(HOLD, 20_000, 0);
+        writes_in_window(&pacer, 0, 3_000);
+        let mut unknown = ConnectionRate::starting_at(pacer.start + WINDOW);
+        assert_eq!(pacer.wrote_at(pacer.start + WINDOW, &mut unknown, 1), HOLD);
+    }
+
+    #[test]
     fn a_connection_s_frames_count_while_nothing_is_held() {
         // The server is quiet while a connection speeds up; once the server is busy, the
         // connection's rate is already known.
-        let pacer = WritePacer::new(HOLD, 20_000);
+        let pacer = WritePacer::new(HOLD, 20_000, MIN_FRAMES_PER_HOLD);
         let at = pacer.start;
         let mut rate = ConnectionRate::starting_at(at);
         assert_eq!(pacer.wrote_at(at, &mut rate, 1), Duration::ZERO);
@@ -346,16 +358,18 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_hold_never_holds_and_a_long_one_is_capped() {
+    fn a_zero_hold_costs_nothing_and_a_long_one_is_capped() {
         let at = Instant::now();
-        let pacer = WritePacer::new(Duration::ZERO, 0);
+        // Off: no write is counted, on the server or the connection.
+        let pacer = WritePacer::new(Duration::ZERO, 0, 0);
         let mut fast = rate_after(at, &[1_000_000]);
-        writes_in_window(&pacer, 0, 3_000);
-        assert_eq!(
-            pacer.wrote_at(pacer.start + WINDOW, &mut fast, 5),
-            Duration::ZERO
-        );
-        let pacer = WritePacer::new(Duration::from_secs(60), 0);
+        for window in 0..3 {
+            let now = pacer.start + WINDOW * window;
+            assert_eq!(pacer.wrote_at(now, &mut fast, 5), Duration::ZERO);
+        }
+        assert_eq!(pacer.writes.load(Ordering::Relaxed), 0);
+        assert_eq!(fast.frames, 0);
+        let pacer = WritePacer::new(Duration::from_secs(60), 0, MIN_FRAMES_PER_HOLD);
         let mut fast = rate_after(at, &[1_000]);
         writes_in_window(&pacer, 0, 10);
         assert_eq!(pacer.wrote_at(pacer.start + WINDOW, &mut fast, 5), MAX_HOLD);
@@ -363,7 +377,7 @@ mod tests {
 
     #[test]
     fn writers_on_many_threads_see_one_turn_per_window() {
-        let pacer = WritePacer::new(HOLD, 20_000);
+        let pacer = WritePacer::new(HOLD, 20_000, MIN_FRAMES_PER_HOLD);
         // Four threads, 750 writes each in window 0 (30,000 a second together), then each
         // writes once in window 1: the turn counts all 3,000 and the server is busy.
         std::thread::scope(|scope| {

@@ -8,23 +8,23 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use quotecast_appsync::write_pacer::MIN_FRAMES_PER_HOLD;
 use quotecast_appsync_client::{Incoming, RealtimeClient};
 use quotecast_shared::graphql::GraphqlRequest;
 
 /// Long enough that a held write cannot be mistaken for a slow publish.
 const HOLD: Duration = Duration::from_millis(500);
 
-/// Frames sent to a connection to make it fast (see `fast_subscriber`).
-const WARM_UP: u64 = 20;
-
-/// A server with `HOLD` and the given busy threshold, and a subscriber of every channel.
+/// A server with `HOLD`, the given busy threshold and minimum of frames per hold, and a
+/// subscriber of every channel.
 ///
 /// Before any publish the writer has counted 3 frames: `connection_ack` and a `ka` (the
 /// next `ka` is a minute away), then `start_ack`.
-async fn subscriber(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
+async fn subscriber(busy_writes_per_sec: u64, min_frames: u64) -> (TestServer, RealtimeClient) {
     let mut cfg = config();
     cfg.websocket_write_hold = HOLD;
     cfg.websocket_busy_writes_per_sec = busy_writes_per_sec;
+    cfg.websocket_hold_min_frames = min_frames;
     let server = start(cfg).await;
     let mut client = server.client().await;
     client
@@ -34,18 +34,11 @@ async fn subscriber(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
     (server, client)
 }
 
-/// A subscriber whose connection is fast enough to hold, past the first 100 ms window in
-/// which neither the server's rate nor the connection's is known.
-///
-/// `WARM_UP` frames, then 150 ms: at its next write the connection has had 23 frames or
-/// more in its window, and a hold of 500 ms needs 4, so it is fast even if a loaded machine
-/// stretches the window to two seconds. (Were the warm-up's own write held, the next would
-/// only wait out the rest of that hold.)
-async fn fast_subscriber(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
-    let (server, mut client) = subscriber(busy_writes_per_sec).await;
-    let warm = 1_000..1_000 + WARM_UP;
-    let (_, seqs) = publish_and_receive(&server, &mut client, warm.clone()).await;
-    assert_eq!(seqs, warm.collect::<Vec<_>>());
+/// A subscriber whose connection a busy server holds whatever its rate (no minimum of frames
+/// per hold), past the first 100 ms window, in which the server's rate is not known yet: the
+/// tests of what a hold does, apart from which connections get one.
+async fn held_subscriber(busy_writes_per_sec: u64) -> (TestServer, RealtimeClient) {
+    let (server, client) = subscriber(busy_writes_per_sec, 0).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     (server, client)
 }
@@ -89,7 +82,7 @@ async fn gap_after(
 #[tokio::test]
 async fn a_busy_server_holds_the_next_write_and_sends_what_came_meanwhile_in_order() {
     // Any write rate is busy: the first write of a new window switches the hold on.
-    let (server, mut client) = fast_subscriber(0).await;
+    let (server, mut client) = held_subscriber(0).await;
     let (waited, seqs) = gap_after(&server, &mut client, 0..5, 5..8).await;
     assert_eq!(seqs, [5, 6, 7], "held frames keep their order");
     assert!(
@@ -100,20 +93,20 @@ async fn a_busy_server_holds_the_next_write_and_sends_what_came_meanwhile_in_ord
 }
 
 #[tokio::test]
-async fn a_write_of_one_frame_on_a_fast_connection_is_held_too() {
-    let (server, mut client) = fast_subscriber(0).await;
+async fn a_write_of_one_frame_is_held_too() {
+    let (server, mut client) = held_subscriber(0).await;
     let (waited, seqs) = gap_after(&server, &mut client, 0..1, 1..2).await;
     assert_eq!(seqs, [1]);
     assert!(
         waited >= HOLD - Duration::from_millis(100),
-        "a fast connection's one-frame write was not held: {waited:?}"
+        "a one-frame write was not held: {waited:?}"
     );
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_shutdown_during_a_hold_still_sends_what_was_queued_then_going_away() {
-    let (server, mut client) = fast_subscriber(0).await;
+    let (server, mut client) = held_subscriber(0).await;
     let (first_at, _) = publish_and_receive(&server, &mut client, 0..5).await;
     // The writer is holding: these wait for the hold's end, then the close follows them.
     let channels: Vec<_> = (5..8).map(|seq| channel("AMZN", seq)).collect();
@@ -143,10 +136,35 @@ async fn a_shutdown_during_a_hold_still_sends_what_was_queued_then_going_away() 
 }
 
 #[tokio::test]
+async fn a_fast_connection_on_a_busy_server_is_held() {
+    // The default minimum (4 frames in a hold of 500 ms: 8 a second). Frames one at a time,
+    // each published once the last arrived: however slow the machine, up to 125 ms a round
+    // trip is fast enough, so a write is held once the first 100 ms window has passed.
+    let (server, mut client) = subscriber(0, MIN_FRAMES_PER_HOLD).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = None;
+    for seq in 0.. {
+        if Instant::now() > deadline {
+            break;
+        }
+        let (at, seqs) = publish_and_receive(&server, &mut client, seq..seq + 1).await;
+        assert_eq!(seqs, [seq]);
+        if let Some(last) = last
+            && at[0] - last >= HOLD - Duration::from_millis(100)
+        {
+            server.stop().await;
+            return;
+        }
+        last = Some(at[0]);
+    }
+    panic!("frames one after another for 5 s, and no write was held");
+}
+
+#[tokio::test]
 async fn a_slow_connection_on_a_busy_server_is_not_held() {
     // Five frames (three before any publish, then two quotes) in 1.5 s: 3 a second, 1 in a
     // hold of 500 ms (4 needed). A slower machine only makes the rate lower.
-    let (server, mut client) = subscriber(0).await;
+    let (server, mut client) = subscriber(0, MIN_FRAMES_PER_HOLD).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let (waited, seqs) = gap_after(&server, &mut client, 0..2, 2..5).await;
     assert_eq!(seqs, [2, 3, 4]);
@@ -159,7 +177,8 @@ async fn a_slow_connection_on_a_busy_server_is_not_held() {
 
 #[tokio::test]
 async fn a_quiet_server_writes_at_once() {
-    let (server, mut client) = fast_subscriber(20_000).await;
+    // Every connection could be held (no minimum), but the server writes a few times a second.
+    let (server, mut client) = held_subscriber(20_000).await;
     let (waited, seqs) = gap_after(&server, &mut client, 0..2, 2..5).await;
     assert_eq!(seqs, [2, 3, 4]);
     assert!(

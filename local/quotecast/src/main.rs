@@ -536,7 +536,7 @@ struct AppsyncArgs {
     /// Under heavy fan-out, how long a connection waits after a write before its next, so
     /// what arrives meanwhile shares a TCP segment (0: never wait; at most 1000). Applies
     /// only while the server writes more than --busy-writes-per-sec times a second, and only
-    /// to connections getting 4 or more frames in that time.
+    /// to connections getting 4 or more frames during the wait.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=1000))]
     write_hold_ms: u64,
     /// Writes a second, all connections together, above which --write-hold-ms applies (0:

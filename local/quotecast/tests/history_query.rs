@@ -418,7 +418,7 @@ async fn the_local_server_mounts_dynamodb_beside_appsync_only_with_a_store() {
     );
     let _ = stop.send(());
 
-    let dir = std::env::temp_dir().join(format!("quotecast-composed-{}", std::process::id()));
+    let dir = scratch("composed");
     let _ = std::fs::remove_dir_all(&dir);
     let store = HistoryStore::open(&dir, quotecast_dynamodb::DEFAULT_TABLE_NAME).unwrap();
     let (composed, stop) = serve(Some(store.clone())).await;

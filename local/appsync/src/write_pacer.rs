@@ -29,11 +29,11 @@
 //! connection with big bursts far apart (50 frames every 100 ms) is still held after each
 //! write, uselessly; but that costs a timer per write, some ten a second, and the next burst
 //! comes after the hold has ended. What it does cost is the rest of a burst that missed the
-//! write its first frames went out in: that waits out the hold. The rate is counted whatever a write
-//! carries and the hold is decided by it alone: a fast connection whose writer keeps up,
-//! writing one frame at a time, is just where a hold merges most. A connection that wrote
-//! longer ago than the hold writes at once either way: the hold delays the *next* write,
-//! never the first one after a quiet spell.
+//! write its first frames went out in: that waits out the hold. The rate is counted whatever
+//! a write carries and the hold is decided by it alone: a fast connection whose writer keeps
+//! up, writing one frame at a time, is just where a hold merges most. A connection that
+//! wrote longer ago than the hold writes at once either way: the hold delays the *next*
+//! write, never the first one after a quiet spell.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,9 +44,9 @@ pub const WINDOW: Duration = Duration::from_millis(100);
 
 /// How many frames a connection must be expected to receive during a hold for the hold to
 /// be worth its timer, unless configured otherwise (`Config::websocket_hold_min_frames`). It
-/// lies between the two loads measured: at 1,000 × 5 and 600,000
-/// deliveries/s a connection gets 6 in 10 ms and holding pays; at 5,000 × 5 and 600,000/s
-/// it gets 1.2 and holding costs. With the default 10 ms hold it means 400 frames a second.
+/// lies between the two loads measured: at 1,000 × 5 and 600,000 deliveries/s a connection
+/// gets 6 in 10 ms and holding pays; at 5,000 × 5 and 600,000/s it gets 1.2 and holding
+/// costs. With the default 10 ms hold it means 400 frames a second.
 pub const MIN_FRAMES_PER_HOLD: u64 = 4;
 
 /// The longest hold: well under the 5 s a closing connection gets to send its last frames
